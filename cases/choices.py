@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class CaseType(models.TextChoices):
+    OVERSOLD = "oversold", _("Oversold")  # orders beyond the stock allocated to the SKU or live session
+    OUT_OF_STOCK = "out_of_stock", _("Out of stock")  # no stock, restock ETA known
+    PICKUP_OVERDUE = "pickup_overdue", _("Pickup overdue")  # booked, no acceptance scan in time
+    STALLED_IN_TRANSIT = "stalled_in_transit", _("Stalled in transit")  # no progress while in transit
+    NO_UPDATE = "no_update", _("No update")  # no event at all for too long
+    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")  # AttemptFail
+    ADDRESS_ISSUE = "address_issue", _("Address issue")  # Exception_007
+    CUSTOMS_HOLD = "customs_hold", _("Customs hold")  # Exception_004 / Exception_018
+    LOST = "lost", _("Lost")  # Exception_013 or Expired
+    DAMAGED = "damaged", _("Damaged")  # Exception_012 or a buyer complaint
+    RETURNED_TO_SENDER = "returned_to_sender", _("Returned to sender")  # Exception_010 / Exception_011
+    ORDER_REVIEW = "order_review", _("Order review")  # suspicious order held from shipping
+    QUALITY_BATCH = "quality_batch", _("Quality batch")  # parent incident over many complaints on one lot
+
+
+# Case types raised about an order as a whole; every other type is about one shipment.
+ORDER_LEVEL_TYPES = frozenset({CaseType.OVERSOLD, CaseType.OUT_OF_STOCK, CaseType.ORDER_REVIEW})
+
+
+class CaseStatus(models.TextChoices):
+    NEW = "new", _("New")  # raised, nobody has touched it
+    IN_PROGRESS = "in_progress", _("In progress")  # an agent is working it
+    WAITING_BUYER = "waiting_buyer", _("Waiting on buyer")  # SLA clocks pause
+    WAITING_CARRIER = "waiting_carrier", _("Waiting on carrier")  # chased the carrier
+    WAITING_PLATFORM = "waiting_platform", _("Waiting on platform")  # appeal or platform ticket open
+    RESOLVED = "resolved", _("Resolved")  # problem solved; may be reopened
+    CLOSED = "closed", _("Closed")  # final
+
+
+OPEN_STATUSES = (
+    CaseStatus.NEW,
+    CaseStatus.IN_PROGRESS,
+    CaseStatus.WAITING_BUYER,
+    CaseStatus.WAITING_CARRIER,
+    CaseStatus.WAITING_PLATFORM,
+)
+
+
+class Priority(models.IntegerChoices):
+    LOW = 10, _("Low")
+    NORMAL = 20, _("Normal")
+    HIGH = 30, _("High")
+    URGENT = 40, _("Urgent")
+
+
+class FaultParty(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")  # not yet established
+    CARRIER = "carrier", _("Carrier")  # grounds for a penalty appeal and a carrier claim
+    SELLER = "seller", _("Seller")  # our warehouse or stock planning
+    BUYER = "buyer", _("Buyer")  # wrong address, refused, unreachable
+    PLATFORM = "platform", _("Platform")
+    CUSTOMS = "customs", _("Customs")
+    FORCE_MAJEURE = "force_majeure", _("Force majeure")  # weather, disasters
+
+
+class Resolution(models.TextChoices):
+    DELIVERED = "delivered", _("Delivered")
+    RESHIPPED = "reshipped", _("Reshipped")
+    REFUNDED = "refunded", _("Refunded")
+    PARTIAL_REFUND = "partial_refund", _("Partially refunded")
+    SWAPPED = "swapped", _("Swapped for another item")
+    BUYER_WAITED = "buyer_waited", _("Buyer agreed to wait")
+    CANCELLED = "cancelled", _("Order cancelled")
+    NO_ACTION = "no_action", _("No action needed")
+    CONDITION_CLEARED = "condition_cleared", _("Condition cleared by itself")
+
+
+class CaseEventKind(models.TextChoices):
+    RAISED = "raised", _("Raised")  # a rule (or a person) opened the case
+    UPDATED = "updated", _("Updated")  # a rule re-fired with new facts or priority
+    ASSIGNED = "assigned", _("Assigned")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    NOTE = "note", _("Note")
+    MESSAGE_SENT = "message_sent", _("Message sent")
+    MESSAGE_FAILED = "message_failed", _("Message failed")
+    CONDITION_CLEARED = "condition_cleared", _("Condition cleared")
+    RESOLVED = "resolved", _("Resolved")
+    REOPENED = "reopened", _("Reopened")

@@ -1,0 +1,86 @@
+"""Typed readers for environment variables: every bad value fails loudly at startup, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+SUPPORTED_DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        if default is None:
+            raise ImproperlyConfigured(f"{name} must be set.")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {raw!r}.")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}.")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _redact(url: str) -> str:
+    """The URL as it may appear in an error message: any password replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def parse_database_url(url: str) -> dict[str, Any]:
+    """Turn a DATABASE_URL into Django's DATABASES entry, refusing anything we do not run on."""
+    shown = _redact(url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in SUPPORTED_DATABASE_SCHEMES:
+        raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or sqlite:///, got {shown!r}.")
+    if scheme != "sqlite" and not (parts.hostname or parts.path.strip("/")):
+        raise ImproperlyConfigured(f"DATABASE_URL {shown!r} names no host and no database.")
+    if scheme != "sqlite" and not parts.path.strip("/"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL {shown!r} names no database (postgres://user@host:5432/NAME)."
+        )
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL {shown!r} is malformed: {exc}") from None
+    return config
+
+
+def env_database(name: str, default: str) -> dict[str, Any]:
+    return parse_database_url(os.environ.get(name) or default)

@@ -1,0 +1,81 @@
+"""`manage.py seed_demo`: the demo shop the day after a big livestream. Safe to run again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from portal.demo import DEFAULT_ORDERS, DEFAULT_SEED, LIVE_TITLE, SHOPEE_TH, TTS_MY, SeedReport, demo_seed
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo stores, users, catalogue, livestream orders, parcels, tracking and cases. "
+        "Deterministic for a seed; a second run creates nothing."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--orders",
+            type=int,
+            default=DEFAULT_ORDERS,
+            help=f"Live-session orders (default {DEFAULT_ORDERS}).",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=DEFAULT_SEED, help=f"Random seed (default {DEFAULT_SEED})."
+        )
+        parser.add_argument(
+            "--if-empty", action="store_true", help="Do nothing when the demo stores already have orders."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not 1 <= options["orders"] <= 200_000:
+            raise CommandError("--orders must be between 1 and 200000.")
+        report = demo_seed(
+            orders=options["orders"], seed=options["seed"], now=timezone.now(), if_empty=options["if_empty"]
+        )
+        for line in summary_lines(report):
+            self.stdout.write(line)
+
+
+def summary_lines(report: SeedReport) -> list[str]:
+    if report.skipped:
+        return ["The demo stores already have orders; nothing to do (--if-empty)."]
+    as_of = f"{report.now:%Y-%m-%d %H:%M} UTC"
+    if not report.created_anything:
+        return [f"Nothing new: the demo data for seed {report.seed} is already in place (as of {as_of})."]
+    created = report.created
+    lines = [
+        f"Demo data as of {as_of}, seed {report.seed}: {report.orders_requested} orders in the "
+        f'"{LIVE_TITLE}" live session on {TTS_MY.code}, regular orders on {SHOPEE_TH.code}.',
+        "Created: "
+        + ", ".join(
+            f"{created[label]} {label}"
+            for label in (
+                "stores",
+                "users",
+                "memberships",
+                "SKUs",
+                "orders",
+                "order lines",
+                "shipments",
+                "tracking events",
+                "cases",
+            )
+        )
+        + ".",
+    ]
+    if report.cases_by_type:
+        by_type = ", ".join(f"{kind} {count}" for kind, count in sorted(report.cases_by_type.items()))
+        lines.append(f"Cases by type: {by_type}.")
+        lines.append(
+            f"Assigned to agent: {created['cases assigned']} ({created['cases in progress']} in progress); "
+            "the rest are new and unassigned."
+        )
+    if report.passwords_reset:
+        lines.append(f"Reset the demo password of {report.passwords_reset} user(s).")
+    if report.anchored:
+        lines.append("Timed to match the existing demo live session.")
+    return lines

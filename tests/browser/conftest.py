@@ -1,0 +1,84 @@
+"""Headless Chromium through Playwright, against the live test server.
+
+Locally a machine without Chromium skips these tests; CI sets AFTERDESK_REQUIRE_BROWSER=1, where a missing
+browser fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _chromium_path() -> str | None:
+    candidate = os.environ.get("AFTERDESK_CHROMIUM") or "/usr/bin/chromium"
+    return candidate if Path(candidate).exists() else shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    path = _chromium_path()
+    required = os.environ.get("AFTERDESK_REQUIRE_BROWSER") == "1"
+    if path is None:
+        if required:
+            pytest.fail(
+                "Chromium is required (AFTERDESK_REQUIRE_BROWSER=1) but /usr/bin/chromium is missing."
+            )
+        pytest.skip("Chromium not installed: apt-get install -y chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            pytest.fail("Playwright is required but not installed.")
+        pytest.skip("Playwright not installed")
+    # Playwright's sync API keeps an event loop in the test thread; the tests' own ORM calls are still sync.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(chromium, live_server):
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1360, "height": 900}, locale="en-US"
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(page, request):
+    """Save a full-page screenshot under test-artifacts/ (kept by CI as evidence of what users see)."""
+
+    def take(name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import make_membership, make_store, make_user
+
+
+@pytest.fixture
+def store(db):
+    return make_store(code="store-a")
+
+
+@pytest.fixture
+def other_store(db):
+    return make_store(code="store-b", name="Other Shop")
+
+
+@pytest.fixture
+def agent(store):
+    user = make_user("alice")
+    make_membership(user=user, store=store, role="agent")
+    return user
+
+
+@pytest.fixture
+def agent_client(client, agent):
+    client.force_login(agent)
+    client.agent = agent
+    return client

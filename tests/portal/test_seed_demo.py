@@ -1,0 +1,352 @@
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from cases.models import Case, CaseEvent
+from portal.demo import LIVE_TITLE, demo_plan, demo_seed
+from portal.models import Membership, Store
+from tracking.models import SKU, LiveSession, Order, OrderLine, Shipment, StockLevel, TrackingEvent
+from tracking.simulator import (
+    CARRIERS,
+    SCENARIO_MIN_AGE,
+    SCENARIOS,
+    _upu_s10,
+    make_tracking_number,
+    simulate_history,
+)
+
+NOW = datetime(2026, 11, 12, 6, 30, tzinfo=UTC)
+COUNTED = (Store, Membership, SKU, Order, OrderLine, Shipment, TrackingEvent, Case, CaseEvent)
+EXCEPTION_CASE_TYPES = {
+    "oversold",
+    "pickup_overdue",
+    "stalled_in_transit",
+    "delivery_failed",
+    "customs_hold",
+    "lost",
+    "damaged",
+    "address_issue",
+    "returned_to_sender",
+}
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def row_counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in COUNTED}
+
+
+def plan_signature(plan) -> list[tuple]:
+    return [
+        (
+            order.platform_order_id,
+            order.shipment.tracking_number if order.shipment else None,
+            order.shipment.scenario if order.shipment else None,
+            order.case.type if order.case else None,
+        )
+        for order in plan.orders
+    ]
+
+
+# --- seed_demo ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_second_run_creates_nothing_even_hours_later():
+    with time_machine.travel(NOW, tick=False):
+        first = seed("--orders", "120", "--seed", "7")
+    after_first = row_counts()
+    with time_machine.travel(NOW + timedelta(hours=5), tick=False):
+        second = seed("--orders", "120", "--seed", "7")
+
+    assert "Created:" in first
+    assert all(after_first.values()), after_first
+    assert row_counts() == after_first
+    assert "Nothing new" in second
+
+
+@pytest.mark.django_db
+def test_if_empty_does_nothing_once_the_demo_has_orders():
+    seed("--orders", "120", "--if-empty")
+    seeded = row_counts()
+
+    output = seed("--orders", "500", "--seed", "99", "--if-empty")
+
+    assert seeded["Order"] > 0
+    assert "nothing to do" in output
+    assert row_counts() == seeded
+
+
+def test_the_same_seed_gives_the_same_demo_and_another_seed_a_different_one():
+    first = plan_signature(demo_plan(orders=150, seed=7, now=NOW))
+    again = plan_signature(demo_plan(orders=150, seed=7, now=NOW))
+    other = plan_signature(demo_plan(orders=150, seed=8, now=NOW))
+
+    assert first == again
+    assert {row[0] for row in first}.isdisjoint({row[0] for row in other})
+    assert {row[1] for row in first if row[1]}.isdisjoint({row[1] for row in other if row[1]})
+
+
+@pytest.mark.django_db
+def test_the_database_holds_exactly_the_planned_demo():
+    plan = demo_plan(orders=120, seed=7, now=NOW)
+    with time_machine.travel(NOW, tick=False):
+        seed("--orders", "120", "--seed", "7")
+
+    assert set(Order.objects.values_list("platform_order_id", flat=True)) == {
+        o.platform_order_id for o in plan.orders
+    }
+    assert set(Shipment.objects.values_list("tracking_number", flat=True)) == {
+        o.shipment.tracking_number for o in plan.orders if o.shipment
+    }
+    assert Counter(Case.objects.values_list("type", flat=True)) == Counter(
+        o.case.type for o in plan.orders if o.case
+    )
+    assert TrackingEvent.objects.count() == sum(len(o.shipment.events) for o in plan.orders if o.shipment)
+
+
+@pytest.mark.django_db
+def test_a_small_demo_still_fills_every_exception_queue():
+    report = demo_seed(orders=300, seed=3, now=NOW)
+
+    assert set(report.cases_by_type) == EXCEPTION_CASE_TYPES
+    assert set(Case.objects.values_list("type", flat=True)) == EXCEPTION_CASE_TYPES
+    # The derived shipment state agrees with the case each parcel raised.
+    for case in Case.objects.filter(type="pickup_overdue").select_related("shipment"):
+        assert case.shipment.accepted_at is None
+        assert case.shipment.booked_at <= NOW - timedelta(hours=24)
+    for case in Case.objects.filter(type="stalled_in_transit").select_related("shipment"):
+        assert case.shipment.status == "InTransit"
+        assert case.shipment.last_progress_at <= NOW - timedelta(hours=12)
+    assert set(Shipment.objects.filter(cases__type="delivery_failed").values_list("status", flat=True)) == {
+        "AttemptFail"
+    }
+    assert set(Shipment.objects.filter(cases__type="lost").values_list("substatus", flat=True)) == {
+        "Exception_013"
+    }
+    assert set(Shipment.objects.filter(cases__type="customs_hold").values_list("substatus", flat=True)) == {
+        "Exception_004"
+    }
+    oversold = Order.objects.filter(cases__type="oversold")
+    assert not Shipment.objects.filter(order__in=oversold).exists()
+    assert set(oversold.values_list("status", flat=True)) == {"awaiting_shipment"}
+
+
+@pytest.mark.django_db
+def test_cases_have_varied_sla_clocks_and_a_few_are_already_being_worked():
+    demo_seed(orders=150, seed=3, now=NOW)
+
+    cases = Case.objects.all()
+    assert cases.filter(due_at__lt=NOW).exists()  # overdue: the oversold tail from yesterday's live
+    assert cases.filter(due_at__gt=NOW + timedelta(hours=12)).exists()  # just raised
+    assert cases.filter(opened_at__gt=NOW).count() == 0
+    assigned = cases.filter(assignee__username="agent")
+    assert assigned.exists()
+    assert cases.filter(status="new", assignee__isnull=True).count() > assigned.count()
+    assert CaseEvent.objects.filter(kind="assigned").count() == assigned.count()
+    assert set(cases.filter(priority=40).values_list("type", flat=True)) >= {"lost"}
+
+
+@pytest.mark.django_db
+def test_demo_users_log_in_with_the_demo_password(client):
+    demo_seed(orders=50, seed=1, now=NOW)
+    users = {u.username: u for u in get_user_model().objects.all()}
+
+    for username in ("agent", "supervisor", "admin"):
+        assert client.login(username=username, password=settings.DEMO_PASSWORD)
+        client.logout()
+    assert users["admin"].is_superuser and users["admin"].is_staff
+    assert users["supervisor"].is_staff and not users["supervisor"].is_superuser
+    assert not users["agent"].is_staff
+    roles = set(Membership.objects.values_list("user__username", "store__code", "role"))
+    assert roles == {
+        (username, store, role)
+        for username, role in (("agent", "agent"), ("supervisor", "supervisor"), ("admin", "admin"))
+        for store in ("tts-my", "shopee-th")
+    }
+
+
+@pytest.mark.django_db
+def test_a_rerun_repairs_a_changed_demo_password_without_touching_anything_else(client):
+    demo_seed(orders=50, seed=1, now=NOW)
+    agent = get_user_model().objects.get(username="agent")
+    agent.set_password("something-else")
+    agent.save()
+    before = row_counts()
+
+    report = demo_seed(orders=50, seed=1, now=NOW)
+
+    assert report.passwords_reset == 1
+    assert row_counts() == before
+    assert client.login(username="agent", password=settings.DEMO_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_the_demo_looks_like_the_day_after_a_livestream():
+    demo_seed(orders=200, seed=5, now=NOW)
+
+    tts, shopee = Store.objects.get(code="tts-my"), Store.objects.get(code="shopee-th")
+    assert (tts.name, tts.platform, tts.region, tts.currency, tts.timezone, tts.default_language) == (
+        "Lumi Beauty Official", "tiktok_shop", "MY", "MYR", "Asia/Kuala_Lumpur", "en"
+    )  # fmt: skip
+    assert (shopee.platform, shopee.region, shopee.currency, shopee.timezone, shopee.default_language) == (
+        "shopee", "TH", "THB", "Asia/Bangkok", "th"
+    )  # fmt: skip
+    live = LiveSession.objects.get(title=LIVE_TITLE)
+    assert live.started_at == NOW - timedelta(hours=30)
+    assert live.ended_at == live.started_at + timedelta(hours=3)
+    live_orders = Order.objects.filter(live_session=live)
+    assert live_orders.count() == 200
+    burst = live_orders.filter(placed_at__lt=live.started_at + timedelta(minutes=20)).count()
+    assert burst > 200 * 0.6
+    assert Order.objects.filter(store=shopee, live_session__isnull=True).count() == 20
+    assert SKU.objects.filter(store=tts, is_combo=True, component_links__isnull=False).exists()
+    assert StockLevel.objects.filter(sku__store=tts, restock_eta__isnull=False).exists()
+    for order in Order.objects.prefetch_related("lines", "shipments"):
+        assert order.amount == sum(line.unit_price * line.quantity for line in order.lines.all())
+        hours = 48 if order.store_id == tts.pk else 72
+        assert order.ship_by == order.placed_at + timedelta(hours=hours)
+        assert 1 <= len(order.lines.all()) <= 2
+        for shipment in order.shipments.all():
+            assert shipment.booked_at >= order.placed_at
+    assert Order.objects.filter(street="", district="").exists()
+    assert Order.objects.filter(payment_flagged=True).exists()
+    assert set(Order.objects.filter(store=tts).values_list("buyer_language", flat=True)) <= {
+        "en",
+        "ms",
+        "zh-hans",
+    }
+    assert TrackingEvent.objects.filter(checkpoint_at__gt=NOW).count() == 0
+    assert TrackingEvent.objects.filter(raw_text__contains="揽收").exists()  # cross-border first mile
+
+
+# --- simulator ----------------------------------------------------------------------------------------
+
+
+def histories(scenario: str, *, runs: int = 15):
+    for carrier in CARRIERS:
+        for run in range(runs):
+            rng = random.Random(f"{scenario}:{carrier}:{run}")
+            hours = rng.uniform(SCENARIO_MIN_AGE[scenario].total_seconds() / 3600, 96)
+            booked_at = NOW - timedelta(hours=hours)
+            yield (
+                booked_at,
+                simulate_history(rng=rng, carrier=carrier, scenario=scenario, booked_at=booked_at, now=NOW),
+            )
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_histories_are_chronological_and_never_in_the_future(scenario):
+    for booked_at, events in histories(scenario):
+        times = [e.checkpoint_at for e in events]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        assert all(booked_at <= t <= NOW for t in times)
+        assert all(
+            e.source == "simulator" and not e.provider_key and e.raw_code and e.raw_text for e in events
+        )
+
+
+LAST_SUBTAGS = {
+    "delivered": {"Delivered_001", "Delivered_003"},
+    "failed_delivery": {"AttemptFail_001", "AttemptFail_002"},
+    "customs_hold": {"Exception_004"},
+    "lost": {"Exception_013"},
+    "damaged": {"Exception_012"},
+    "address_issue": {"Exception_007"},
+    "returned_to_sender": {"Exception_010"},
+    "stalled": {"InTransit_003"},
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(LAST_SUBTAGS))
+def test_each_scenario_ends_with_its_signature_event(scenario):
+    for _, events in histories(scenario):
+        assert events[-1].subtag in LAST_SUBTAGS[scenario]
+        assert any(e.subtag == "InTransit_002" for e in events)  # the carrier accepted it first
+
+
+def test_a_stalled_parcel_has_not_moved_for_over_12_hours_and_a_moving_one_has():
+    for _, events in histories("stalled"):
+        assert NOW - events[-1].checkpoint_at > timedelta(hours=12)
+    for _, events in histories("in_transit"):
+        assert events[-1].tag in {"InTransit", "OutForDelivery"}
+        assert NOW - events[-1].checkpoint_at < timedelta(hours=12)
+
+
+def test_a_parcel_never_picked_up_has_at_most_the_carriers_order_acknowledgement():
+    seen = Counter()
+    for _, events in histories("not_picked_up"):
+        assert [e.subtag for e in events] in ([], ["InfoReceived_001"])
+        seen[len(events)] += 1
+    assert seen[0] and seen[1]
+
+
+def test_customs_holds_are_cross_border_with_a_chinese_first_mile():
+    for _, events in histories("customs_hold"):
+        first_scan = next(e for e in events if e.tag != "InfoReceived")
+        assert "揽收" in first_scan.raw_text
+        assert any(e.subtag == "InTransit_004" for e in events)  # arrived in the destination country
+
+
+def test_a_short_window_is_compressed_but_still_ends_delivered_before_now():
+    booked_at = NOW - timedelta(hours=3)
+    events = simulate_history(
+        rng=random.Random(1), carrier="poslaju", scenario="delivered", booked_at=booked_at, now=NOW
+    )
+    assert events[-1].tag == "Delivered"
+    assert booked_at < events[0].checkpoint_at and events[-1].checkpoint_at <= NOW
+
+
+def test_the_same_rng_state_gives_the_same_history():
+    def run():
+        return simulate_history(
+            rng=random.Random(42), carrier="flash-express", scenario="returned_to_sender",
+            booked_at=NOW - timedelta(days=2), now=NOW,
+        )  # fmt: skip
+
+    assert run() == run()
+
+
+def test_unknown_scenarios_and_carriers_are_refused():
+    with pytest.raises(ValueError, match="scenario"):
+        simulate_history(
+            rng=random.Random(1), carrier="poslaju", scenario="teleported", booked_at=NOW, now=NOW
+        )
+    with pytest.raises(ValueError, match="carrier"):
+        simulate_history(rng=random.Random(1), carrier="dhl", scenario="delivered", booked_at=NOW, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("carrier", "pattern"),
+    [
+        ("jtexpress-my", r"63\d{10}"),
+        ("ninjavan-my", r"NVMYLUMI\d{9}"),
+        ("poslaju", r"E[RPE]\d{9}MY"),
+        ("citylink", r"060\d{10}"),
+        ("flash-express", r"TH\d{10}[A-D]"),
+        ("kerry-express-th", r"SHP\d{10}"),
+    ],
+)
+def test_tracking_numbers_follow_each_carriers_format(carrier, pattern):
+    rng = random.Random(0)
+    for _ in range(20):
+        assert re.fullmatch(pattern, make_tracking_number(rng=rng, carrier=carrier))
+
+
+def test_pos_laju_numbers_carry_a_valid_upu_check_digit():
+    # RR473124829GB is the worked example in UPU S10: serial 47312482, check digit 9.
+    assert _upu_s10("RR", "47312482", "GB") == "RR473124829GB"

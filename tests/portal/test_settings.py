@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import env_bool, env_int, parse_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("garbage", "must start with postgres:// or sqlite:///"),
+        ("mysql://root@localhost/afterdesk", "must start with postgres:// or sqlite:///"),
+        ("postgres://localhost", "names no database"),
+        ("postgres://user@db:notaport/afterdesk", "malformed"),
+    ],
+)
+def test_a_malformed_database_url_fails_loudly_with_the_reason(url, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        parse_database_url(url)
+
+
+def test_a_database_password_never_appears_in_the_error():
+    with pytest.raises(ImproperlyConfigured) as caught:
+        parse_database_url("postgres://app:s3cret-pass@db:bad/afterdesk")
+    assert "s3cret-pass" not in str(caught.value)
+
+
+def test_good_database_urls_parse():
+    assert parse_database_url("postgres://postgres@127.0.0.1:5432/afterdesk")["NAME"] == "afterdesk"
+    assert parse_database_url("sqlite:////tmp/afterdesk.sqlite3")["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def test_typed_helpers_refuse_bad_values(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    monkeypatch.setenv("X_NUM", "ten")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG must be a boolean"):
+        env_bool("X_FLAG", False)
+    with pytest.raises(ImproperlyConfigured, match="X_NUM must be a whole number"):
+        env_int("X_NUM", 1)
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    clean["AFTERDESK_TESTING"] = "0"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_portal_refuses_to_start_on_a_malformed_database_url():
+    result = _manage("check", DATABASE_URL="postgres//missing-colon")
+
+    assert result.returncode != 0
+    assert "DATABASE_URL must start with postgres:// or sqlite:///" in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_values(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="afterdesk.example.com",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -1,0 +1,147 @@
+from django.contrib import admin
+
+from tracking.models import (
+    SKU,
+    LiveSession,
+    LiveSessionAllocation,
+    Order,
+    OrderLine,
+    Shipment,
+    SKUComponent,
+    StockLevel,
+    TrackingEvent,
+)
+
+
+class SKUComponentInline(admin.TabularInline):
+    model = SKUComponent
+    fk_name = "combo"
+    extra = 0
+    autocomplete_fields = ["component"]
+
+
+class StockLevelInline(admin.StackedInline):
+    model = StockLevel
+    extra = 0
+
+
+@admin.register(SKU)
+class SKUAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "store", "unit_price", "is_combo"]
+    list_filter = ["store", "is_combo"]
+    search_fields = ["code", "name"]
+    inlines = [StockLevelInline, SKUComponentInline]
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(admin.ModelAdmin):
+    list_display = ["sku", "on_hand", "allocated", "restock_eta", "updated_at"]
+    list_filter = ["sku__store"]
+    search_fields = ["sku__code", "sku__name"]
+    list_select_related = ["sku"]
+
+
+class LiveSessionAllocationInline(admin.TabularInline):
+    model = LiveSessionAllocation
+    extra = 0
+    autocomplete_fields = ["sku"]
+
+
+@admin.register(LiveSession)
+class LiveSessionAdmin(admin.ModelAdmin):
+    list_display = ["title", "store", "host", "started_at", "ended_at"]
+    list_filter = ["store"]
+    search_fields = ["title", "host"]
+    inlines = [LiveSessionAllocationInline]
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    raw_id_fields = ["sku"]
+
+
+class ShipmentInline(admin.TabularInline):
+    model = Shipment
+    extra = 0
+    fields = ["carrier", "tracking_number", "status", "substatus", "last_event_at", "delivered_at"]
+    readonly_fields = ["status", "substatus", "last_event_at", "delivered_at"]
+    show_change_link = True
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "platform_order_id",
+        "store",
+        "buyer_name",
+        "placed_at",
+        "ship_by",
+        "amount",
+        "currency",
+        "status",
+    ]
+    list_filter = ["store", "status", "payment_flagged", "live_session"]
+    search_fields = ["platform_order_id", "buyer_name", "buyer_email", "buyer_phone"]
+    date_hierarchy = "placed_at"
+    list_select_related = ["store"]
+    raw_id_fields = ["live_session"]
+    inlines = [OrderLineInline, ShipmentInline]
+
+
+class TrackingEventInline(admin.TabularInline):
+    model = TrackingEvent
+    extra = 0
+    can_delete = False
+    fields = ["checkpoint_at", "tag", "subtag", "raw_code", "raw_text", "location", "source"]
+    readonly_fields = fields
+    ordering = ["checkpoint_at", "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "tracking_number",
+        "carrier",
+        "store",
+        "status",
+        "substatus",
+        "last_event_at",
+        "next_check_at",
+    ]
+    list_filter = ["store", "carrier", "status"]
+    search_fields = ["tracking_number", "order__platform_order_id"]
+    list_select_related = ["store"]
+    raw_id_fields = ["order"]
+    readonly_fields = [
+        "status",
+        "substatus",
+        "accepted_at",
+        "last_event_at",
+        "last_progress_at",
+        "delivered_at",
+        "created_at",
+    ]
+    inlines = [TrackingEventInline]
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(admin.ModelAdmin):
+    """Events are facts: visible, never edited or deleted by hand."""
+
+    list_display = ["shipment", "checkpoint_at", "tag", "subtag", "raw_code", "location", "source"]
+    list_filter = ["tag", "source"]
+    search_fields = ["shipment__tracking_number", "raw_text"]
+    list_select_related = ["shipment"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

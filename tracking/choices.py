@@ -1,0 +1,99 @@
+"""The normalized tracking taxonomy: AfterShip's nine delivery tags and their subtag codes, verbatim."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Tag(models.TextChoices):
+    PENDING = "Pending", _("Pending")  # added, no tracking information yet
+    INFO_RECEIVED = "InfoReceived", _("Info received")  # carrier has the order, not the parcel
+    IN_TRANSIT = "InTransit", _("In transit")  # accepted by the carrier and moving
+    OUT_FOR_DELIVERY = "OutForDelivery", _("Out for delivery")  # on the courier's van
+    AVAILABLE_FOR_PICKUP = "AvailableForPickup", _("Available for pickup")  # waiting at a pickup point
+    ATTEMPT_FAIL = "AttemptFail", _("Failed attempt")  # courier tried and failed; usually retries
+    DELIVERED = "Delivered", _("Delivered")  # terminal: with the buyer
+    EXCEPTION = "Exception", _("Exception")  # customs, refused, returned, lost, damaged ...
+    EXPIRED = "Expired", _("Expired")  # no information for a long time
+
+
+# Tags after which the parcel is no longer the carrier's to move.
+TERMINAL_TAGS = frozenset({Tag.DELIVERED})
+
+# Subtag codes and their English messages (AfterShip "Delivery Sub-statuses"). Unknown codes are accepted:
+# `normalize_subtag` falls back to "<Tag>_001" and the provider's raw code and text are always kept.
+SUBTAGS: dict[str, str] = {
+    "Pending_001": "No information yet",
+    "Pending_002": "Pending: carrier not yet scanned",
+    "Pending_003": "Pending: awaiting carrier update",
+    "Pending_004": "Pending: tracking number not found",
+    "Pending_005": "Pending: no recent update",
+    "Pending_006": "Pending: replaced by a new tracking number",
+    "InfoReceived_001": "Info received",
+    "InTransit_001": "In transit",
+    "InTransit_002": "Acceptance scan",
+    "InTransit_003": "Arrival scan",
+    "InTransit_004": "Arrived at the destination country",
+    "InTransit_005": "Customs clearance completed",
+    "InTransit_006": "Customs clearance started",
+    "InTransit_007": "Departure scan",
+    "InTransit_008": "Problem resolved",
+    "InTransit_009": "Forwarded to a different delivery address",
+    "OutForDelivery_001": "Out for delivery",
+    "OutForDelivery_003": "Customer contacted",
+    "OutForDelivery_004": "Delivery appointment scheduled",
+    "AvailableForPickup_001": "Available for pickup",
+    "AttemptFail_001": "Failed attempt",
+    "AttemptFail_002": "Addressee not available",
+    "AttemptFail_003": "Business closed",
+    "Delivered_001": "Delivered",
+    "Delivered_002": "Picked up by the customer",
+    "Delivered_003": "Signed by customer",
+    "Delivered_004": "Delivered and cash collected on delivery",
+    "Delivered_005": "Delivered to neighbour",
+    "Exception_001": "Exception",
+    "Exception_002": "Customer moved",
+    "Exception_003": "Customer refused delivery",
+    "Exception_004": "Delayed (customs clearance)",
+    "Exception_005": "Delayed (external factors)",
+    "Exception_006": "Held for payment",
+    "Exception_007": "Incorrect address",
+    "Exception_008": "Pick up missed",
+    "Exception_009": "Rejected by carrier",
+    "Exception_010": "Returning to sender",
+    "Exception_011": "Returned to sender",
+    "Exception_012": "Shipment damaged",
+    "Exception_013": "Shipment lost",
+    "Exception_016": "Delayed (processing issue)",
+    "Exception_017": "Delayed (extreme weather)",
+    "Exception_018": "Incorrect or missing documents",
+    "Expired_001": "Expired",
+}
+
+
+def normalize_tag(value: str | None) -> Tag:
+    """The tag named by a provider, or Pending when it names none we know."""
+    try:
+        return Tag(value)
+    except ValueError:
+        return Tag.PENDING
+
+
+def normalize_subtag(tag: Tag, subtag: str | None) -> str:
+    """A subtag code that belongs to `tag`: known codes pass, unknown ones fall back to `<Tag>_001`."""
+    if subtag in SUBTAGS and subtag.startswith(f"{tag.value}_"):
+        return subtag
+    return f"{tag.value}_001"
+
+
+def subtag_label(code: str) -> str:
+    return SUBTAGS.get(code) or SUBTAGS.get(f"{code.split('_', 1)[0]}_001", code)
+
+
+class OrderStatus(models.TextChoices):
+    AWAITING_SHIPMENT = "awaiting_shipment", _("Awaiting shipment")  # paid, not yet handed to a carrier
+    ON_HOLD = "on_hold", _("On hold")  # held from shipping until reviewed
+    SHIPPED = "shipped", _("Shipped")  # at least one shipment is with a carrier
+    DELIVERED = "delivered", _("Delivered")  # every shipment delivered
+    CANCELLED = "cancelled", _("Cancelled")  # cancelled or fully refunded

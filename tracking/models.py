@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal.models import Store
+from tracking.choices import OrderStatus, Tag
+
+
+class SKU(models.Model):
+    """A sellable item. A combo pack is a SKU whose stock is its components' (see SKUComponent)."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="skus")
+    code = models.CharField(_("SKU code"), max_length=64)
+    name = models.CharField(_("name"), max_length=200)
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    is_combo = models.BooleanField(_("combo pack"), default=False)
+    components = models.ManyToManyField(
+        "self", through="SKUComponent", symmetrical=False, related_name="in_combos", blank=True
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "code"], name="sku_code_unique_per_store")]
+        ordering = ["code"]
+        verbose_name = _("SKU")
+        verbose_name_plural = _("SKUs")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class SKUComponent(models.Model):
+    combo = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="component_links")
+    component = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="combo_links")
+    quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[MinValueValidator(1)])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["combo", "component"], name="sku_component_unique"),
+            models.CheckConstraint(condition=~Q(combo=models.F("component")), name="sku_component_not_self"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="sku_component_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.component_id} in {self.combo_id}"
+
+
+class StockLevel(models.Model):
+    sku = models.OneToOneField(SKU, on_delete=models.CASCADE, related_name="stock")
+    on_hand = models.IntegerField(_("on hand"), default=0)
+    allocated = models.IntegerField(_("allocated"), default=0)
+    restock_eta = models.DateField(_("restock ETA"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+            models.CheckConstraint(condition=Q(allocated__gte=0), name="stock_allocated_not_negative"),
+        ]
+        verbose_name = _("stock level")
+
+    def __str__(self) -> str:
+        return f"{self.sku.code}: {self.on_hand} on hand, {self.allocated} allocated"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+
+class LiveSession(models.Model):
+    """A livestream: the burst of orders that arrives within minutes, with stock set aside for it."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="live_sessions")
+    title = models.CharField(_("title"), max_length=200)
+    host = models.CharField(_("host"), max_length=120)
+    started_at = models.DateTimeField(_("started"))
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    skus = models.ManyToManyField(SKU, through="LiveSessionAllocation", related_name="live_sessions")
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="live_session_ends_after_start",
+            )
+        ]
+        verbose_name = _("live session")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class LiveSessionAllocation(models.Model):
+    live_session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="allocations")
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="live_allocations")
+    quantity = models.PositiveIntegerField(_("allocated quantity"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["live_session", "sku"], name="live_allocation_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of SKU {self.sku_id} for live session {self.live_session_id}"
+
+
+class Order(models.Model):
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
+    platform_order_id = models.CharField(_("platform order id"), max_length=64)
+    buyer_name = models.CharField(_("buyer"), max_length=120)
+    buyer_platform_id = models.CharField(_("buyer platform id"), max_length=64, blank=True)
+    buyer_email = models.EmailField(_("buyer email"), blank=True)
+    buyer_phone = models.CharField(_("buyer phone"), max_length=32, blank=True)
+    buyer_language = models.CharField(_("buyer language"), max_length=10, blank=True)
+    country = models.CharField(_("country"), max_length=2)
+    province = models.CharField(_("province / state"), max_length=80, blank=True)
+    city = models.CharField(_("city"), max_length=80, blank=True)
+    district = models.CharField(_("district"), max_length=80, blank=True)
+    street = models.CharField(_("street address"), max_length=255, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=16, blank=True)
+    placed_at = models.DateTimeField(_("placed"))
+    ship_by = models.DateTimeField(
+        _("ship by"), help_text=_("The platform's dispatch deadline for this order.")
+    )
+    live_session = models.ForeignKey(
+        LiveSession, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(
+        _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.AWAITING_SHIPMENT
+    )
+    payment_flagged = models.BooleanField(_("payment flagged"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "platform_order_id"], name="order_id_unique_per_store"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["store", "placed_at"], name="order_store_placed_idx"),
+            models.Index(fields=["live_session", "placed_at"], name="order_live_placed_idx"),
+        ]
+        ordering = ["-placed_at"]
+        verbose_name = _("order")
+
+    def __str__(self) -> str:
+        return self.platform_order_id
+
+
+class OrderLine(models.Model):
+    """One line of an order, with a snapshot of the SKU as sold: later catalogue edits do not rewrite it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines")
+    sku_code = models.CharField(_("SKU code"), max_length=64)
+    sku_name = models.CharField(_("SKU name"), max_length=200)
+    lot = models.CharField(_("batch / lot"), max_length=64, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive")
+        ]
+        verbose_name = _("order line")
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku_code}"
+
+
+class Shipment(models.Model):
+    """A parcel. Its status fields are derived from its TrackingEvents and can always be rebuilt from them."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="shipments")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="shipments")
+    carrier = models.CharField(_("carrier"), max_length=40)
+    tracking_number = models.CharField(_("tracking number"), max_length=64)
+    booked_at = models.DateTimeField(_("pickup booked"), null=True, blank=True)
+    label_created_at = models.DateTimeField(_("label created"), null=True, blank=True)
+    accepted_at = models.DateTimeField(
+        _("first acceptance scan"),
+        null=True,
+        blank=True,
+        help_text=_("The carrier's first scan: appeal evidence."),
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Tag.choices, default=Tag.PENDING)
+    substatus = models.CharField(_("substatus"), max_length=40, default="Pending_001")
+    last_event_at = models.DateTimeField(_("last event"), null=True, blank=True)
+    last_progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    next_check_at = models.DateTimeField(_("next rule check"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "carrier", "tracking_number"], name="shipment_tracking_unique_per_store"
+            ),
+        ]
+        indexes = [
+            # The rule sweeper reads only due rows; the partial index keeps that cost proportional to them.
+            models.Index(
+                fields=["next_check_at"],
+                name="shipment_next_check_idx",
+                condition=Q(next_check_at__isnull=False),
+            ),
+            models.Index(fields=["tracking_number"], name="shipment_tracking_number_idx"),
+        ]
+        verbose_name = _("shipment")
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.tracking_number}"
+
+
+class TrackingEvent(models.Model):
+    """A carrier checkpoint, normalized. A fact: appended once (dedupe key), never edited."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    checkpoint_at = models.DateTimeField(_("checkpoint time"))
+    tag = models.CharField(_("tag"), max_length=20, choices=Tag.choices)
+    subtag = models.CharField(_("subtag"), max_length=40)
+    raw_code = models.CharField(_("carrier code"), max_length=64, blank=True)
+    raw_text = models.TextField(_("carrier text"), blank=True)
+    location = models.CharField(_("location"), max_length=200, blank=True)
+    source = models.CharField(_("source"), max_length=20)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=64)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "dedupe_key"], name="tracking_event_dedupe"),
+        ]
+        indexes = [models.Index(fields=["shipment", "checkpoint_at"], name="tracking_event_timeline_idx")]
+        ordering = ["checkpoint_at", "id"]
+        verbose_name = _("tracking event")
+
+    def __str__(self) -> str:
+        return f"{self.checkpoint_at:%Y-%m-%d %H:%M} {self.subtag}"
