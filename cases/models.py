@@ -126,3 +126,12 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def status_change(self) -> tuple[str, str] | None:
+        """(from, to) as display labels, for a status change entry."""
+        if self.kind != CaseEventKind.STATUS_CHANGED:
+            return None
+        labels = dict(CaseStatus.choices)
+        old, new = self.data.get("from", ""), self.data.get("to", "")
+        return str(labels.get(old, old)), str(labels.get(new, new))
