@@ -22,6 +22,7 @@ run: install
 	@mkdir -p var
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py seed_demo --if-empty
+	DEBUG=1 $(PY) manage.py setup_schedules
 	@echo
 	@echo "  Afterdesk is running at http://$(HOST):$(PORT)/"
 	@echo "  Log in as agent, supervisor or admin; password: $${DEMO_PASSWORD:-afterdesk-demo}"

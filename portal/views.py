@@ -17,3 +17,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # the probe must answer, whatever broke
         return JsonResponse({"status": "error", "database": str(exc.__class__.__name__)}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@require_GET
+@never_cache
+def livez(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Touches nothing else (also the benchmarks' trivial-view baseline)."""
+    return JsonResponse({"status": "ok"})

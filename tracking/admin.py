@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
 
 from tracking.models import (
     SKU,
@@ -9,7 +11,10 @@ from tracking.models import (
     Shipment,
     SKUComponent,
     StockLevel,
+    TrackingConnection,
     TrackingEvent,
+    UnmatchedTracking,
+    WebhookDelivery,
 )
 
 
@@ -145,3 +150,84 @@ class TrackingEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(TrackingConnection)
+class TrackingConnectionAdmin(admin.ModelAdmin):
+    """Ingestion health at a glance: counters, the last provider error, and whether polling is on."""
+
+    list_display = [
+        "__str__", "is_active", "pull_enabled", "deliveries", "events_new", "events_duplicate",
+        "signatures_rejected", "payloads_rejected", "last_sync_at", "last_error_at",
+    ]  # fmt: skip
+    list_filter = ["provider", "is_active", "pull_enabled"]
+    search_fields = ["store__code", "uuid"]
+    readonly_fields = [
+        "uuid", "webhook_url", "secret", "events_new", "events_duplicate", "signatures_rejected",
+        "payloads_rejected", "last_error", "last_error_at", "last_sync_at", "created_at",
+    ]  # fmt: skip
+    fields = [
+        "store", "provider", "is_active", "pull_enabled", "base_url", "webhook_url", "secret", *readonly_fields[3:],
+    ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).select_related("store").annotate(delivery_count=Count("deliveries"))
+        )
+
+    @admin.display(description=_("deliveries received"), ordering="delivery_count")
+    def deliveries(self, obj: TrackingConnection) -> int:
+        return obj.delivery_count
+
+    @admin.display(description=_("webhook URL"))
+    def webhook_url(self, obj: TrackingConnection) -> str:
+        return obj.webhook_path if obj.pk else "—"
+
+    @admin.display(description=_("webhook secret"))
+    def secret(self, obj: TrackingConnection) -> str:
+        return obj.masked_secret or "—"
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "connection",
+        "kind",
+        "status",
+        "attempts",
+        "events_new",
+        "events_duplicate",
+        "received_at",
+    ]
+    list_filter = ["status", "kind", "connection"]
+    search_fields = ["event_id"]
+    list_select_related = ["connection__store"]
+    exclude = ["body"]
+    readonly_fields = [
+        "connection", "event_id", "kind", "content_type", "received_at", "status", "attempts", "processed_at",
+        "events_new", "events_duplicate", "error", "body_text",
+    ]  # fmt: skip
+
+    @admin.display(description=_("raw body"))
+    def body_text(self, obj: WebhookDelivery) -> str:
+        return bytes(obj.body).decode("utf-8", errors="replace")[:20_000]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(UnmatchedTracking)
+class UnmatchedTrackingAdmin(admin.ModelAdmin):
+    list_display = [
+        "tracking_number",
+        "carrier",
+        "connection",
+        "times_seen",
+        "first_seen_at",
+        "last_seen_at",
+        "matched_at",
+    ]
+    list_filter = ["connection", "matched_at"]
+    search_fields = ["tracking_number"]
+    raw_id_fields = ["delivery"]

@@ -97,3 +97,16 @@ class OrderStatus(models.TextChoices):
     SHIPPED = "shipped", _("Shipped")  # at least one shipment is with a carrier
     DELIVERED = "delivered", _("Delivered")  # every shipment delivered
     CANCELLED = "cancelled", _("Cancelled")  # cancelled or fully refunded
+
+
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")  # stored and acknowledged; waiting to be processed
+    PROCESSED = "processed", _("Processed")  # events ingested (or nothing new)
+    FAILED = "failed", _("Failed")  # processing raised; retried by the next round until max attempts
+
+
+class ProviderName(models.TextChoices):
+    AFTERSHIP = "aftership", "AfterShip"
+    SEVENTEEN_TRACK = "17track", "17TRACK"
+    KDNIAO = "kdniao", _("Kdniao")
+    SIMULATOR = "simulator", _("Simulator")  # the demo's and load tests' fake carrier network

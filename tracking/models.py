@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.core.validators import MinValueValidator
@@ -9,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Store
-from tracking.choices import OrderStatus, Tag
+from tracking.choices import DeliveryStatus, OrderStatus, ProviderName, Tag
 
 
 class SKU(models.Model):
@@ -197,6 +198,15 @@ class Shipment(models.Model):
     last_progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     next_check_at = models.DateTimeField(_("next rule check"), null=True, blank=True)
+    next_poll_at = models.DateTimeField(
+        _("next tracking poll"),
+        null=True,
+        blank=True,
+        default=timezone.now,
+        help_text=_("Empty once the parcel needs no more polling."),
+    )
+    poll_failures = models.PositiveSmallIntegerField(_("consecutive poll failures"), default=0)
+    expected_delivery = models.DateField(_("expected delivery"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -211,6 +221,11 @@ class Shipment(models.Model):
                 fields=["next_check_at"],
                 name="shipment_next_check_idx",
                 condition=Q(next_check_at__isnull=False),
+            ),
+            models.Index(
+                fields=["store", "next_poll_at"],
+                name="shipment_next_poll_idx",
+                condition=Q(next_poll_at__isnull=False),
             ),
             models.Index(fields=["tracking_number"], name="shipment_tracking_number_idx"),
         ]
@@ -244,3 +259,115 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.checkpoint_at:%Y-%m-%d %H:%M} {self.subtag}"
+
+
+class TrackingConnection(models.Model):
+    """A store's account at one tracking provider: credentials for pulling, a secret for verifying pushes.
+
+    The UUID in the webhook URL identifies the connection; the secret proves the sender. Counters are
+    operational metrics, incremented with F() so concurrent requests never lose a count.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="tracking_connections")
+    provider = models.CharField(_("provider"), max_length=20, choices=ProviderName.choices)
+    uuid = models.UUIDField(_("webhook id"), default=uuid.uuid4, unique=True, editable=False)
+    credentials = models.JSONField(_("credentials"), default=dict, blank=True)
+    webhook_secret = models.CharField(_("webhook secret"), max_length=200, blank=True)
+    base_url = models.URLField(
+        _("API base URL"), blank=True, help_text=_("Empty: the provider's public API.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    pull_enabled = models.BooleanField(_("pull tracking"), default=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    signatures_rejected = models.PositiveBigIntegerField(_("signatures rejected"), default=0)
+    payloads_rejected = models.PositiveBigIntegerField(_("malformed payloads"), default=0)
+    events_new = models.PositiveBigIntegerField(_("events new"), default=0)
+    events_duplicate = models.PositiveBigIntegerField(_("events duplicate"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "provider"], name="tracking_connection_one_per_provider"
+            ),
+        ]
+        verbose_name = _("tracking connection")
+
+    def __str__(self) -> str:
+        return f"{self.store.code} / {self.get_provider_display()}"
+
+    @property
+    def webhook_path(self) -> str:
+        return f"/webhooks/tracking/{self.provider}/{self.uuid}/"
+
+    @property
+    def masked_secret(self) -> str:
+        secret = self.webhook_secret
+        return f"{secret[:4]}{'•' * 8}" if len(secret) > 8 else ("•" * 8 if secret else "")
+
+
+class WebhookDelivery(models.Model):
+    """A push as received, stored before it is acknowledged: the durable unit of ingestion work."""
+
+    connection = models.ForeignKey(TrackingConnection, on_delete=models.PROTECT, related_name="deliveries")
+    event_id = models.CharField(_("provider delivery id"), max_length=100, blank=True)
+    kind = models.CharField(_("kind"), max_length=40, blank=True)
+    body = models.BinaryField(_("raw body"))
+    content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    retry_at = models.DateTimeField(_("retry after"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    events_new = models.PositiveIntegerField(_("events new"), default=0)
+    events_duplicate = models.PositiveIntegerField(_("events duplicate"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        constraints = [
+            # A provider that redelivers the same event id gets the stored delivery, not a second one.
+            models.UniqueConstraint(
+                fields=["connection", "event_id"],
+                condition=~Q(event_id=""),
+                name="webhook_delivery_event_once",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="webhook_delivery_pending_idx",
+                condition=Q(status__in=["received", "failed"]),
+            ),
+        ]
+        ordering = ["-received_at"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+
+    def __str__(self) -> str:
+        return f"{self.connection} {self.kind} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UnmatchedTracking(models.Model):
+    """A tracking number a provider told us about that matches no shipment yet; kept for later matching."""
+
+    connection = models.ForeignKey(TrackingConnection, on_delete=models.CASCADE, related_name="unmatched")
+    tracking_number = models.CharField(_("tracking number"), max_length=64)
+    carrier = models.CharField(_("carrier"), max_length=40, blank=True)
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.SET_NULL, null=True, blank=True)
+    first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+    times_seen = models.PositiveIntegerField(_("times seen"), default=1)
+    matched_at = models.DateTimeField(_("matched"), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "tracking_number"], name="unmatched_tracking_once"),
+        ]
+        verbose_name = _("unmatched tracking number")
+
+    def __str__(self) -> str:
+        return self.tracking_number

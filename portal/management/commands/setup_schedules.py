@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django_q.models import Schedule
+
+# Declared in code, never by hand in the admin. Tasks are named by dotted path so no app imports another.
+SCHEDULES = [
+    {
+        "name": "tracking: process deliveries",
+        "func": "tracking.tasks.process_deliveries",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
+        "name": "tracking: sync due shipments",
+        "func": "tracking.tasks.sync_due",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 5,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create or update the django-q2 schedules Afterdesk runs on."
+
+    def handle(self, *args, **options):
+        for spec in SCHEDULES:
+            values = {key: value for key, value in spec.items() if key != "name"}
+            values["repeats"] = -1
+            _, created = Schedule.objects.update_or_create(name=spec["name"], defaults=values)
+            self.stdout.write(f"{'Created' if created else 'Updated'} schedule {spec['name']!r}.")
+        names = [spec["name"] for spec in SCHEDULES]
+        stale = Schedule.objects.filter(name__startswith="tracking: ").exclude(name__in=names)
+        if stale.exists():
+            self.stdout.write(f"Removed {stale.delete()[0]} schedules no longer declared.")

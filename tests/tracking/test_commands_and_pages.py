@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django_q.models import Schedule
+
+from tests.factories import make_order, make_shipment
+from tracking.models import TrackingConnection
+from tracking.services import EventData, events_ingest
+
+
+@pytest.mark.django_db
+def test_create_tracking_connection_prints_the_webhook_url_and_the_secret_once(store):
+    out = StringIO()
+    call_command("create_tracking_connection", store.code, "aftership", stdout=out)
+
+    connection = TrackingConnection.objects.get(store=store, provider="aftership")
+    printed = out.getvalue()
+    assert f"/webhooks/tracking/aftership/{connection.uuid}/" in printed
+    assert connection.webhook_secret in printed
+
+    out = StringIO()
+    call_command(
+        "create_tracking_connection", store.code, "aftership", "--secret", "my-own-secret", stdout=out
+    )
+    connection.refresh_from_db()
+    assert connection.webhook_secret == "my-own-secret"
+    assert "my-own-secret" not in out.getvalue()
+    assert TrackingConnection.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["nope", "aftership"], "No store"), (["store-a", "aftership", "--secret", "short"], "at least 8")],
+)
+def test_create_tracking_connection_refuses_bad_input(store, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("create_tracking_connection", *args)
+    assert not TrackingConnection.objects.exists()
+
+
+@pytest.mark.django_db
+def test_setup_schedules_is_idempotent():
+    call_command("setup_schedules", stdout=StringIO())
+    call_command("setup_schedules", stdout=StringIO())
+
+    names = set(Schedule.objects.values_list("name", flat=True))
+    assert {"tracking: process deliveries", "tracking: sync due shipments"} <= names
+    assert Schedule.objects.count() == len(names)
+
+
+@pytest.mark.django_db
+def test_the_masked_secret_never_shows_the_whole_secret(store):
+    connection = TrackingConnection.objects.create(
+        store=store, provider="kdniao", webhook_secret="abcd1234efgh5678"
+    )
+
+    assert connection.masked_secret.startswith("abcd")
+    assert "efgh5678" not in connection.masked_secret
+
+
+@pytest.mark.django_db
+def test_the_shipment_page_shows_normalized_and_raw_text_in_the_store_timezone(agent_client, store):
+    from datetime import UTC, datetime
+
+    shipment = make_shipment(order=make_order(store=store))
+    events_ingest(
+        shipment=shipment,
+        events=[EventData(checkpoint_at=datetime(2026, 11, 19, 1, 12, tzinfo=UTC), tag="InTransit",
+                          subtag="InTransit_002", source="aftership", raw_code="1", raw_text="快件已由杭州余杭网点揽收")],
+    )  # fmt: skip
+
+    body = agent_client.get(reverse("tracking:shipment", args=[shipment.pk])).content.decode()
+
+    assert "快件已由杭州余杭网点揽收" in body
+    assert "In transit" in body
+    assert "2026-11-19 09:12" in body  # 01:12 UTC in Asia/Kuala_Lumpur
+
+
+@pytest.mark.django_db
+def test_another_stores_shipment_page_is_a_404(agent_client, other_store):
+    theirs = make_shipment(order=make_order(store=other_store))
+
+    assert agent_client.get(reverse("tracking:shipment", args=[theirs.pk])).status_code == 404

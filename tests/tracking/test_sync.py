@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection as db
+from django.db import connections
+from django.utils import timezone
+from pytest_httpserver import HTTPServer
+
+from tests.factories import make_order, make_shipment, make_store
+from tracking.ingest import POLL_LEASE, shipments_claim_for_poll, tracking_sync
+from tracking.models import Shipment, TrackingConnection, TrackingEvent
+
+
+def _connection(store, provider="simulator", **fields) -> TrackingConnection:
+    return TrackingConnection.objects.create(
+        store=store, provider=provider, webhook_secret="s" * 16, **fields
+    )
+
+
+def _shipments(store, n: int, **fields) -> list[Shipment]:
+    return [make_shipment(order=make_order(store=store), next_poll_at=timezone.now() - timedelta(minutes=1), **fields)
+            for _ in range(n)]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_polling_round_ingests_due_shipments_and_delivered_ones_stop_polling(store):
+    connection = _connection(store, credentials={"scenario": "delivered", "seed": "7"})
+    shipments = _shipments(store, 3)
+
+    result = tracking_sync(connection=connection)
+
+    assert result.polled == 3
+    assert result.ingest.new == TrackingEvent.objects.count() > 0
+    for shipment in Shipment.objects.filter(pk__in=[s.pk for s in shipments]):
+        assert shipment.status == "Delivered"
+        assert shipment.next_poll_at is None
+    connection.refresh_from_db()
+    assert connection.last_sync_at is not None
+    assert connection.events_new == result.ingest.new
+
+
+@pytest.mark.django_db
+def test_parcels_still_moving_are_polled_again_later_and_a_second_round_adds_nothing(store):
+    connection = _connection(store, credentials={"scenario": "in_transit", "seed": "7"})
+    shipment = _shipments(store, 1)[0]
+
+    first = tracking_sync(connection=connection)
+    shipment.refresh_from_db()
+    assert shipment.status == "InTransit"
+    assert shipment.next_poll_at > timezone.now() + timedelta(hours=1)
+
+    Shipment.objects.filter(pk=shipment.pk).update(next_poll_at=timezone.now())
+    second = tracking_sync(connection=connection)
+    assert first.ingest.new > 0
+    assert (second.polled, second.ingest.new) == (1, 0)
+
+
+@pytest.mark.django_db
+def test_shipments_not_yet_due_and_other_stores_are_not_polled(store, other_store):
+    connection = _connection(store)
+    make_shipment(order=make_order(store=store), next_poll_at=timezone.now() + timedelta(hours=1))
+    _shipments(other_store, 2)
+
+    assert tracking_sync(connection=connection).polled == 0
+
+
+@pytest.mark.django_db
+def test_a_permanent_provider_error_is_recorded_on_the_connection_and_stops_polling(
+    store, httpserver: HTTPServer
+):
+    httpserver.expect_request("/gettrackinfo", method="POST").respond_with_json(
+        {"code": -18010001, "data": {"errors": [{"code": -18010001, "message": "Invalid access key."}]}},
+        status=401,
+    )
+    connection = _connection(
+        store, provider="17track", credentials={"api_key": "wrong"}, base_url=httpserver.url_for("")
+    )
+    shipment = _shipments(store, 1)[0]
+
+    result = tracking_sync(connection=connection)
+
+    connection.refresh_from_db()
+    assert result.polled == 0
+    assert connection.pull_enabled is False
+    assert connection.last_error and connection.last_error_at
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at <= timezone.now()  # polled again as soon as a human fixes the key
+
+
+@pytest.mark.django_db
+def test_a_retryable_provider_error_backs_off_exponentially(store, httpserver: HTTPServer):
+    httpserver.expect_request("/gettrackinfo", method="POST").respond_with_data("upstream down", status=500)
+    connection = _connection(
+        store, provider="17track", credentials={"api_key": "k"}, base_url=httpserver.url_for("")
+    )
+    shipment = _shipments(store, 1)[0]
+
+    before = timezone.now()
+    tracking_sync(connection=connection, max_batches=1)
+    shipment.refresh_from_db()
+    first_delay = shipment.next_poll_at - before
+    Shipment.objects.filter(pk=shipment.pk).update(next_poll_at=timezone.now())
+    tracking_sync(connection=connection, max_batches=1)
+    shipment.refresh_from_db()
+
+    connection.refresh_from_db()
+    assert connection.pull_enabled is True
+    assert shipment.poll_failures == 2
+    assert shipment.next_poll_at - timezone.now() > first_delay * 1.5
+
+
+@pytest.mark.django_db
+def test_a_claim_leases_shipments_so_a_dead_worker_releases_them(store):
+    connection = _connection(store)
+    _shipments(store, 3)
+    now = timezone.now()
+
+    claimed = shipments_claim_for_poll(connection=connection, limit=10, now=now)
+    again = shipments_claim_for_poll(connection=connection, limit=10, now=now)
+    after_lease = shipments_claim_for_poll(connection=connection, limit=10, now=now + POLL_LEASE)
+
+    assert (len(claimed), len(again), len(after_lease)) == (3, 0, 3)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(db.vendor != "postgresql", reason="SKIP LOCKED needs PostgreSQL")
+def test_two_workers_claiming_at_once_never_get_the_same_shipment():
+    store = make_store(code="claims")
+    connection = _connection(store)
+    _shipments(store, 60)
+    barrier = threading.Barrier(2)
+    claims: list[list[int]] = []
+
+    def claim() -> None:
+        try:
+            barrier.wait()
+            claims.append(
+                [s.pk for s in shipments_claim_for_poll(connection=connection, limit=40, now=timezone.now())]
+            )
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(claims) == 2
+    assert not set(claims[0]) & set(claims[1])
+    assert len(claims[0]) + len(claims[1]) == 60

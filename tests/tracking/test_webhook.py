@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from tests.factories import make_order, make_shipment
+from tracking.models import TrackingConnection, TrackingEvent, UnmatchedTracking, WebhookDelivery
+from tracking.tasks import process_deliveries
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tracking" / "aftership_tracking_update.json"
+SECRET = "whsec-test-0123456789"
+
+
+def _sign(body: bytes, secret: str = SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@pytest.fixture
+def connection(store):
+    return TrackingConnection.objects.create(store=store, provider="aftership", webhook_secret=SECRET)
+
+
+@pytest.fixture
+def parcel(store):
+    order = make_order(store=store, platform_order_id="580001234567")
+    return make_shipment(order=order, carrier="jtexpress", tracking_number="JT5012345678901")
+
+
+@pytest.fixture
+def body() -> bytes:
+    return FIXTURE.read_bytes()
+
+
+def _post(client, connection, body: bytes, signature: str | None = "sign"):
+    headers = {}
+    if signature == "sign":
+        headers["aftership-hmac-sha256"] = _sign(body)
+    elif signature is not None:
+        headers["aftership-hmac-sha256"] = signature
+    return client.post(connection.webhook_path, data=body, content_type="application/json", headers=headers)
+
+
+@pytest.mark.django_db
+def test_a_signed_push_is_stored_acknowledged_and_becomes_events(client, connection, parcel, body):
+    response = _post(client, connection, body)
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.filter(connection=connection, status="received").count() == 1
+
+    process_deliveries()
+
+    parcel.refresh_from_db()
+    assert TrackingEvent.objects.filter(shipment=parcel).count() == 3
+    assert parcel.status == "AttemptFail"
+    assert parcel.substatus == "AttemptFail_002"
+    assert parcel.accepted_at is not None
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.events_new, delivery.events_duplicate) == ("processed", 3, 0)
+    connection.refresh_from_db()
+    assert connection.events_new == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signature", [None, "", "bm90LXRoZS1zaWduYXR1cmU=", _sign(b"another body")])
+def test_a_missing_or_bad_signature_is_a_401_and_writes_nothing(client, connection, parcel, body, signature):
+    response = _post(client, connection, body, signature=signature)
+
+    assert response.status_code == 401
+    assert "Signature" in response.json()["error"]
+    assert not WebhookDelivery.objects.exists()
+    assert not TrackingEvent.objects.exists()
+    connection.refresh_from_db()
+    assert connection.signatures_rejected == 1
+
+
+@pytest.mark.django_db
+def test_a_body_signed_with_another_secret_is_refused(client, connection, parcel, body):
+    response = _post(client, connection, body, signature=_sign(body, secret="someone-elses-secret"))
+
+    assert response.status_code == 401
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"{not json",
+        b"[]",
+        b'{"event": "tracking_update"}',
+        b'{"event": "tracking_update", "msg": {"checkpoints": "x"}}',
+    ],
+)
+def test_a_malformed_body_is_a_400_with_a_message_and_writes_nothing(client, connection, bad):
+    response = _post(client, connection, bad)
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Malformed payload")
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unknown_or_mismatched_webhook_url_is_a_404(client, connection, body):
+    unknown = f"/webhooks/tracking/aftership/{uuid.uuid4()}/"
+    wrong_provider = f"/webhooks/tracking/kdniao/{connection.uuid}/"
+
+    assert client.post(unknown, data=body, content_type="application/json").status_code == 404
+    assert client.post(wrong_provider, data=body, content_type="application/json").status_code == 404
+    assert client.get(connection.webhook_path).status_code == 405
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unknown_tracking_number_is_recorded_for_later_matching(client, connection, body):
+    assert _post(client, connection, body).status_code == 200
+
+    process_deliveries()
+
+    unmatched = UnmatchedTracking.objects.get()
+    assert (unmatched.tracking_number, unmatched.times_seen) == ("JT5012345678901", 1)
+    assert WebhookDelivery.objects.get().status == "processed"
+    assert not TrackingEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_redelivered_event_id_is_stored_once(client, connection, parcel, body):
+    for _ in range(3):
+        assert _post(client, connection, body).status_code == 200
+
+    assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_thousand_replays_of_one_delivery_create_no_duplicate_events(client, connection, parcel, body):
+    payload = json.loads(body)
+    for n in range(1_000):
+        payload["event_id"] = f"replay-{n}"  # a provider retrying with fresh delivery ids
+        replay = json.dumps(payload).encode()
+        assert _post(client, connection, replay).status_code == 200
+
+    process_deliveries()
+
+    assert WebhookDelivery.objects.filter(status="processed").count() == 1_000
+    assert TrackingEvent.objects.filter(shipment=parcel).count() == 3
+    connection.refresh_from_db()
+    assert (connection.events_new, connection.events_duplicate) == (3, 2_997)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_halfway_through_a_delivery_leaves_it_to_be_retried_exactly_once(
+    client, connection, parcel, body, monkeypatch
+):
+    from tracking import services
+
+    assert _post(client, connection, body).status_code == 200
+    real_refresh = services.shipments_summary_refresh
+
+    def killed(**kwargs):
+        raise RuntimeError("worker killed after the events insert")
+
+    monkeypatch.setattr(services, "shipments_summary_refresh", killed)
+    process_deliveries(max_rounds=1)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert "worker killed" in delivery.error
+    assert not TrackingEvent.objects.exists()
+
+    monkeypatch.setattr(services, "shipments_summary_refresh", real_refresh)
+    process_deliveries()
+    assert WebhookDelivery.objects.get().status == "failed"  # backing off, not hammered in a loop
+    WebhookDelivery.objects.update(retry_at=timezone.now())
+    process_deliveries()
+
+    delivery.refresh_from_db()
+    parcel.refresh_from_db()
+    assert (delivery.status, delivery.events_new, delivery.attempts) == ("processed", 3, 2)
+    assert TrackingEvent.objects.filter(shipment=parcel).count() == 3
+    assert parcel.status == "AttemptFail"

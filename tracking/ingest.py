@@ -1,0 +1,361 @@
+"""The tracking pipeline: pushed deliveries and pulled batches become events, exactly once.
+
+Webhook:  verify -> parse (reject malformed) -> store raw delivery -> 2xx after commit -> wake the worker.
+Worker:   claim stored deliveries (SKIP LOCKED) -> parse -> match shipments -> events_ingest_many.
+Schedule: claim shipments due for polling (SKIP LOCKED) -> provider.fetch -> events_ingest_many -> next poll.
+
+The database row is the unit of durable work; a wake-up that is lost or doubled changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection as db
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from tracking.choices import DeliveryStatus, Tag
+from tracking.models import Shipment, TrackingConnection, UnmatchedTracking, WebhookDelivery
+from tracking.providers import get_provider
+from tracking.providers.base import (
+    ParsedPush,
+    ParsedTracking,
+    PayloadError,
+    Provider,
+    ProviderError,
+    TrackingRef,
+)
+from tracking.services import IngestResult, events_ingest_many
+
+log = logging.getLogger(__name__)
+
+MAX_DELIVERY_ATTEMPTS = 5
+POLL_LEASE = timedelta(minutes=10)  # a claimed shipment is retried after this if its worker died
+POLL_INTERVALS: Mapping[str, timedelta] = {
+    Tag.PENDING: timedelta(hours=6),
+    Tag.INFO_RECEIVED: timedelta(hours=3),
+    Tag.IN_TRANSIT: timedelta(hours=2),
+    Tag.OUT_FOR_DELIVERY: timedelta(minutes=45),
+    Tag.AVAILABLE_FOR_PICKUP: timedelta(hours=4),
+    Tag.ATTEMPT_FAIL: timedelta(hours=1),
+    Tag.EXCEPTION: timedelta(hours=3),
+    Tag.EXPIRED: timedelta(hours=24),
+}
+MAX_POLL_BACKOFF = timedelta(hours=6)
+
+
+class SignatureRejected(Exception):
+    """The push is not signed with the connection's secret."""
+
+
+def provider_for(connection: TrackingConnection) -> Provider:
+    provider_class = get_provider(connection.provider)
+    return provider_class(
+        credentials=connection.credentials,
+        webhook_secret=connection.webhook_secret,
+        base_url=connection.base_url or None,
+    )
+
+
+def _count(connection: TrackingConnection, **increments: int) -> None:
+    TrackingConnection.objects.filter(pk=connection.pk).update(
+        **{name: F(name) + value for name, value in increments.items() if value}
+    )
+
+
+# --- push ---------------------------------------------------------------------------------------------
+def delivery_receive(
+    *, connection: TrackingConnection, body: bytes, headers: Mapping[str, str], content_type: str = ""
+) -> tuple[WebhookDelivery, ParsedPush]:
+    """Verify, parse and durably store one push. Raises SignatureRejected or PayloadError, storing nothing.
+
+    A redelivery of an event id already stored returns the stored delivery (no second row).
+    """
+    provider = provider_for(connection)
+    if not provider.verify(body=body, headers=headers):
+        _count(connection, signatures_rejected=1)
+        raise SignatureRejected("Signature missing or invalid.")
+    try:
+        parsed = provider.parse_push(body=body, headers=headers)
+    except PayloadError:
+        _count(connection, payloads_rejected=1)
+        raise
+    # No counter update here: every push would queue on the connection row. Deliveries are counted as rows.
+    if parsed.event_id:
+        delivery, _ = WebhookDelivery.objects.get_or_create(
+            connection=connection,
+            event_id=parsed.event_id[:100],
+            defaults={"kind": parsed.kind[:40], "body": body, "content_type": content_type[:100]},
+        )
+    else:
+        delivery = WebhookDelivery.objects.create(
+            connection=connection, kind=parsed.kind[:40], body=body, content_type=content_type[:100]
+        )
+    return delivery, parsed
+
+
+@dataclass
+class ProcessResult:
+    deliveries: int = 0
+    failed: int = 0
+    unmatched: int = 0
+    ingest: IngestResult = field(default_factory=IngestResult)
+
+
+def deliveries_process(*, limit: int = 200, now: datetime | None = None) -> ProcessResult:
+    """Process stored deliveries not yet processed, oldest first. Safe with several workers at once.
+
+    Claims rows with SKIP LOCKED (PostgreSQL), so two workers never process one delivery; each batch's
+    events, summaries and delivery status commit together, so a crash halfway is simply done again.
+    A delivery that keeps failing is retried up to MAX_DELIVERY_ATTEMPTS times, then left FAILED.
+    """
+    now = now or timezone.now()
+    result = ProcessResult()
+    claimed: list[WebhookDelivery] = []
+    try:
+        with transaction.atomic():
+            claimed = list(
+                _locked(
+                    WebhookDelivery.objects.filter(
+                        Q(status=DeliveryStatus.RECEIVED)
+                        | Q(
+                            status=DeliveryStatus.FAILED,
+                            attempts__lt=MAX_DELIVERY_ATTEMPTS,
+                            retry_at__lte=now,
+                        )
+                    ).order_by("received_at", "id")
+                ).select_related("connection")[:limit]
+            )
+            if not claimed:
+                return result
+            _process_claimed(claimed, now=now, result=result)
+    except Exception as exc:
+        # The batch rolled back as a whole; retry each delivery alone so one poison payload is isolated.
+        if not claimed:
+            raise
+        if len(claimed) == 1:
+            _mark_failed(claimed[0], exc, now=now)
+            result.failed += 1
+            return result
+        log.warning("delivery batch failed (%s); retrying one by one", exc)
+        for delivery in claimed:
+            try:
+                with transaction.atomic():
+                    locked = list(
+                        _locked(WebhookDelivery.objects.filter(pk=delivery.pk, status=delivery.status))
+                    )
+                    if locked:
+                        locked[0].connection = delivery.connection
+                        _process_claimed(locked, now=now, result=result)
+            except Exception as single_exc:
+                _mark_failed(delivery, single_exc, now=now)
+                result.failed += 1
+    return result
+
+
+def _locked(queryset):
+    """Rows no other worker holds, locked (PostgreSQL); SQLite serializes writers anyway."""
+    if db.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset
+
+
+def _mark_failed(delivery: WebhookDelivery, exc: Exception, *, now: datetime) -> None:
+    """Record the failure; retry after 1, 2, 4, 8 ... minutes until MAX_DELIVERY_ATTEMPTS."""
+    log.error("webhook delivery %s failed: %s", delivery.pk, exc, exc_info=exc)
+    attempts = delivery.attempts + 1
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED,
+        attempts=attempts,
+        retry_at=now + timedelta(minutes=2 ** (attempts - 1)),
+        error=f"{exc.__class__.__name__}: {exc}"[:2000],
+    )
+
+
+def _process_claimed(deliveries: Sequence[WebhookDelivery], *, now: datetime, result: ProcessResult) -> None:
+    by_connection: dict[int, list[tuple[WebhookDelivery, ParsedTracking]]] = {}
+    for delivery in deliveries:
+        parsed = provider_for(delivery.connection).parse_push(body=bytes(delivery.body), headers={})
+        by_connection.setdefault(delivery.connection_id, [])
+        by_connection[delivery.connection_id] += [(delivery, tracking) for tracking in parsed.trackings]
+    per_delivery: dict[int, IngestResult] = {d.pk: IngestResult() for d in deliveries}
+    connections = {d.connection_id: d.connection for d in deliveries}
+    for connection_id, pairs in by_connection.items():
+        connection = connections[connection_id]
+        outcome = trackings_ingest(
+            connection=connection, trackings=[t for _, t in pairs], now=now,
+            deliveries=[d for d, _ in pairs],
+        )  # fmt: skip
+        result.unmatched += outcome.unmatched
+        for delivery_id, ingest in outcome.per_delivery.items():
+            per_delivery[delivery_id] += ingest
+        _count(connection, events_new=outcome.ingest.new, events_duplicate=outcome.ingest.duplicate)
+        result.ingest += outcome.ingest
+    for delivery in deliveries:
+        ingest = per_delivery[delivery.pk]
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.PROCESSED, processed_at=now, attempts=F("attempts") + 1,
+            events_new=ingest.new, events_duplicate=ingest.duplicate, error="",
+        )  # fmt: skip
+        result.deliveries += 1
+
+
+@dataclass
+class TrackingsOutcome:
+    ingest: IngestResult = field(default_factory=IngestResult)
+    unmatched: int = 0
+    per_delivery: dict[int, IngestResult] = field(default_factory=dict)
+
+
+def trackings_ingest(
+    *,
+    connection: TrackingConnection,
+    trackings: Sequence[ParsedTracking],
+    now: datetime,
+    deliveries: Sequence[WebhookDelivery] | None = None,
+) -> TrackingsOutcome:
+    """Match parsed trackings to the connection's store's shipments and ingest their events.
+
+    Tracking numbers that match no shipment are recorded (UnmatchedTracking) for later matching.
+    """
+    outcome = TrackingsOutcome()
+    numbers = {t.tracking_number for t in trackings}
+    shipments: dict[str, list[tuple[int, str]]] = {}
+    for pk, number, carrier in Shipment.objects.filter(
+        store_id=connection.store_id, tracking_number__in=numbers
+    ).values_list("pk", "tracking_number", "carrier"):
+        shipments.setdefault(number, []).append((pk, carrier))
+    items: list[tuple[int, str, Sequence]] = []
+    owners: list[int | None] = []
+    expected: dict[int, object] = {}
+    unmatched: dict[str, tuple[str, WebhookDelivery | None]] = {}
+    for index, tracking in enumerate(trackings):
+        delivery = deliveries[index] if deliveries else None
+        matches = shipments.get(tracking.tracking_number)
+        if not matches:
+            unmatched[tracking.tracking_number] = (tracking.carrier, delivery)
+            continue
+        # One tracking number is one parcel; if a store reused one across carriers, prefer the carrier named.
+        pk = next((p for p, c in matches if c == tracking.carrier), matches[0][0])
+        items.append((pk, tracking.tracking_number, tracking.events))
+        owners.append(delivery.pk if delivery else None)
+        if tracking.expected_delivery:
+            expected[pk] = tracking.expected_delivery
+    if deliveries:
+        # Attribute new/duplicate counts per delivery: ingest each delivery's trackings as its own call.
+        for delivery_id in dict.fromkeys(owners):
+            group = [item for item, owner in zip(items, owners, strict=True) if owner == delivery_id]
+            ingest = events_ingest_many(items=group, now=now)
+            outcome.per_delivery[delivery_id] = ingest
+            outcome.ingest += ingest
+    else:
+        outcome.ingest = events_ingest_many(items=items, now=now)
+    for pk, eta in expected.items():
+        Shipment.objects.filter(pk=pk).update(expected_delivery=eta)
+    for number, (carrier, delivery) in unmatched.items():
+        updated = UnmatchedTracking.objects.filter(connection=connection, tracking_number=number).update(
+            last_seen_at=now, times_seen=F("times_seen") + 1, delivery=delivery
+        )
+        if not updated:
+            UnmatchedTracking.objects.get_or_create(
+                connection=connection, tracking_number=number,
+                defaults={"carrier": carrier[:40], "delivery": delivery, "first_seen_at": now, "last_seen_at": now},
+            )  # fmt: skip
+    outcome.unmatched = len(unmatched)
+    return outcome
+
+
+# --- pull ---------------------------------------------------------------------------------------------
+@dataclass
+class SyncResult:
+    polled: int = 0
+    batches: int = 0
+    ingest: IngestResult = field(default_factory=IngestResult)
+    error: str = ""
+
+
+def shipments_claim_for_poll(*, connection: TrackingConnection, limit: int, now: datetime) -> list[Shipment]:
+    """Claim up to `limit` of the store's shipments due for polling: lock-free for other workers (SKIP
+    LOCKED), leased by pushing next_poll_at forward so a worker that dies releases them after POLL_LEASE."""
+    with transaction.atomic():
+        due = _locked(
+            Shipment.objects.filter(store_id=connection.store_id, next_poll_at__lte=now).order_by(
+                "next_poll_at"
+            )
+        ).only("pk", "tracking_number", "carrier", "poll_failures")[:limit]
+        claimed = list(due)
+        Shipment.objects.filter(pk__in=[s.pk for s in claimed]).update(next_poll_at=now + POLL_LEASE)
+    return claimed
+
+
+def tracking_sync(
+    *, connection: TrackingConnection, now: datetime | None = None, max_batches: int = 25
+) -> SyncResult:
+    """One polling round for one connection: claim due shipments, fetch them in provider-sized batches,
+    ingest, and schedule each shipment's next poll by its status (delivered parcels stop polling).
+
+    A permanent provider error is recorded on the connection and stops its polling until fixed; a
+    retryable one pushes the batch's next poll back with exponential backoff.
+    """
+    now = now or timezone.now()
+    result = SyncResult()
+    if not (connection.is_active and connection.pull_enabled):
+        return result
+    provider = provider_for(connection)
+    for _ in range(max_batches):
+        batch = shipments_claim_for_poll(connection=connection, limit=provider.batch_size, now=now)
+        if not batch:
+            break
+        result.batches += 1
+        try:
+            parsed = provider.fetch([TrackingRef(s.tracking_number, s.carrier) for s in batch])
+        except ProviderError as exc:
+            result.error = str(exc)
+            _poll_failed(connection=connection, batch=batch, exc=exc, now=now)
+            if not exc.retryable:
+                break
+            continue
+        with transaction.atomic():
+            outcome = trackings_ingest(connection=connection, trackings=parsed, now=now)
+            _count(connection, events_new=outcome.ingest.new, events_duplicate=outcome.ingest.duplicate)
+            _schedule_next_polls(batch=batch, now=now)
+        result.polled += len(batch)
+        result.ingest += outcome.ingest
+    TrackingConnection.objects.filter(pk=connection.pk).update(last_sync_at=now)
+    return result
+
+
+def _schedule_next_polls(*, batch: Sequence[Shipment], now: datetime) -> None:
+    statuses = dict(Shipment.objects.filter(pk__in=[s.pk for s in batch]).values_list("pk", "status"))
+    by_due: dict[datetime | None, list[int]] = {}
+    for pk, status in statuses.items():
+        due = None if status == Tag.DELIVERED else now + POLL_INTERVALS.get(status, timedelta(hours=2))
+        by_due.setdefault(due, []).append(pk)
+    for due, pks in by_due.items():
+        Shipment.objects.filter(pk__in=pks).update(next_poll_at=due, poll_failures=0)
+
+
+def _poll_failed(
+    *, connection: TrackingConnection, batch: Sequence[Shipment], exc: ProviderError, now: datetime
+) -> None:
+    message = f"{exc.__class__.__name__}: {exc}"[:2000]
+    log.warning("tracking sync %s: %s", connection, message)
+    if not exc.retryable:
+        TrackingConnection.objects.filter(pk=connection.pk).update(
+            last_error=message, last_error_at=now, pull_enabled=False
+        )
+        Shipment.objects.filter(pk__in=[s.pk for s in batch]).update(next_poll_at=now)
+        return
+    TrackingConnection.objects.filter(pk=connection.pk).update(last_error=message, last_error_at=now)
+    for shipment in batch:
+        backoff = min(timedelta(minutes=5) * 2**shipment.poll_failures, MAX_POLL_BACKOFF)
+        if exc.retry_after:
+            backoff = max(backoff, timedelta(seconds=exc.retry_after))
+        Shipment.objects.filter(pk=shipment.pk).update(
+            next_poll_at=now + backoff, poll_failures=F("poll_failures") + 1
+        )

@@ -1,0 +1,111 @@
+"""The one small interface every tracking provider implements, and what they share.
+
+A provider turns a provider's wire format into normalized `EventData` (pushed payloads and pulled
+responses alike), verifies push signatures, and pulls batches politely (its quota honoured by a token
+bucket, `Retry-After` and 429 respected). It never touches the database: ingestion does that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, ClassVar
+
+from tracking.services import EventData
+
+
+class ProviderError(Exception):
+    """A provider call failed. `retryable` says whether trying again later can help."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    """Bad credentials, a refused account, a request the provider will never accept: stop and tell a human."""
+
+    retryable = False
+
+
+class RetryableProviderError(ProviderError):
+    """Rate limited, timed out, 5xx: try again later (after `retry_after` seconds when the provider said)."""
+
+    retryable = True
+
+
+class PayloadError(ValueError):
+    """A pushed body that is not in the provider's documented format. The webhook answers 400 with this text."""
+
+
+@dataclass(frozen=True)
+class TrackingRef:
+    """What a pull asks about: one parcel."""
+
+    tracking_number: str
+    carrier: str = ""  # our carrier code (e.g. "jtexpress-my"); adapters map it to theirs where needed
+
+
+@dataclass(frozen=True)
+class ParsedTracking:
+    """One parcel's checkpoints as a provider reported them, normalized."""
+
+    tracking_number: str
+    carrier: str  # the provider's carrier code / slug, as given
+    events: Sequence[EventData]
+    expected_delivery: date | None = None
+    raw_status: str = ""  # provider's own overall status code, kept for display and debugging
+
+
+@dataclass(frozen=True)
+class ParsedPush:
+    """A pushed delivery, parsed. `trackings` may be empty for pushes that carry no checkpoints."""
+
+    kind: str  # e.g. "tracking_update", "edd_revise", "TRACKING_UPDATED", "kdniao_push"
+    trackings: Sequence[ParsedTracking]
+    event_id: str = ""  # the provider's id for this delivery, when given
+    reply: Mapping[str, Any] | None = None  # JSON body the provider expects back (Kdniao does), else None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Provider:
+    """Base class for tracking providers. Subclasses are registered by `name` in `tracking.providers.REGISTRY`.
+
+    Constructed per TrackingConnection with its credentials and webhook secret. `base_url` is overridable so
+    tests can point a provider at a local HTTP server speaking its documented format.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    batch_size: ClassVar[int] = 40  # tracking numbers per pull request
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        credentials: Mapping[str, str] | None = None,
+        webhook_secret: str = "",
+        base_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.credentials = dict(credentials or {})
+        self.webhook_secret = webhook_secret
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.timeout = timeout
+
+    # --- push -------------------------------------------------------------------------------------------
+    def verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        """True when the push is signed with this connection's secret. Constant-time comparison."""
+        raise NotImplementedError
+
+    def parse_push(self, *, body: bytes, headers: Mapping[str, str]) -> ParsedPush:
+        """Parse a verified push body. Raises PayloadError for anything not in the documented format."""
+        raise NotImplementedError
+
+    # --- pull -------------------------------------------------------------------------------------------
+    def fetch(self, refs: Sequence[TrackingRef]) -> list[ParsedTracking]:
+        """Pull the current checkpoints of up to `batch_size` parcels. Raises ProviderError subclasses."""
+        raise NotImplementedError

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tracking import views
+
+app_name = "tracking"
+urlpatterns = [
+    path("shipments/<int:pk>/", views.shipment_detail, name="shipment"),
+]

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from tracking.ingest import SignatureRejected, delivery_receive
+from tracking.providers.base import PayloadError
+from tracking.selectors import connection_get_for_webhook, shipment_get_for_user, shipment_timeline
+from tracking.tasks import wake_delivery_processing
+
+log = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def tracking_webhook(request: HttpRequest, provider: str, uuid: UUID) -> HttpResponse:
+    """A provider's push. 2xx only once the raw delivery is committed; processing happens in the worker."""
+    connection = connection_get_for_webhook(provider=provider, uuid=uuid)
+    try:
+        delivery, parsed = delivery_receive(
+            connection=connection,
+            body=request.body,
+            headers=request.headers,
+            content_type=request.content_type or "",
+        )
+    except SignatureRejected as exc:
+        return JsonResponse({"error": str(exc)}, status=401)
+    except PayloadError as exc:
+        return JsonResponse({"error": f"Malformed payload: {exc}"}, status=400)
+    wake_delivery_processing()
+    if parsed.reply is not None:
+        return JsonResponse(dict(parsed.reply))
+    return JsonResponse({"ok": True, "delivery": delivery.pk})
+
+
+@require_GET
+@login_required
+def shipment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    shipment = shipment_get_for_user(request.user, pk)
+    context = {"shipment": shipment, "order": shipment.order, "events": shipment_timeline(shipment)}
+    return render(request, "tracking/shipment_detail.html", context)
