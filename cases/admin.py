@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from cases.models import Case, CaseEvent
+from cases.models import CarrierPolicy, Case, CaseEvent, StorePolicy
+from portal.admin import StoreScopedAdmin
 
 
 class CaseEventInline(admin.TabularInline):
@@ -45,3 +46,29 @@ class CaseEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(StorePolicy)
+class StorePolicyAdmin(StoreScopedAdmin):
+    """Supervisors and admins tune their stores' thresholds here; nonsense values are refused by clean()."""
+
+    list_display = ["store", "pickup_hours", "stalled_hours", "no_update_hours", "restock_wait_days",
+                    "refund_push_days", "batch_threshold", "updated_at"]  # fmt: skip
+    list_select_related = ["store"]
+    fieldsets = [
+        (None, {"fields": ["store"]}),
+        ("Parcels", {"fields": ["pickup_hours", "stalled_hours", "no_update_hours"]}),
+        ("Stock", {"fields": ["restock_wait_days", "refund_push_days"]}),
+        (
+            "Orders and batches",
+            {"fields": ["review_orders_per_address", "batch_threshold", "batch_window_hours"]},
+        ),
+        ("SLA and priority", {"fields": ["first_contact_hours", "resolution_hours", "high_value_amount"]}),
+    ]
+
+
+@admin.register(CarrierPolicy)
+class CarrierPolicyAdmin(StoreScopedAdmin):
+    list_display = ["store", "carrier", "pickup_hours", "stalled_hours", "no_update_hours"]
+    list_filter = ["store"]
+    list_select_related = ["store"]

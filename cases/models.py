@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -8,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.choices import OPEN_STATUSES, CaseEventKind, CaseStatus, CaseType, FaultParty, Priority, Resolution
 from portal.models import Store
-from tracking.models import Order, Shipment
+from tracking.models import SKU, Order, Shipment, TrackingEvent
 
 OPEN_CASE = Q(status__in=OPEN_STATUSES)
 
@@ -40,6 +41,23 @@ class Case(models.Model):
         blank=True,
         related_name="children",
         help_text=_("The batch incident this case belongs to."),
+    )
+    sku = models.ForeignKey(
+        SKU,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="batch_cases",
+        help_text=_("For a batch incident: the SKU whose batch is affected."),
+    )
+    lot = models.CharField(_("batch / lot"), max_length=64, blank=True)
+    trigger_events = models.ManyToManyField(
+        TrackingEvent, blank=True, related_name="triggered_cases", verbose_name=_("triggering events")
+    )
+    needs_attention = models.BooleanField(
+        _("needs attention"),
+        default=False,
+        help_text=_("The condition cleared while an agent was working the case: the agent decides."),
     )
     summary = models.CharField(_("summary"), max_length=255, blank=True)
     facts = models.JSONField(
@@ -80,6 +98,11 @@ class Case(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(resolved_at__isnull=True) | ~OPEN_CASE, name="case_open_is_not_resolved"
+            ),
+            models.UniqueConstraint(
+                fields=["store", "sku", "lot"],
+                condition=OPEN_CASE & Q(type=CaseType.QUALITY_BATCH),
+                name="case_one_open_batch_per_sku_lot",
             ),
         ]
         indexes = [
@@ -135,3 +158,101 @@ class CaseEvent(models.Model):
         labels = dict(CaseStatus.choices)
         old, new = self.data.get("from", ""), self.data.get("to", "")
         return str(labels.get(old, old)), str(labels.get(new, new))
+
+
+class StorePolicy(models.Model):
+    """A store's exception policy: the thresholds every rule reads. Defaults are DESIGN.md's."""
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, related_name="policy")
+    pickup_hours = models.PositiveIntegerField(_("pickup deadline (hours after booking)"), default=24)
+    stalled_hours = models.PositiveIntegerField(_("stalled after (hours without progress)"), default=12)
+    no_update_hours = models.PositiveIntegerField(_("no update after (hours without an event)"), default=48)
+    restock_wait_days = models.PositiveIntegerField(_("offer to wait for restock up to (days)"), default=7)
+    refund_push_days = models.PositiveIntegerField(_("steer to refund beyond (days)"), default=15)
+    batch_threshold = models.PositiveIntegerField(_("batch incident after (complaints)"), default=10)
+    batch_window_hours = models.PositiveIntegerField(_("batch window (hours)"), default=24)
+    review_orders_per_address = models.PositiveIntegerField(
+        _("review when one address orders this often in a live session"), default=3
+    )
+    first_contact_hours = models.PositiveIntegerField(_("first contact SLA (hours)"), default=24)
+    resolution_hours = models.PositiveIntegerField(_("resolution SLA (hours)"), default=72)
+    high_value_amount = models.DecimalField(
+        _("high-value order from"),
+        max_digits=12,
+        decimal_places=2,
+        default=200,
+        help_text=_("Orders at or above this amount (store currency) get a higher priority."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    pickup_hours__gt=0,
+                    stalled_hours__gt=0,
+                    no_update_hours__gt=0,
+                    restock_wait_days__gt=0,
+                    refund_push_days__gt=0,
+                    batch_threshold__gt=1,
+                    batch_window_hours__gt=0,
+                    review_orders_per_address__gt=1,
+                    first_contact_hours__gt=0,
+                    resolution_hours__gt=0,
+                    high_value_amount__gt=0,
+                ),
+                name="policy_thresholds_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(restock_wait_days__lte=models.F("refund_push_days")),
+                name="policy_wait_before_refund",
+            ),
+            models.CheckConstraint(
+                condition=Q(first_contact_hours__lte=models.F("resolution_hours")),
+                name="policy_contact_before_resolution",
+            ),
+        ]
+        verbose_name = _("exception policy")
+        verbose_name_plural = _("exception policies")
+
+    def __str__(self) -> str:
+        return f"{self.store.code} policy"
+
+    def clean(self) -> None:
+        from cases.policy import policy_errors
+
+        errors = policy_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+class CarrierPolicy(models.Model):
+    """Per-carrier overrides of the parcel deadlines; empty fields use the store policy."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="carrier_policies")
+    carrier = models.CharField(_("carrier"), max_length=40)
+    pickup_hours = models.PositiveIntegerField(_("pickup deadline (hours)"), null=True, blank=True)
+    stalled_hours = models.PositiveIntegerField(_("stalled after (hours)"), null=True, blank=True)
+    no_update_hours = models.PositiveIntegerField(_("no update after (hours)"), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "carrier"], name="carrier_policy_once"),
+            models.CheckConstraint(
+                condition=(Q(pickup_hours__isnull=True) | Q(pickup_hours__gt=0))
+                & (Q(stalled_hours__isnull=True) | Q(stalled_hours__gt=0))
+                & (Q(no_update_hours__isnull=True) | Q(no_update_hours__gt=0)),
+                name="carrier_policy_positive",
+            ),
+        ]
+        verbose_name = _("carrier override")
+
+    def __str__(self) -> str:
+        return f"{self.store.code} / {self.carrier}"
+
+    def clean(self) -> None:
+        from cases.policy import carrier_policy_errors
+
+        errors = carrier_policy_errors(self)
+        if errors:
+            raise ValidationError(errors)

@@ -2,63 +2,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cases.choices import ORDER_LEVEL_TYPES, CaseEventKind, CaseType, Priority
+from cases.choices import ORDER_LEVEL_TYPES, CaseEventKind, CaseStatus, CaseType, Priority, Resolution
 from cases.models import OPEN_CASE, Case, CaseEvent
+from cases.policy import DEFAULTS, Thresholds
 from tracking.models import Order, Shipment
 
-# Until per-store policy exists (exception engine), every case gets these SLA clocks.
-FIRST_CONTACT_SLA = timedelta(hours=24)
-RESOLUTION_SLA = timedelta(hours=72)
+# Platform practice: an oversold buyer must hear from the seller within 24 h, whatever the store policy.
+OVERSOLD_FIRST_CONTACT = timedelta(hours=24)
 
 
-def _open_case_for(*, type: str, order: Order, shipment: Shipment | None) -> Case | None:
+def _open_case_for(
+    *, type: str, order: Order | None, shipment: Shipment | None, sku_id=None, lot=""
+) -> Case | None:
     cases = Case.objects.filter(OPEN_CASE, type=type)
-    if shipment is not None:
+    if type == CaseType.QUALITY_BATCH:
+        cases = cases.filter(sku_id=sku_id, lot=lot)
+    elif shipment is not None:
         cases = cases.filter(shipment=shipment)
     else:
         cases = cases.filter(order=order, shipment__isnull=True)
-    return cases.select_for_update().first()
+    return cases.select_for_update(of=("self",)).first()
+
+
+def case_sla(
+    *, type: str, opened_at: datetime, thresholds: Thresholds = DEFAULTS
+) -> tuple[datetime, datetime]:
+    """(first contact due, resolution due) for a case opened at `opened_at`."""
+    first_contact = OVERSOLD_FIRST_CONTACT if type == CaseType.OVERSOLD else thresholds.first_contact
+    return opened_at + first_contact, opened_at + max(thresholds.resolution, first_contact)
 
 
 def case_raise(
     *,
     type: CaseType | str,
-    order: Order,
+    order: Order | None,
     shipment: Shipment | None = None,
     priority: Priority | int = Priority.NORMAL,
     summary: str = "",
     facts: dict[str, Any] | None = None,
     now: datetime | None = None,
+    thresholds: Thresholds = DEFAULTS,
+    trigger_event_ids: Sequence[int] = (),
+    store_id: int | None = None,
+    sku_id: int | None = None,
+    lot: str = "",
 ) -> tuple[Case, bool]:
     """Open a case for a problem, or return the one already open for it.
 
-    Idempotent: one open case per (shipment, type), or per (order, type) for order-level types, backed by
-    the database constraint, so racing callers get the same case. Returns (case, created).
+    Idempotent: one open case per (shipment, type), per (order, type) for order-level types, or per
+    (store, SKU, lot) for a batch incident, backed by database constraints, so racing callers get the same
+    case. `now` is when the problem began (the deadline that passed); the SLA clocks start there.
+    Returns (case, created).
     """
     now = now or timezone.now()
     type = CaseType(type)
-    if type in ORDER_LEVEL_TYPES:
+    if type in ORDER_LEVEL_TYPES or type == CaseType.QUALITY_BATCH:
         shipment = None
     elif shipment is None:
         raise ValueError(f"A {type.value} case is about a shipment; none was given.")
+    if type != CaseType.QUALITY_BATCH and order is None:
+        raise ValueError(f"A {type.value} case is about an order; none was given.")
     if shipment is not None and shipment.order_id != order.pk:
         raise ValueError("The shipment does not belong to the order.")
+    store_id = store_id or order.store_id
 
     with transaction.atomic():
-        existing = _open_case_for(type=type, order=order, shipment=shipment)
+        existing = _open_case_for(type=type, order=order, shipment=shipment, sku_id=sku_id, lot=lot)
         if existing is not None:
             return existing, False
-        first_contact_due_at = now + FIRST_CONTACT_SLA
+        first_contact_due_at, resolution_due_at = case_sla(type=type, opened_at=now, thresholds=thresholds)
         try:
             with transaction.atomic():
                 case = Case.objects.create(
-                    store_id=order.store_id,
+                    store_id=store_id,
                     order=order,
                     shipment=shipment,
                     type=type,
@@ -67,16 +90,83 @@ def case_raise(
                     facts=facts or {},
                     opened_at=now,
                     first_contact_due_at=first_contact_due_at,
-                    resolution_due_at=now + RESOLUTION_SLA,
+                    resolution_due_at=resolution_due_at,
                     due_at=first_contact_due_at,
+                    sku_id=sku_id,
+                    lot=lot,
                 )
         except IntegrityError:
             # Another worker opened it between our read and our insert: theirs is the case.
-            existing = _open_case_for(type=type, order=order, shipment=shipment)
+            existing = _open_case_for(type=type, order=order, shipment=shipment, sku_id=sku_id, lot=lot)
             if existing is None:
                 raise
             return existing, False
+        if trigger_event_ids:
+            case.trigger_events.set(trigger_event_ids)
         CaseEvent.objects.create(
-            case=case, kind=CaseEventKind.RAISED, created_at=now, message=summary, data={"facts": facts or {}}
+            case=case,
+            kind=CaseEventKind.RAISED,
+            created_at=now,
+            message=summary,
+            data={"facts": facts or {}, "trigger_event_ids": list(trigger_event_ids)},
         )
     return case, True
+
+
+def case_refresh(
+    *,
+    case: Case,
+    priority: Priority | int,
+    facts: dict[str, Any],
+    summary: str = "",
+    now: datetime | None = None,
+    trigger_event_ids: Sequence[int] = (),
+) -> bool:
+    """A rule fired again on an open case: update its priority and facts. Writes a timeline entry only when
+    something changed; returns whether it did. Never duplicates the case."""
+    now = now or timezone.now()
+    changes: dict[str, Any] = {}
+    if int(priority) != case.priority:
+        changes["priority"] = {"from": case.priority, "to": int(priority)}
+    if facts != case.facts:
+        changes["facts"] = {"from": case.facts, "to": facts}
+    if not changes:
+        return False
+    with transaction.atomic():
+        case.priority, case.facts = int(priority), facts
+        if summary:
+            case.summary = summary[:255]
+        case.save(update_fields=["priority", "facts", "summary", "updated_at"])
+        if trigger_event_ids:
+            case.trigger_events.add(*trigger_event_ids)
+        CaseEvent.objects.create(
+            case=case, kind=CaseEventKind.UPDATED, created_at=now, message=summary, data=changes
+        )
+    return True
+
+
+def case_condition_cleared(*, case: Case, reason: str, now: datetime | None = None) -> bool:
+    """The problem went away (delivered, restocked ...). An untouched case resolves itself; a case an agent
+    has taken over is flagged for the agent instead, who decides. Returns True when it resolved."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        taken_over = case.assignee_id is not None or case.status != CaseStatus.NEW
+        CaseEvent.objects.create(
+            case=case, kind=CaseEventKind.CONDITION_CLEARED, created_at=now, message=reason,
+            data={"auto_resolved": not taken_over},
+        )  # fmt: skip
+        if taken_over:
+            if not case.needs_attention:
+                case.needs_attention = True
+                case.save(update_fields=["needs_attention", "updated_at"])
+            return False
+        old_status = case.status
+        case.status = CaseStatus.RESOLVED
+        case.resolution = Resolution.CONDITION_CLEARED
+        case.resolved_at = now
+        case.save(update_fields=["status", "resolution", "resolved_at", "updated_at"])
+        CaseEvent.objects.create(
+            case=case, kind=CaseEventKind.RESOLVED, created_at=now, message=reason,
+            data={"from": old_status, "to": CaseStatus.RESOLVED, "resolution": Resolution.CONDITION_CLEARED},
+        )  # fmt: skip
+    return True

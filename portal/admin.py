@@ -1,6 +1,8 @@
 from django.contrib import admin
 
+from portal.choices import Role
 from portal.models import Membership, Store
+from portal.selectors import store_roles_for_user
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,3 +25,51 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "store"]
     search_fields = ["user__username", "store__code"]
     autocomplete_fields = ["user", "store"]
+
+
+class StoreScopedAdmin(admin.ModelAdmin):
+    """Admin for a store's own settings, open to that store's supervisors and admins (not only superusers),
+    and showing each of them only their stores' rows."""
+
+    store_field = "store"
+    roles = (Role.SUPERVISOR, Role.ADMIN)
+
+    def _store_ids(self, request) -> list[int]:
+        roles = store_roles_for_user(request.user)
+        return [store_id for store_id, role in roles.items() if role in self.roles]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.store_field}__in": self._store_ids(request)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == self.store_field and not request.user.is_superuser:
+            kwargs["queryset"] = Store.objects.filter(pk__in=self._store_ids(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _allowed(self, request, obj=None) -> bool:
+        if request.user.is_superuser:
+            return True
+        if not request.user.is_active or not request.user.is_staff:
+            return False
+        store_ids = self._store_ids(request)
+        if obj is None:
+            return bool(store_ids)
+        return getattr(obj, f"{self.store_field}_id") in store_ids
+
+    def has_module_permission(self, request):
+        return self._allowed(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request):
+        return self._allowed(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, obj)

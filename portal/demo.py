@@ -25,7 +25,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases.choices import CaseEventKind, CaseStatus, Priority
-from cases.models import CaseEvent
+from cases.engine import exceptions_sweep
+from cases.models import OPEN_CASE, Case, CaseEvent
 from cases.services import case_raise
 from portal.choices import Platform, Role
 from portal.models import Membership, Store
@@ -1013,27 +1014,35 @@ def _cases_raise(
     users: dict[str, AbstractBaseUser],
     report: SeedReport,
 ) -> None:
-    # Until the exception engine raises cases from the rules, the demo seed plays that part.
+    # Parcel cases come from the exception engine itself, sweeping the freshly ingested parcels as the
+    # demo's worker would; the stock side is raised here from the plan.
+    swept = exceptions_sweep(now=plan.now)
+    for type, count in swept.raised_by_type.items():
+        report.created["cases"] += count
+        report.cases_by_type[type] += count
     for planned in plan.orders:
         key = (planned.store.code, planned.platform_order_id)
         if planned.case is None or key not in new_orders:
             continue
-        if planned.case.type != "oversold" and key not in new_shipments:
-            continue
         spec = planned.case
-        case, created = case_raise(
-            type=spec.type,
-            order=new_orders[key],
-            shipment=new_shipments.get(key),
-            priority=Priority[spec.priority.upper()],
-            summary=spec.summary,
-            facts=spec.facts,
-            now=spec.opened_at,
-        )
-        if not created:
-            continue
-        report.created["cases"] += 1
-        report.cases_by_type[spec.type] += 1
+        if spec.type == "oversold":
+            case, created = case_raise(
+                type=spec.type,
+                order=new_orders[key],
+                priority=Priority[spec.priority.upper()],
+                summary=spec.summary,
+                facts=spec.facts,
+                now=spec.opened_at,
+            )
+            if created:
+                report.created["cases"] += 1
+                report.cases_by_type[spec.type] += 1
+        else:
+            if key not in new_shipments:
+                continue
+            case = Case.objects.filter(OPEN_CASE, shipment=new_shipments[key], type=spec.type).first()
+            if case is None:
+                continue
         if spec.assigned_at is None:
             continue
         # No assignment service exists yet; this mirrors what it will write: the change plus its timeline row.

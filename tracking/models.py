@@ -197,7 +197,8 @@ class Shipment(models.Model):
     last_event_at = models.DateTimeField(_("last event"), null=True, blank=True)
     last_progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
-    next_check_at = models.DateTimeField(_("next rule check"), null=True, blank=True)
+    # New shipments are due at once: the rules must see a booked parcel that never gets a single event.
+    next_check_at = models.DateTimeField(_("next rule check"), null=True, blank=True, default=timezone.now)
     next_poll_at = models.DateTimeField(
         _("next tracking poll"),
         null=True,

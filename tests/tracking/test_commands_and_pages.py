@@ -49,7 +49,11 @@ def test_setup_schedules_is_idempotent():
     call_command("setup_schedules", stdout=StringIO())
 
     names = set(Schedule.objects.values_list("name", flat=True))
-    assert {"tracking: process deliveries", "tracking: sync due shipments"} <= names
+    assert {
+        "tracking: process deliveries",
+        "tracking: sync due shipments",
+        "cases: evaluate due exception rules",
+    } <= names
     assert Schedule.objects.count() == len(names)
 
 

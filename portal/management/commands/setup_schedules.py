@@ -17,6 +17,12 @@ SCHEDULES = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 5,
     },
+    {
+        "name": "cases: evaluate due exception rules",
+        "func": "cases.tasks.evaluate_due",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
 ]
 
 
@@ -30,6 +36,6 @@ class Command(BaseCommand):
             _, created = Schedule.objects.update_or_create(name=spec["name"], defaults=values)
             self.stdout.write(f"{'Created' if created else 'Updated'} schedule {spec['name']!r}.")
         names = [spec["name"] for spec in SCHEDULES]
-        stale = Schedule.objects.filter(name__startswith="tracking: ").exclude(name__in=names)
+        stale = Schedule.objects.filter(name__regex=r"^(tracking|cases): ").exclude(name__in=names)
         if stale.exists():
             self.stdout.write(f"Removed {stale.delete()[0]} schedules no longer declared.")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ def fake_bucket(fake_clock: FakeClock) -> TokenBucket:
 
 
 @pytest.fixture
-def stalled_handler() -> Iterator[Callable[[Request], Response]]:
+def stalled_handler(httpserver) -> Iterator[Callable[[Request], Response]]:
     """A handler that answers only after the test ends: the client times out, and the single-threaded test
     server is free again for the next test (a sleeping handler would delay that test's first request)."""
     release = threading.Event()
@@ -58,5 +59,11 @@ def stalled_handler() -> Iterator[Callable[[Request], Response]]:
         release.wait(5)
         return Response("{}", content_type="application/json")
 
+    logged = len(httpserver.log)
     yield handler
     release.set()
+    # Let the released request finish and be logged now, so it cannot land in the next test's log.
+    deadline = time.monotonic() + 5
+    while len(httpserver.log) <= logged and time.monotonic() < deadline:
+        time.sleep(0.01)
+    httpserver.clear_log()

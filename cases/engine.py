@@ -1,0 +1,158 @@
+"""The rule sweeper: turns rule verdicts into cases, exactly once, at the moment each deadline passes.
+
+Deadlines, not scans: a shipment's `next_check_at` is its earliest pending deadline (or now, after new
+events), under a partial index, and the sweeper reads only due rows, so a sweep costs what is due, not
+what exists. Due rows are claimed with SKIP LOCKED, so several sweepers never evaluate one shipment at
+once; the one-open-case constraints back that up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from cases.choices import CaseType
+from cases.models import OPEN_CASE, Case
+from cases.policy import PolicyBook, Thresholds
+from cases.rules import PARCEL_TYPES, Finding, parcel_evaluate, priority_for
+from cases.services import case_condition_cleared, case_raise, case_refresh
+from tracking.models import Order, Shipment, TrackingEvent
+
+log = logging.getLogger(__name__)
+SWEEP_BATCH = 500
+
+CLEARED_REASONS: Mapping[str, str] = {
+    CaseType.PICKUP_OVERDUE: "The carrier scanned the parcel.",
+    CaseType.STALLED_IN_TRANSIT: "The parcel is moving again.",
+    CaseType.NO_UPDATE: "The carrier reported again.",
+}
+
+
+@dataclass
+class SweepResult:
+    evaluated: int = 0
+    raised: int = 0
+    updated: int = 0
+    resolved: int = 0
+    flagged: int = 0
+    raised_by_type: dict[str, int] = field(default_factory=dict)
+
+    def __iadd__(self, other: SweepResult) -> SweepResult:
+        for name in ("evaluated", "raised", "updated", "resolved", "flagged"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for key, value in other.raised_by_type.items():
+            self.raised_by_type[key] = self.raised_by_type.get(key, 0) + value
+        return self
+
+
+def findings_apply(
+    *,
+    order: Order,
+    shipment: Shipment | None,
+    evaluated: Iterable[CaseType],
+    findings: Mapping[CaseType, Finding],
+    open_cases: Mapping[str, Case],
+    thresholds: Thresholds,
+    now: datetime,
+    result: SweepResult,
+) -> None:
+    """Make the open cases match the findings for the rule types that were evaluated: raise what is new,
+    refresh what persists, and clear what went away. Idempotent."""
+    for type in evaluated:
+        finding = findings.get(type)
+        case = open_cases.get(type)
+        if finding is not None:
+            priority = priority_for(type=type, order=order, thresholds=thresholds, now=now)
+            if case is None:
+                _, created = case_raise(
+                    type=type, order=order, shipment=shipment, priority=priority, summary=finding.summary,
+                    facts=finding.facts, now=min(finding.since, now), thresholds=thresholds,
+                    trigger_event_ids=finding.trigger_event_ids,
+                )  # fmt: skip
+                if created:
+                    result.raised += 1
+                    result.raised_by_type[type] = result.raised_by_type.get(type, 0) + 1
+            elif case_refresh(
+                case=case, priority=priority, facts=finding.facts, summary=finding.summary, now=now,
+                trigger_event_ids=finding.trigger_event_ids,
+            ):  # fmt: skip
+                result.updated += 1
+        elif case is not None:
+            reason = CLEARED_REASONS.get(type, "The carrier no longer reports this problem.")
+            if shipment is not None and shipment.status == "Delivered":
+                reason = "The parcel was delivered."
+            if case_condition_cleared(case=case, reason=reason, now=now):
+                result.resolved += 1
+            else:
+                result.flagged += 1
+
+
+def _claim_due(*, now: datetime, limit: int) -> list[Shipment]:
+    due = Shipment.objects.filter(next_check_at__lte=now).order_by("next_check_at")
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    latest = (
+        TrackingEvent.objects.filter(shipment=OuterRef("pk"))
+        .order_by("-checkpoint_at", "-id")
+        .values("pk")[:1]
+    )
+    return list(due.select_related("order").annotate(latest_event_id=Subquery(latest))[:limit])
+
+
+def exceptions_sweep(
+    *, now: datetime | None = None, batch_size: int = SWEEP_BATCH, max_batches: int | None = None
+) -> SweepResult:
+    """Evaluate every shipment whose next check is due, batch by batch, until none is left.
+
+    Each batch is claimed, evaluated, and its cases and next deadlines written in one transaction, so a
+    crash halfway is simply done again, and a second sweeper running at the same time takes other rows.
+    """
+    now = now or timezone.now()
+    total = SweepResult()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic():
+            shipments = _claim_due(now=now, limit=batch_size)
+            if not shipments:
+                break
+            total += _evaluate_batch(shipments, now=now)
+        batches += 1
+    return total
+
+
+def _evaluate_batch(shipments: list[Shipment], *, now: datetime) -> SweepResult:
+    result = SweepResult(evaluated=len(shipments))
+    book = PolicyBook({s.store_id for s in shipments})
+    open_cases: dict[tuple[int, str], Case] = {
+        (case.shipment_id, case.type): case
+        for case in Case.objects.filter(OPEN_CASE, shipment__in=shipments, type__in=PARCEL_TYPES)
+    }
+    next_checks: dict[int, datetime | None] = {}
+    for shipment in shipments:
+        thresholds = book.for_carrier(shipment.store_id, shipment.carrier)
+        verdict = parcel_evaluate(
+            shipment,
+            thresholds=thresholds,
+            now=now,
+            latest_event_id=getattr(shipment, "latest_event_id", None),
+        )
+        mine = {type: case for (sid, type), case in open_cases.items() if sid == shipment.pk}
+        if verdict.findings or mine:
+            findings_apply(
+                order=shipment.order, shipment=shipment, evaluated=PARCEL_TYPES, findings=verdict.findings,
+                open_cases=mine, thresholds=thresholds, now=now, result=result,
+            )  # fmt: skip
+        next_checks[shipment.pk] = verdict.next_check_at
+    _set_next_checks(next_checks)
+    return result
+
+
+def _set_next_checks(next_checks: Mapping[int, datetime | None]) -> None:
+    rows = [Shipment(pk=pk, next_check_at=due) for pk, due in next_checks.items()]
+    Shipment.objects.bulk_update(rows, ["next_check_at"], batch_size=500)

@@ -1,0 +1,126 @@
+"""Per-store exception policy, with per-carrier overrides: what every rule's deadline is made of."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils.translation import gettext as _
+
+from cases.models import CarrierPolicy, StorePolicy
+
+POSITIVE_FIELDS = (
+    "pickup_hours", "stalled_hours", "no_update_hours", "restock_wait_days", "refund_push_days",
+    "batch_window_hours", "first_contact_hours", "resolution_hours",
+)  # fmt: skip
+
+
+def policy_errors(policy: StorePolicy) -> dict[str, str]:
+    """Why a policy makes no sense, by field; empty when it is sound."""
+    errors: dict[str, str] = {}
+    for name in POSITIVE_FIELDS:
+        value = getattr(policy, name)
+        if value is None or value <= 0:
+            errors[name] = _("Must be more than zero.")
+    for name in ("batch_threshold", "review_orders_per_address"):
+        value = getattr(policy, name)
+        if value is None or value < 2:
+            errors[name] = _("Must be at least 2: one is not a pattern.")
+    if policy.high_value_amount is None or policy.high_value_amount <= 0:
+        errors["high_value_amount"] = _("Must be more than zero.")
+    sound = not errors.keys() & {
+        "restock_wait_days",
+        "refund_push_days",
+        "first_contact_hours",
+        "resolution_hours",
+    }
+    if sound and policy.restock_wait_days > policy.refund_push_days:
+        errors["restock_wait_days"] = _(
+            "Offering to wait %(wait)s days cannot be longer than steering to refund after %(refund)s days."
+        ) % {"wait": policy.restock_wait_days, "refund": policy.refund_push_days}
+    if sound and policy.first_contact_hours > policy.resolution_hours:
+        errors["first_contact_hours"] = _("First contact cannot be due after the case must be resolved.")
+    return errors
+
+
+def carrier_policy_errors(policy: CarrierPolicy) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for name in ("pickup_hours", "stalled_hours", "no_update_hours"):
+        value = getattr(policy, name)
+        if value is not None and value <= 0:
+            errors[name] = _("Must be more than zero, or empty to use the store policy.")
+    if not (policy.carrier or "").strip():
+        errors["carrier"] = _("Name the carrier this override is for.")
+    return errors
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    pickup: timedelta = timedelta(hours=24)
+    stalled: timedelta = timedelta(hours=12)
+    no_update: timedelta = timedelta(hours=48)
+    restock_wait_days: int = 7
+    refund_push_days: int = 15
+    batch_threshold: int = 10
+    batch_window: timedelta = timedelta(hours=24)
+    review_orders_per_address: int = 3
+    first_contact: timedelta = timedelta(hours=24)
+    resolution: timedelta = timedelta(hours=72)
+    high_value_amount: Decimal = Decimal("200")
+
+    @classmethod
+    def from_policy(cls, policy: StorePolicy) -> Thresholds:
+        return cls(
+            pickup=timedelta(hours=policy.pickup_hours),
+            stalled=timedelta(hours=policy.stalled_hours),
+            no_update=timedelta(hours=policy.no_update_hours),
+            restock_wait_days=policy.restock_wait_days,
+            refund_push_days=policy.refund_push_days,
+            batch_threshold=policy.batch_threshold,
+            batch_window=timedelta(hours=policy.batch_window_hours),
+            review_orders_per_address=policy.review_orders_per_address,
+            first_contact=timedelta(hours=policy.first_contact_hours),
+            resolution=timedelta(hours=policy.resolution_hours),
+            high_value_amount=policy.high_value_amount,
+        )
+
+
+DEFAULTS = Thresholds()
+
+
+class PolicyBook:
+    """The thresholds of a set of stores and their carrier overrides, loaded in two queries."""
+
+    def __init__(self, store_ids: Iterable[int]) -> None:
+        ids = set(store_ids)
+        self._stores = {
+            p.store_id: Thresholds.from_policy(p) for p in StorePolicy.objects.filter(store_id__in=ids)
+        }
+        self._carriers = {(c.store_id, c.carrier): c for c in CarrierPolicy.objects.filter(store_id__in=ids)}
+        self._resolved: dict[tuple[int, str], Thresholds] = {}
+
+    def for_store(self, store_id: int) -> Thresholds:
+        return self._stores.get(store_id, DEFAULTS)
+
+    def for_carrier(self, store_id: int, carrier: str) -> Thresholds:
+        key = (store_id, carrier)
+        if key not in self._resolved:
+            base = self.for_store(store_id)
+            override = self._carriers.get(key)
+            if override is not None:
+                base = replace(
+                    base,
+                    pickup=timedelta(hours=override.pickup_hours) if override.pickup_hours else base.pickup,
+                    stalled=timedelta(hours=override.stalled_hours)
+                    if override.stalled_hours
+                    else base.stalled,
+                    no_update=(
+                        timedelta(hours=override.no_update_hours)
+                        if override.no_update_hours
+                        else base.no_update
+                    ),
+                )
+            self._resolved[key] = base
+        return self._resolved[key]

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+
+from cases.models import StorePolicy
+from tests.factories import make_membership, make_user
+
+
+@pytest.fixture
+def supervisor_client(client, store):
+    user = make_user("sam")
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    make_membership(user=user, store=store, role="supervisor")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_a_supervisor_edits_their_stores_policy_in_the_admin(supervisor_client, store):
+    policy = StorePolicy.objects.create(store=store)
+
+    response = supervisor_client.post(
+        f"/admin/cases/storepolicy/{policy.pk}/change/",
+        {"store": store.pk, "pickup_hours": 18, "stalled_hours": 12, "no_update_hours": 48, "restock_wait_days": 7,
+         "refund_push_days": 15, "review_orders_per_address": 3, "batch_threshold": 10, "batch_window_hours": 24,
+         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200"},
+    )  # fmt: skip
+
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    assert policy.pickup_hours == 18
+
+
+@pytest.mark.django_db
+def test_a_nonsense_policy_is_refused_with_a_form_error_and_nothing_saved(supervisor_client, store):
+    policy = StorePolicy.objects.create(store=store)
+
+    response = supervisor_client.post(
+        f"/admin/cases/storepolicy/{policy.pk}/change/",
+        {"store": store.pk, "pickup_hours": 18, "stalled_hours": 12, "no_update_hours": 48, "restock_wait_days": 30,
+         "refund_push_days": 15, "review_orders_per_address": 3, "batch_threshold": 10, "batch_window_hours": 24,
+         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200"},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert "cannot be longer than steering to refund" in response.content.decode()
+    policy.refresh_from_db()
+    assert (policy.pickup_hours, policy.restock_wait_days) == (24, 7)
+
+
+@pytest.mark.django_db
+def test_a_supervisor_cannot_see_another_stores_policy(supervisor_client, other_store):
+    theirs = StorePolicy.objects.create(store=other_store)
+
+    assert supervisor_client.get(f"/admin/cases/storepolicy/{theirs.pk}/change/").status_code in (302, 404)
+    listing = supervisor_client.get("/admin/cases/storepolicy/").content.decode()
+    assert "store-b" not in listing
+
+
+@pytest.mark.django_db
+def test_an_agent_cannot_edit_policy(client, store, agent):
+    agent.is_staff = True
+    agent.save(update_fields=["is_staff"])
+    client.force_login(agent)
+
+    assert client.get("/admin/cases/storepolicy/").status_code == 403
