@@ -44,5 +44,6 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "lines": case.order.lines.all() if case.order else [],
         "tracking": shipment_timeline(case.shipment) if case.shipment else [],
         "timeline": case_timeline(case),
+        "triggers": case.trigger_events.order_by("checkpoint_at"),
     }
     return render(request, "cases/case_detail.html", context)
