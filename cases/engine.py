@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from cases.batch import COMPLAINT_TYPES, batch_evaluate
 from cases.choices import CaseType
 from cases.models import OPEN_CASE, Case
 from cases.policy import PolicyBook, Thresholds
@@ -31,6 +32,8 @@ CLEARED_REASONS: Mapping[str, str] = {
     CaseType.PICKUP_OVERDUE: "The carrier scanned the parcel.",
     CaseType.STALLED_IN_TRANSIT: "The parcel is moving again.",
     CaseType.NO_UPDATE: "The carrier reported again.",
+    CaseType.OVERSOLD: "Stock now covers the order.",
+    CaseType.OUT_OF_STOCK: "The item is back in stock for this order.",
 }
 
 
@@ -70,7 +73,7 @@ def findings_apply(
         if finding is not None:
             priority = priority_for(type=type, order=order, thresholds=thresholds, now=now)
             if case is None:
-                _, created = case_raise(
+                case, created = case_raise(
                     type=type, order=order, shipment=shipment, priority=priority, summary=finding.summary,
                     facts=finding.facts, now=min(finding.since, now), thresholds=thresholds,
                     trigger_event_ids=finding.trigger_event_ids,
@@ -78,6 +81,8 @@ def findings_apply(
                 if created:
                     result.raised += 1
                     result.raised_by_type[type] = result.raised_by_type.get(type, 0) + 1
+                    if type in COMPLAINT_TYPES:
+                        batch_evaluate(case=case, now=now)
             elif case_refresh(
                 case=case, priority=priority, facts=finding.facts, summary=finding.summary, now=now,
                 trigger_event_ids=finding.trigger_event_ids,

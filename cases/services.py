@@ -10,8 +10,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cases.choices import ORDER_LEVEL_TYPES, CaseEventKind, CaseStatus, CaseType, Priority, Resolution
+from cases.choices import OPEN_STATUSES
 from cases.models import OPEN_CASE, Case, CaseEvent
 from cases.policy import DEFAULTS, Thresholds
+from tracking.choices import OrderStatus
 from tracking.models import Order, Shipment
 
 # Platform practice: an oversold buyer must hear from the seller within 24 h, whatever the store policy.
@@ -150,6 +152,11 @@ def case_condition_cleared(*, case: Case, reason: str, now: datetime | None = No
     has taken over is flagged for the agent instead, who decides. Returns True when it resolved."""
     now = now or timezone.now()
     with transaction.atomic():
+        # Re-read under a lock: two callers clearing at once must not both write the clear.
+        current = Case.objects.select_for_update(of=("self",)).filter(pk=case.pk, status__in=OPEN_STATUSES).first()
+        if current is None:
+            return False
+        case.refresh_from_db()
         taken_over = case.assignee_id is not None or case.status != CaseStatus.NEW
         CaseEvent.objects.create(
             case=case, kind=CaseEventKind.CONDITION_CLEARED, created_at=now, message=reason,
@@ -170,3 +177,38 @@ def case_condition_cleared(*, case: Case, reason: str, now: datetime | None = No
             data={"from": old_status, "to": CaseStatus.RESOLVED, "resolution": Resolution.CONDITION_CLEARED},
         )  # fmt: skip
     return True
+
+
+def order_review_raise(
+    *,
+    order: Order,
+    priority: Priority | int,
+    summary: str,
+    facts: dict[str, Any],
+    now: datetime | None = None,
+    thresholds: Thresholds = DEFAULTS,
+) -> tuple[Case, bool]:
+    """Open the order's review case (or find the open one) and hold the order from shipping, in one
+    transaction: the case and the hold exist together or not at all.
+
+    Only an order awaiting shipment is held (a conditional update, so a shipment booked meanwhile wins);
+    the hold writes a timeline entry. Idempotent. Releasing a held order (a reviewer's decision) puts it
+    back to awaiting shipment and resolves the case.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        case, created = case_raise(
+            type=CaseType.ORDER_REVIEW, order=order, priority=priority, summary=summary, facts=facts,
+            now=now, thresholds=thresholds,
+        )  # fmt: skip
+        held = Order.objects.filter(pk=order.pk, status=OrderStatus.AWAITING_SHIPMENT).update(
+            status=OrderStatus.ON_HOLD
+        )
+        if held:
+            order.status = OrderStatus.ON_HOLD
+            CaseEvent.objects.create(
+                case=case, kind=CaseEventKind.UPDATED, created_at=now,
+                message="Order held from shipping until reviewed.",
+                data={"order_status": {"from": OrderStatus.AWAITING_SHIPMENT, "to": OrderStatus.ON_HOLD}},
+            )  # fmt: skip
+    return case, created

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from cases.batch import batches_sweep
 from cases.engine import exceptions_sweep
+from cases.review import order_review_evaluate
+from cases.stock import stock_evaluate
+from portal.models import Store
 
 
 def evaluate_due() -> dict[str, int]:
     """One rule sweep over every shipment whose next check is due."""
     result = exceptions_sweep()
     return {"evaluated": result.evaluated, "raised": result.raised, "resolved": result.resolved}
+
+
+def evaluate_stores() -> dict[str, int]:
+    """The store-wide rules: oversold and out-of-stock orders, orders to review, batch incidents.
+
+    Also run right after order import and stock changes; this schedule is the safety net.
+    """
+    raised = 0
+    for store in Store.objects.order_by("pk"):
+        raised += stock_evaluate(store=store).raised
+        raised += order_review_evaluate(store=store).raised
+        raised += batches_sweep(store=store).raised
+    return {"raised": raised}

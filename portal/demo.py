@@ -24,10 +24,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from cases.choices import CaseEventKind, CaseStatus, Priority
+from cases.choices import CaseEventKind, CaseStatus
 from cases.engine import exceptions_sweep
 from cases.models import OPEN_CASE, Case, CaseEvent
-from cases.services import case_raise
+from cases.review import order_review_evaluate
+from cases.stock import stock_evaluate
 from portal.choices import Platform, Role
 from portal.models import Membership, Store
 from tracking.choices import OrderStatus
@@ -144,6 +145,7 @@ class SkuSpec:
 
 
 FLASH_DEAL_SKU = "LUMI-LIP-03"  # the RM 9.90 flash deal that sold past its allocation
+BATCH_SKU = ("LUMI-VC-SER30", "LOT-2611A")  # the lot whose bottles arrive cracked
 
 # fmt: off
 SKUS: dict[str, tuple[SkuSpec, ...]] = {
@@ -171,7 +173,7 @@ SKUS: dict[str, tuple[SkuSpec, ...]] = {
         SkuSpec("LUMI-AMN-CLN150", "Lumi Amino Acid Gentle Cleanser 150ml โฟมล้างหน้าอะมิโน", Decimal("350.00"),
                 lots=("LOT-2610B",), weight=9, on_hand=450),
         SkuSpec("LUMI-UV-SPF50", "Lumi Daily UV Shield SPF50+ PA++++ 50ml กันแดด", Decimal("459.00"),
-                lots=("LOT-2610A",), weight=16, on_hand=300),
+                lots=("LOT-2610A",), weight=16, on_hand=0, restock_in_days=5),
         SkuSpec("LUMI-HYA-TNR200", "Lumi Hyaluronic Hydra Toner 200ml โทนเนอร์ไฮยาลูรอน", Decimal("390.00"),
                 lots=("LOT-2609A",), weight=6, on_hand=210),
         SkuSpec(FLASH_DEAL_SKU, "Lumi Velvet Lip Tint #03 Rosewood ลิปทินท์", Decimal("229.00"),
@@ -603,6 +605,13 @@ def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
         if scenario == "address_issue":
             # Vague addresses are the ones couriers cannot find.
             candidates.sort(key=lambda o: bool(o.buyer.street))
+        elif scenario == "damaged":
+            # One leaky batch of serum bottles: complaints cluster on it (a quality_batch incident).
+            candidates.sort(
+                key=lambda o: (
+                    not any(line.sku_code == BATCH_SKU[0] and line.lot == BATCH_SKU[1] for line in o.lines)
+                )
+            )
         for order in candidates[:count]:
             order.shipment.scenario = scenario
     for order in booked:
@@ -735,15 +744,19 @@ def _shipment_case(rng: random.Random, plan: DemoPlan, order: OrderPlan) -> Case
 
 
 def _stock(plan: DemoPlan) -> dict[tuple[str, str], StockRow]:
-    """Stock after the live: units of orders not yet handed to a carrier stay allocated."""
+    """Stock after the live. `on_hand` is physical stock, so it still holds the units of orders not yet
+    handed to a carrier; `allocated` is the part reserved for the live session's unshipped orders. A SKU
+    sold out with a restock date (on_hand 0 in the catalogue) leaves its waiting regular orders short."""
     components = {(s, spec.code): spec.components for s, specs in SKUS.items() for spec in specs}
-    allocated: Counter[tuple[str, str]] = Counter()
+    live_demand: Counter[tuple[str, str]] = Counter()
+    regular_demand: Counter[tuple[str, str]] = Counter()
     for order in plan.orders:
         if order.oversold or order.shipment is not None:
             continue
+        demand = live_demand if order.live else regular_demand
         for line in order.lines:
             for code in components[(order.store.code, line.sku_code)] or (line.sku_code,):
-                allocated[(order.store.code, code)] += line.quantity
+                demand[(order.store.code, code)] += line.quantity
     today = plan.now.date()
     stock = {}
     for store_code, specs in SKUS.items():
@@ -752,7 +765,9 @@ def _stock(plan: DemoPlan) -> dict[tuple[str, str], StockRow]:
                 continue  # a combo's stock is its components'
             key = (store_code, spec.code)
             restock = today + timedelta(days=spec.restock_in_days) if spec.restock_in_days else None
-            stock[key] = (max(spec.on_hand, allocated[key]), allocated[key], restock)
+            sold_out = spec.on_hand == 0 and restock is not None
+            free = 0 if sold_out else max(spec.on_hand, regular_demand[key])
+            stock[key] = (live_demand[key] + free, live_demand[key], restock)
     return stock
 
 
@@ -1017,26 +1032,25 @@ def _cases_raise(
     # Parcel cases come from the exception engine itself, sweeping the freshly ingested parcels as the
     # demo's worker would; the stock side is raised here from the plan.
     swept = exceptions_sweep(now=plan.now)
+    # The store-wide rules ran as the orders came in: for the live store, as the live session closed.
+    for store in Store.objects.filter(pk__in={order.store_id for order in new_orders.values()}):
+        at = min(plan.now, plan.live_ended_at) if store.code == TTS_MY.code else plan.now
+        swept += stock_evaluate(store=store, now=at)
+        swept += order_review_evaluate(store=store, now=at)
     for type, count in swept.raised_by_type.items():
         report.created["cases"] += count
         report.cases_by_type[type] += count
+    batches = Case.objects.filter(type="quality_batch", opened_at__lte=plan.now).count()
+    report.cases_by_type["quality_batch"] = batches
     for planned in plan.orders:
         key = (planned.store.code, planned.platform_order_id)
         if planned.case is None or key not in new_orders:
             continue
         spec = planned.case
         if spec.type == "oversold":
-            case, created = case_raise(
-                type=spec.type,
-                order=new_orders[key],
-                priority=Priority[spec.priority.upper()],
-                summary=spec.summary,
-                facts=spec.facts,
-                now=spec.opened_at,
-            )
-            if created:
-                report.created["cases"] += 1
-                report.cases_by_type[spec.type] += 1
+            case = Case.objects.filter(OPEN_CASE, order=new_orders[key], type=spec.type).first()
+            if case is None:
+                continue
         else:
             if key not in new_shipments:
                 continue

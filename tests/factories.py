@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -11,7 +12,16 @@ from django.utils import timezone
 
 from cases.services import case_raise
 from portal.models import Membership, Store
-from tracking.models import Order, Shipment
+from tracking.models import (
+    SKU,
+    LiveSession,
+    LiveSessionAllocation,
+    Order,
+    OrderLine,
+    Shipment,
+    SKUComponent,
+    StockLevel,
+)
 
 _seq = itertools.count(1)
 
@@ -62,3 +72,53 @@ def make_case(*, store: Store, type: str = "stalled_in_transit", **fields):
     shipment = make_shipment(order=order)
     case, _ = case_raise(type=type, order=order, shipment=shipment, summary="Parcel stalled at hub", **fields)
     return case
+
+
+def make_sku(
+    *,
+    store: Store,
+    code: str | None = None,
+    name: str = "",
+    unit_price: str = "29.90",
+    on_hand: int | None = None,
+    allocated: int = 0,
+    restock_eta: date | None = None,
+    components: Mapping[SKU, int] | None = None,
+) -> SKU:
+    """A SKU; with `on_hand` it gets a StockLevel, with `components` ({SKU: quantity}) it is a combo pack."""
+    n = next(_seq)
+    code = code or f"SKU-{n:05d}"
+    sku = SKU.objects.create(
+        store=store, code=code, name=name or f"Item {code}", unit_price=Decimal(unit_price),
+        is_combo=bool(components),
+    )  # fmt: skip
+    for component, quantity in (components or {}).items():
+        SKUComponent.objects.create(combo=sku, component=component, quantity=quantity)
+    if on_hand is not None:
+        StockLevel.objects.create(sku=sku, on_hand=on_hand, allocated=allocated, restock_eta=restock_eta)
+    return sku
+
+
+def make_live_session(
+    *, store: Store, allocations: Mapping[SKU, int] | None = None, started_at: datetime | None = None
+) -> LiveSession:
+    """A live session with its stock allocations ({SKU: units})."""
+    n = next(_seq)
+    started_at = started_at or timezone.now() - timedelta(days=1)
+    session = LiveSession.objects.create(
+        store=store,
+        title=f"Live {n}",
+        host="Host",
+        started_at=started_at,
+        ended_at=started_at + timedelta(hours=2),
+    )
+    for sku, quantity in (allocations or {}).items():
+        LiveSessionAllocation.objects.create(live_session=session, sku=sku, quantity=quantity)
+    return session
+
+
+def add_line(*, order: Order, sku: SKU, quantity: int = 1, lot: str = "") -> OrderLine:
+    return OrderLine.objects.create(
+        order=order, sku=sku, sku_code=sku.code, sku_name=sku.name, lot=lot, quantity=quantity,
+        unit_price=sku.unit_price,
+    )  # fmt: skip

@@ -652,9 +652,12 @@ def simulate_history(
         # booked too recently for that stalls as early as it can.
         stuck_for = rng.uniform(13, 20)
         hours = window.total_seconds() / 3600
+        if hours >= 56 and rng.random() < 0.4:
+            # Some go silent for days: no scan at all for over 48 h ("no update" on top of "stalled").
+            stuck_for = rng.uniform(49, hours - 4)
         if stuck_for > hours - 2:
             stuck_for = max(13.0, hours - 2) if hours >= 15 else hours / 2
-        low, high = now - timedelta(hours=36), now - timedelta(hours=stuck_for)
+        low, high = now - timedelta(hours=max(36, stuck_for + 1)), now - timedelta(hours=stuck_for)
     elif scenario == "damaged":
         route.to_station(booked_at, cross_border=cross_border)
         arrivals = [i for i, step in enumerate(route.steps) if step.kind == "arrive" and step.site]

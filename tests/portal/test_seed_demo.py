@@ -113,9 +113,12 @@ def test_the_database_holds_exactly_the_planned_demo():
     assert set(Shipment.objects.values_list("tracking_number", flat=True)) == {
         o.shipment.tracking_number for o in plan.orders if o.shipment
     }
-    assert Counter(Case.objects.values_list("type", flat=True)) == Counter(
-        o.case.type for o in plan.orders if o.case
-    )
+    # The plan's parcel and oversold cases are exactly what the engine raised; the store-wide rules add
+    # the review holds, waits for restock and batch incidents the plan does not model one by one.
+    stored = Counter(Case.objects.values_list("type", flat=True))
+    planned = Counter(o.case.type for o in plan.orders if o.case)
+    assert {t: stored[t] for t in planned} == dict(planned)
+    assert set(stored) - set(planned) <= {"order_review", "out_of_stock", "no_update", "quality_batch"}
     assert TrackingEvent.objects.count() == sum(len(o.shipment.events) for o in plan.orders if o.shipment)
 
 
@@ -123,8 +126,13 @@ def test_the_database_holds_exactly_the_planned_demo():
 def test_a_small_demo_still_fills_every_exception_queue():
     report = demo_seed(orders=300, seed=3, now=NOW)
 
-    assert set(report.cases_by_type) == EXCEPTION_CASE_TYPES
-    assert set(Case.objects.values_list("type", flat=True)) == EXCEPTION_CASE_TYPES
+    extra = {"order_review", "out_of_stock", "no_update", "quality_batch"}
+    assert EXCEPTION_CASE_TYPES <= set(report.cases_by_type) <= EXCEPTION_CASE_TYPES | extra
+    assert (
+        EXCEPTION_CASE_TYPES
+        <= set(Case.objects.values_list("type", flat=True))
+        <= EXCEPTION_CASE_TYPES | extra
+    )
     # The derived shipment state agrees with the case each parcel raised.
     for case in Case.objects.filter(type="pickup_overdue").select_related("shipment"):
         assert case.shipment.accepted_at is None

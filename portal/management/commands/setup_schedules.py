@@ -23,6 +23,12 @@ SCHEDULES = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    {
+        "name": "cases: evaluate stock, order review and batches",
+        "func": "cases.tasks.evaluate_stores",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 5,
+    },
 ]
 
 
