@@ -9,8 +9,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cases.choices import ORDER_LEVEL_TYPES, CaseEventKind, CaseStatus, CaseType, Priority, Resolution
-from cases.choices import OPEN_STATUSES
+from cases.choices import (
+    OPEN_STATUSES,
+    ORDER_LEVEL_TYPES,
+    CaseEventKind,
+    CaseStatus,
+    CaseType,
+    Priority,
+    Resolution,
+)
 from cases.models import OPEN_CASE, Case, CaseEvent
 from cases.policy import DEFAULTS, Thresholds
 from tracking.choices import OrderStatus
@@ -153,7 +160,9 @@ def case_condition_cleared(*, case: Case, reason: str, now: datetime | None = No
     now = now or timezone.now()
     with transaction.atomic():
         # Re-read under a lock: two callers clearing at once must not both write the clear.
-        current = Case.objects.select_for_update(of=("self",)).filter(pk=case.pk, status__in=OPEN_STATUSES).first()
+        current = (
+            Case.objects.select_for_update(of=("self",)).filter(pk=case.pk, status__in=OPEN_STATUSES).first()
+        )
         if current is None:
             return False
         case.refresh_from_db()
