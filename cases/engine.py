@@ -98,16 +98,22 @@ def findings_apply(
                 result.flagged += 1
 
 
-def _claim_due(*, now: datetime, limit: int) -> list[Shipment]:
+def due_shipments(*, now: datetime, limit: int):
+    """The claim query: due rows in deadline order, locked and skipped by other sweepers (PostgreSQL).
+    It reads `shipment_next_check_idx`, the partial index over rows with a pending check."""
     due = Shipment.objects.filter(next_check_at__lte=now).order_by("next_check_at")
     if connection.features.has_select_for_update_skip_locked:
         due = due.select_for_update(skip_locked=True, of=("self",))
-    latest = (
-        TrackingEvent.objects.filter(shipment=OuterRef("pk"))
-        .order_by("-checkpoint_at", "-id")
-        .values("pk")[:1]
-    )
-    return list(due.select_related("order").annotate(latest_event_id=Subquery(latest))[:limit])
+    latest = TrackingEvent.objects.filter(shipment=OuterRef("pk")).order_by("-checkpoint_at", "-id")
+    return due.select_related("order").annotate(
+        latest_event_id=Subquery(latest.values("pk")[:1]),
+        latest_text=Subquery(latest.values("raw_text")[:1]),
+        latest_location=Subquery(latest.values("location")[:1]),
+    )[:limit]
+
+
+def _claim_due(*, now: datetime, limit: int) -> list[Shipment]:
+    return list(due_shipments(now=now, limit=limit))
 
 
 def exceptions_sweep(

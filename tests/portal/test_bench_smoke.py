@@ -1,0 +1,56 @@
+"""`manage.py bench` runs end to end at a tiny scale and prints its table. Timings are never asserted here:
+they mean something only at full scale, in `make bench`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="make bench runs on PostgreSQL only"),
+]
+
+
+def test_the_tracking_section_prints_its_table_at_a_tiny_scale():
+    # Its own scratch database, so a `make bench` running beside the suite is left alone.
+    scratch = f"{connection.settings_dict['NAME']}_bench_smoke"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "bench",
+            "--only",
+            "tracking",
+            "--scale",
+            "0.002",
+            "--database",
+            scratch,
+        ],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("metric"))
+    assert header.split() == ["metric", "value", "baseline", "ratio", "target", "result"]
+    for reference in ("raw binary COPY, bare table", "idempotent-insert floor", "ORM create() loop"):
+        assert any(line.startswith(reference) for line in lines), reference
+    verdicts = {
+        "pipeline": 3,  # against the floor and the two ORM loops
+        "re-ingest (0 rows added)": 1,
+        "webhook POST": 1,
+    }
+    for metric, count in verdicts.items():
+        rows = [line for line in lines if line.startswith(metric) and line.endswith(("PASS", "MISS"))]
+        assert len(rows) == count, (metric, result.stdout)
+    assert "scratch database dropped" in result.stdout
