@@ -69,12 +69,19 @@ def case_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Case:
     """The case, if it belongs to one of the user's stores; otherwise 404 (never 403: no existence leak)."""
     case = (
         Case.objects.filter(pk=pk, store_id__in=store_ids_for_user(user))
-        .select_related("store", "order", "order__live_session", "shipment", "assignee")
+        .select_related("store", "order", "order__live_session", "shipment", "assignee", "parent")
         .first()
     )
     if case is None:
         raise Http404("No such case.")
     return case
+
+
+def case_children(case: Case) -> QuerySet[Case]:
+    """The complaints linked to a batch incident (same store by construction)."""
+    return (
+        case.children.filter(store_id=case.store_id).select_related("order", "shipment").order_by("opened_at")
+    )
 
 
 def case_timeline(case: Case) -> QuerySet[CaseEvent]:

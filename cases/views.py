@@ -5,10 +5,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from cases.choices import CaseType
 from cases.forms import OPEN, CaseFilterForm
-from cases.selectors import case_get_for_user, case_page, case_timeline, cases_for_user
+from cases.selectors import case_children, case_get_for_user, case_page, case_timeline, cases_for_user
 from portal.selectors import stores_for_user
 from tracking.selectors import shipment_timeline
+
+BUYERS_SHOWN = 50
 
 
 @require_GET
@@ -45,5 +48,8 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tracking": shipment_timeline(case.shipment) if case.shipment else [],
         "timeline": case_timeline(case),
         "triggers": case.trigger_events.order_by("checkpoint_at"),
+        "facts": {k: v for k, v in case.facts.items() if not isinstance(v, list | dict)},
+        "children": case_children(case) if case.type == CaseType.QUALITY_BATCH else [],
+        "buyers": case.facts.get("buyers", [])[:BUYERS_SHOWN],
     }
     return render(request, "cases/case_detail.html", context)

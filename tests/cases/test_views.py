@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from cases.models import Case
 from tests.factories import make_case, make_user
 
 
@@ -171,3 +172,26 @@ def test_the_case_page_query_count_does_not_grow_with_the_timeline(
 
     with django_assert_max_num_queries(10):
         assert agent_client.get(reverse("cases:detail", args=[case.pk])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_batch_incident_page_lists_its_complaints_and_the_batchs_buyers(agent_client, store):
+    from cases.services import case_raise
+    from tests.factories import make_sku
+
+    sku = make_sku(store=store, code="SER-30")
+    complaint = make_case(store=store, type="damaged")
+    incident, _ = case_raise(
+        type="quality_batch", order=None, store_id=store.pk, sku_id=sku.pk, lot="LOT-1",
+        summary="Quality incident on SER-30 LOT-1",
+        facts={"buyers_count": 1, "buyers": [{"platform_order_id": "580999", "buyer_name": "Siti Aminah"}]},
+    )  # fmt: skip
+    Case.objects.filter(pk=complaint.pk).update(parent=incident)
+
+    body = agent_client.get(reverse("cases:detail", args=[incident.pk])).content.decode()
+    assert "1 complaint in this incident" in body
+    assert complaint.order.platform_order_id in body
+    assert "Siti Aminah" in body
+
+    child = agent_client.get(reverse("cases:detail", args=[complaint.pk])).content.decode()
+    assert f'href="{reverse("cases:detail", args=[incident.pk])}"' in child
