@@ -1,6 +1,15 @@
 from django.contrib import admin
+from django.db.models import Q
 
-from cases.models import CarrierPolicy, Case, CaseEvent, StorePolicy
+from cases.models import (
+    BuyerMessage,
+    CarrierPolicy,
+    Case,
+    CaseEvent,
+    MessageTemplate,
+    StorefrontEvent,
+    StorePolicy,
+)
 from portal.admin import StoreScopedAdmin
 
 
@@ -64,6 +73,7 @@ class StorePolicyAdmin(StoreScopedAdmin):
             {"fields": ["review_orders_per_address", "batch_threshold", "batch_window_hours"]},
         ),
         ("SLA and priority", {"fields": ["first_contact_hours", "resolution_hours", "high_value_amount"]}),
+        ("Buyer messages", {"fields": ["proactive_types"]}),
     ]
 
 
@@ -72,3 +82,75 @@ class CarrierPolicyAdmin(StoreScopedAdmin):
     list_display = ["store", "carrier", "pickup_hours", "stalled_hours", "no_update_hours"]
     list_filter = ["store"]
     list_select_related = ["store"]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(StoreScopedAdmin):
+    """Supervisors and admins manage their stores' templates; the global defaults (no store) are shown to
+    them read-only and changed only by superusers. clean() refuses unknown placeholders."""
+
+    list_display = ["name", "case_type", "language", "channel", "store", "is_active", "updated_at"]
+    list_filter = ["case_type", "language", "channel", "is_active", "store"]
+    search_fields = ["name", "subject", "body"]
+    list_select_related = ["store"]
+    fields = ["store", "case_type", "language", "channel", "name", "subject", "body", "is_active"]
+
+    def get_queryset(self, request):
+        queryset = super(StoreScopedAdmin, self).get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(Q(store__in=self._store_ids(request)) | Q(store__isnull=True))
+
+    def has_view_permission(self, request, obj=None):
+        if obj is not None and obj.store_id is None:
+            return self._allowed(request)
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.store_id is None:
+            return request.user.is_superuser
+        return self._allowed(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.store_id is None:
+            return request.user.is_superuser
+        return self._allowed(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not request.user.is_superuser and "store" in form.base_fields:
+            form.base_fields["store"].required = True
+            form.base_fields["store"].empty_label = None
+        return form
+
+
+@admin.register(BuyerMessage)
+class BuyerMessageAdmin(admin.ModelAdmin):
+    """Read-only: a sent message is proof of contact."""
+
+    list_display = ["id", "case", "channel", "language", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status", "channel", "language"]
+    search_fields = ["case__id", "recipient", "idempotency_key"]
+    raw_id_fields = ["case", "template", "created_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StorefrontEvent)
+class StorefrontEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "store", "kind", "created_at", "delivered_at"]
+    list_filter = ["kind", "store"]
+    list_select_related = ["store"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

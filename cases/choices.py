@@ -78,8 +78,40 @@ class CaseEventKind(models.TextChoices):
     ASSIGNED = "assigned", _("Assigned")
     STATUS_CHANGED = "status_changed", _("Status changed")
     NOTE = "note", _("Note")
+    MESSAGE_QUEUED = "message_queued", _("Message queued")  # written to the outbox; first contact
     MESSAGE_SENT = "message_sent", _("Message sent")
     MESSAGE_FAILED = "message_failed", _("Message failed")
     CONDITION_CLEARED = "condition_cleared", _("Condition cleared")
     RESOLVED = "resolved", _("Resolved")
     REOPENED = "reopened", _("Reopened")
+
+
+# Case types whose buyer hears from the store the moment the rule fires, unless the store's policy says
+# otherwise (StorePolicy.proactive_types).
+DEFAULT_PROACTIVE_TYPES = (
+    CaseType.STALLED_IN_TRANSIT,
+    CaseType.DELIVERY_FAILED,
+    CaseType.OVERSOLD,
+    CaseType.CUSTOMS_HOLD,
+    CaseType.LOST,
+)
+
+
+class MessageChannel(models.TextChoices):
+    STOREFRONT = "storefront", _("Storefront")  # an outbound event the storefront delivers on the platform
+    EMAIL = "email", _("Email")  # Django's email backend, to the order's buyer email
+
+
+class MessageLanguage(models.TextChoices):
+    EN = "en", _("English")
+    ZH_HANS = "zh-hans", _("Simplified Chinese")
+    MS = "ms", _("Malay")
+    TH = "th", _("Thai")
+    VI = "vi", _("Vietnamese")
+    ID = "id", _("Indonesian")
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")  # in the outbox, waiting for (another) delivery attempt
+    SENT = "sent", _("Sent")  # handed to the mail backend or recorded for the storefront
+    FAILED = "failed", _("Failed")  # gave up after the maximum attempts

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from cases.batch import COMPLAINT_TYPES, batch_evaluate
 from cases.choices import CaseType
+from cases.messages import proactive_message_for
 from cases.models import OPEN_CASE, Case
 from cases.policy import PolicyBook, Thresholds
 from cases.rules import PARCEL_TYPES, Finding, parcel_evaluate, priority_for
@@ -83,6 +84,7 @@ def findings_apply(
                     result.raised_by_type[type] = result.raised_by_type.get(type, 0) + 1
                     if type in COMPLAINT_TYPES:
                         batch_evaluate(case=case, now=now)
+                    proactive_message_for(case, now=now)
             elif case_refresh(
                 case=case, priority=priority, facts=finding.facts, summary=finding.summary, now=now,
                 trigger_event_ids=finding.trigger_event_ids,

@@ -7,11 +7,27 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cases.choices import OPEN_STATUSES, CaseEventKind, CaseStatus, CaseType, FaultParty, Priority, Resolution
+from cases.choices import (
+    DEFAULT_PROACTIVE_TYPES,
+    OPEN_STATUSES,
+    CaseEventKind,
+    CaseStatus,
+    CaseType,
+    FaultParty,
+    MessageChannel,
+    MessageLanguage,
+    MessageStatus,
+    Priority,
+    Resolution,
+)
 from portal.models import Store
 from tracking.models import SKU, Order, Shipment, TrackingEvent
 
 OPEN_CASE = Q(status__in=OPEN_STATUSES)
+
+
+def default_proactive_types() -> list[str]:
+    return [str(type) for type in DEFAULT_PROACTIVE_TYPES]
 
 
 class Case(models.Model):
@@ -183,6 +199,14 @@ class StorePolicy(models.Model):
         default=200,
         help_text=_("Orders at or above this amount (store currency) get a higher priority."),
     )
+    proactive_types = models.JSONField(
+        _("proactive message case types"),
+        default=default_proactive_types,
+        blank=True,
+        help_text=_(
+            "Case types whose buyer gets the matching template automatically when a rule raises one."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -256,3 +280,142 @@ class CarrierPolicy(models.Model):
         errors = carrier_policy_errors(self)
         if errors:
             raise ValidationError(errors)
+
+
+class MessageTemplate(models.Model):
+    """A buyer message for one case type, language and channel. A store's own templates come before the
+    global defaults (store empty), which only superusers edit. The body names `{placeholders}` from
+    cases.messages.PLACEHOLDERS; an unknown one is refused when the template is saved and when rendered."""
+
+    store = models.ForeignKey(
+        Store,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="message_templates",
+        help_text=_("Empty for a global default every store can use."),
+    )
+    case_type = models.CharField(_("case type"), max_length=30, choices=CaseType.choices)
+    language = models.CharField(_("language"), max_length=10, choices=MessageLanguage.choices)
+    channel = models.CharField(
+        _("channel"), max_length=20, choices=MessageChannel.choices, default=MessageChannel.STOREFRONT
+    )
+    name = models.CharField(_("name"), max_length=120)
+    subject = models.CharField(_("subject"), max_length=200, blank=True, help_text=_("Email only."))
+    body = models.TextField(_("body"))
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "case_type", "language", "channel", "name"],
+                condition=Q(store__isnull=False),
+                name="message_template_name_once_per_store",
+            ),
+            models.UniqueConstraint(
+                fields=["case_type", "language", "channel", "name"],
+                condition=Q(store__isnull=True),
+                name="message_template_name_once_global",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["case_type", "language", "channel"], name="message_template_pick_idx"),
+        ]
+        ordering = ["case_type", "language", "channel", "name"]
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_case_type_display()}, {self.language}, {self.channel})"
+
+    def clean(self) -> None:
+        from cases.messages import template_errors
+
+        errors = template_errors(subject=self.subject, body=self.body or "")
+        if errors:
+            raise ValidationError(errors)
+
+
+class BuyerMessage(models.Model):
+    """One message to a buyer, as sent: the rendered text is a snapshot, so editing the template later
+    changes nothing here. Queued rows are the outbox; `idempotency_key` makes a send happen once."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="messages")
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=MessageChannel.choices)
+    language = models.CharField(_("language"), max_length=10)
+    recipient = models.CharField(
+        _("recipient"), max_length=254, blank=True, help_text=_("Email address or platform buyer id.")
+    )
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    body = models.TextField(_("body"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"))
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="buyer_messages",
+        help_text=_("Empty when the system sent it (a proactive message)."),
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, unique=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status=MessageStatus.SENT) | Q(sent_at__isnull=False),
+                name="message_sent_has_time",
+            ),
+        ]
+        indexes = [
+            # The outbox claim reads only queued rows, in due order.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(status=MessageStatus.QUEUED),
+                name="buyer_message_outbox_idx",
+            ),
+        ]
+        ordering = ["created_at", "id"]
+        verbose_name = _("buyer message")
+        verbose_name_plural = _("buyer messages")
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} {self.channel} {self.status}"
+
+
+class StorefrontEvent(models.Model):
+    """An outbound event for the store's storefront (a buyer message to post on the platform, ...).
+    The storefront pulls undelivered rows, or a signed webhook pushes them; `delivered_at` marks done."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="storefront_events")
+    kind = models.CharField(_("kind"), max_length=40)
+    payload = models.JSONField(_("payload"), default=dict)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=100, unique=True)
+    created_at = models.DateTimeField(_("created"))
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["store", "created_at", "id"],
+                condition=Q(delivered_at__isnull=True),
+                name="storefront_event_pending_idx",
+            ),
+        ]
+        ordering = ["created_at", "id"]
+        verbose_name = _("storefront event")
+        verbose_name_plural = _("storefront events")
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"

@@ -30,6 +30,18 @@ def policy_errors(policy: StorePolicy) -> dict[str, str]:
             errors[name] = _("Must be at least 2: one is not a pattern.")
     if policy.high_value_amount is None or policy.high_value_amount <= 0:
         errors["high_value_amount"] = _("Must be more than zero.")
+    proactive = policy.proactive_types
+    if not isinstance(proactive, list) or not all(isinstance(t, str) for t in proactive):
+        errors["proactive_types"] = _("Give a list of case types.")
+    else:
+        from cases.choices import CaseType
+
+        unknown = sorted(set(proactive) - set(CaseType.values))
+        if unknown:
+            errors["proactive_types"] = _("Unknown case types: %(unknown)s. Known: %(known)s.") % {
+                "unknown": ", ".join(unknown),
+                "known": ", ".join(CaseType.values),
+            }
     sound = not errors.keys() & {
         "restock_wait_days",
         "refund_push_days",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
 from cases.choices import OPEN_STATUSES
-from cases.models import Case, CaseEvent
+from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate
 from portal.selectors import store_ids_for_user
 
 PAGE_SIZE = 50
@@ -86,3 +86,18 @@ def case_children(case: Case) -> QuerySet[Case]:
 
 def case_timeline(case: Case) -> QuerySet[CaseEvent]:
     return case.events.select_related("actor").order_by("created_at", "id")
+
+
+def message_templates_for_case(case: Case) -> QuerySet[MessageTemplate]:
+    """The active templates an agent may send on this case: the store's own and the global defaults for the
+    case's type, in every language and channel; the store's own first."""
+    return (
+        MessageTemplate.objects.filter(Q(store_id=case.store_id) | Q(store__isnull=True), case_type=case.type)
+        .filter(is_active=True)
+        .order_by(F("store_id").asc(nulls_last=True), "language", "channel", "name", "pk")
+    )
+
+
+def case_messages(case: Case) -> QuerySet[BuyerMessage]:
+    """The buyer messages of a case, oldest first, with their delivery state."""
+    return case.messages.select_related("created_by", "template").order_by("created_at", "id")

@@ -26,3 +26,12 @@ def evaluate_stores() -> dict[str, int]:
         raised += order_review_evaluate(store=store).raised
         raised += batches_sweep(store=store).raised
     return {"raised": raised}
+
+
+def deliver_messages() -> dict[str, int]:
+    """Drain the buyer-message outbox: every queued message that is due. Woken after each send; the
+    schedule picks up retries and lost wake-ups."""
+    from cases.messages import messages_deliver
+
+    result = messages_deliver()
+    return {"sent": result.sent, "retrying": result.retrying, "failed": result.failed}

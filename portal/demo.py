@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from cases.choices import CaseEventKind, CaseStatus
 from cases.engine import exceptions_sweep
+from cases.message_defaults import default_templates_ensure
 from cases.models import OPEN_CASE, Case, CaseEvent
 from cases.review import order_review_evaluate
 from cases.stock import stock_evaluate
@@ -811,6 +812,7 @@ def demo_seed(
         report.skipped = True
         return report
     with transaction.atomic():
+        default_templates_ensure()  # before any case is raised: proactive messages need templates
         stores = {spec.code: _store_ensure(spec, report) for spec in STORES}
         live_session = LiveSession.objects.filter(store=stores[TTS_MY.code], title=LIVE_TITLE).first()
         if live_session is not None:

@@ -1,0 +1,563 @@
+# ruff: noqa: RUF001  (full-width punctuation is correct in the Chinese texts)
+"""Buyer messages: templates with placeholders, rendering, the outbox, and proactive messages.
+
+A message is rendered and snapshotted when it is queued, in the same transaction that records first contact
+on the case; it leaves through the outbox (queued BuyerMessage rows) after commit. The delivery task claims
+rows with SKIP LOCKED, so several workers never send one message twice at once, and a message that keeps
+failing is retried with backoff, then marked failed on the case's timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from string import Formatter
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cases.choices import (
+    DEFAULT_PROACTIVE_TYPES,
+    OPEN_STATUSES,
+    CaseEventKind,
+    CaseStatus,
+    MessageChannel,
+    MessageLanguage,
+    MessageStatus,
+)
+from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate, StorefrontEvent, StorePolicy
+from cases.workflow import (
+    BulkResult,
+    CaseWorkflowError,
+    actor_role_require,
+    case_copy_back,
+    case_first_contact,
+    case_lock,
+    cases_bulk_apply,
+)
+from portal.choices import Platform
+from portal.tasks import wake
+from tracking.models import Shipment, TrackingEvent
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "cases.tasks.deliver_messages"
+MISSING = "—"
+MAX_ATTEMPTS = 5
+BACKOFF = timedelta(minutes=1)  # 1, 2, 4, 8 minutes between the five attempts
+STOREFRONT_KIND = "buyer_message"
+
+PLACEHOLDERS: Mapping[str, str] = {
+    "buyer_name": "The buyer's name on the order",
+    "order_id": "The platform order id",
+    "tracking_number": "The parcel's tracking number",
+    "carrier": "The carrier",
+    "latest_checkpoint": "The carrier's latest checkpoint: time (store time zone), text and place",
+    "new_eta": "The carrier's expected delivery date",
+    "restock_date": "When the missing item is expected back in stock",
+    "option_a": "Oversold option A: wait for the restock until a date",
+    "option_b": "Oversold option B: swap for another item",
+    "option_c": "Oversold option C: refund (plus a coupon when oversold)",
+    "store_name": "The store's name",
+}
+
+# The oversold / out-of-stock options, worded in the template's language.
+OPTION_WORDING: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "wait": "wait for the restock, expected by {date}",
+        "swap": "swap it for {items}",
+        "refund_coupon": "a full refund plus a coupon for your next order",
+        "refund": "a full refund",
+    },
+    "zh-hans": {
+        "wait": "等待补货，预计 {date} 前到货发出",
+        "swap": "换成 {items}",
+        "refund_coupon": "全额退款，并赠送一张下次可用的优惠券",
+        "refund": "全额退款",
+    },
+    "ms": {
+        "wait": "tunggu stok baharu, dijangka sebelum {date}",
+        "swap": "tukar kepada {items}",
+        "refund_coupon": "bayaran balik penuh serta baucar untuk pesanan seterusnya",
+        "refund": "bayaran balik penuh",
+    },
+    "th": {
+        "wait": "รอสินค้าเข้าใหม่ คาดว่าภายในวันที่ {date}",
+        "swap": "เปลี่ยนเป็น {items}",
+        "refund_coupon": "คืนเงินเต็มจำนวน พร้อมคูปองส่วนลดสำหรับคำสั่งซื้อครั้งถัดไป",
+        "refund": "คืนเงินเต็มจำนวน",
+    },
+    "vi": {
+        "wait": "chờ hàng về, dự kiến trước ngày {date}",
+        "swap": "đổi sang {items}",
+        "refund_coupon": "hoàn tiền toàn bộ kèm mã giảm giá cho đơn hàng tiếp theo",
+        "refund": "hoàn tiền toàn bộ",
+    },
+    "id": {
+        "wait": "menunggu stok baru, diperkirakan sebelum {date}",
+        "swap": "tukar dengan {items}",
+        "refund_coupon": "pengembalian dana penuh plus kupon untuk pesanan berikutnya",
+        "refund": "pengembalian dana penuh",
+    },
+}
+
+
+class MessageTemplateError(CaseWorkflowError):
+    """A template that cannot be rendered (unknown placeholder, unbalanced braces). Fit to show the user."""
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    body: str
+    language: str
+    channel: str
+    missing: tuple[str, ...] = ()  # placeholders that had no value and rendered as MISSING
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+
+def template_placeholders(text: str) -> list[str]:
+    """The placeholder names `text` uses, in order. Raises MessageTemplateError for malformed text (a lone
+    brace, `{}`, `{name.attr}`, `{name!r}`, `{name:>10}`) or an unknown name, listing the known ones."""
+    try:
+        parsed = list(Formatter().parse(text or ""))
+    except ValueError as exc:
+        raise MessageTemplateError(
+            _("The text has unbalanced braces (%(error)s); write {{ or }} for a literal brace.")
+            % {"error": exc}
+        ) from None
+    names: list[str] = []
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise MessageTemplateError(
+                _("{%(field)s} is not a placeholder: write a bare name such as {buyer_name}.")
+                % {"field": name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")}
+            )
+        names.append(name)
+    unknown = [name for name in dict.fromkeys(names) if name not in PLACEHOLDERS]
+    if unknown:
+        raise MessageTemplateError(
+            _("Unknown placeholder(s): %(unknown)s. Known placeholders: %(known)s.")
+            % {
+                "unknown": ", ".join(f"{{{name}}}" for name in unknown),
+                "known": ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
+            }
+        )
+    return names
+
+
+def template_errors(*, subject: str, body: str) -> dict[str, str]:
+    """Why a template's subject or body cannot be rendered, by field; empty when both are sound."""
+    errors: dict[str, str] = {}
+    for name, text in (("subject", subject), ("body", body)):
+        try:
+            template_placeholders(text)
+        except MessageTemplateError as exc:
+            errors[name] = str(exc)
+    if not (body or "").strip():
+        errors.setdefault("body", _("Write the message."))
+    return errors
+
+
+def template_validate(*, subject: str = "", body: str) -> None:
+    """Raise ValidationError (by field) when the template names an unknown placeholder or is malformed."""
+    errors = template_errors(subject=subject, body=body)
+    if errors:
+        raise ValidationError(errors)
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def _shipment_for(case: Case) -> Shipment | None:
+    if case.shipment_id is not None:
+        return case.shipment
+    if case.order_id is None:
+        return None
+    return case.order.shipments.order_by("-created_at", "-id").first()
+
+
+def _latest_checkpoint(case: Case, shipment: Shipment | None) -> str:
+    if shipment is None:
+        return ""
+    event = (
+        TrackingEvent.objects.filter(shipment=shipment)
+        .order_by("-checkpoint_at", "-id")
+        .only("checkpoint_at", "raw_text", "location", "subtag")
+        .first()
+    )
+    if event is None:
+        return ""
+    local = timezone.localtime(event.checkpoint_at, case.store.tzinfo)
+    text = (event.raw_text or event.subtag).strip()
+    if event.location and event.location not in text:
+        text = f"{text}, {event.location}"
+    return f"{local:%Y-%m-%d %H:%M} {text}"
+
+
+def _options(facts: Mapping[str, Any], language: str) -> dict[str, str]:
+    wording = OPTION_WORDING.get(language, OPTION_WORDING["en"])
+    values: dict[str, str] = {}
+    for option in facts.get("options") or []:
+        if not isinstance(option, dict) or not option.get("available"):
+            continue
+        key, path = str(option.get("key", "")).lower(), option.get("path")
+        if path == "wait" and option.get("until"):
+            values[f"option_{key}"] = wording["wait"].format(date=option["until"])
+        elif path == "swap":
+            names = [
+                str(choices[0].get("sku_name") or choices[0].get("sku_code"))
+                for choices in (option.get("swap_for") or {}).values()
+                if choices
+            ]
+            if names:
+                values[f"option_{key}"] = wording["swap"].format(items=", ".join(names))
+        elif path in ("refund_coupon", "refund"):
+            values[f"option_{key}"] = wording[path]
+    return values
+
+
+def case_placeholder_values(case: Case, *, language: str = "en") -> dict[str, str]:
+    """Every placeholder's value for the case; empty string where the case has none."""
+    order, shipment = case.order, _shipment_for(case)
+    eta = shipment.expected_delivery if shipment is not None else None
+    values = {
+        "buyer_name": order.buyer_name if order else "",
+        "order_id": order.platform_order_id if order else "",
+        "tracking_number": shipment.tracking_number if shipment else "",
+        "carrier": shipment.carrier if shipment else "",
+        "latest_checkpoint": _latest_checkpoint(case, shipment),
+        "new_eta": eta.isoformat() if eta else "",
+        "restock_date": str(case.facts.get("restock_eta") or ""),
+        "option_a": "",
+        "option_b": "",
+        "option_c": "",
+        "store_name": case.store.name,
+    }
+    values.update(_options(case.facts, language))
+    return values
+
+
+def _fill(text: str, values: Mapping[str, str], missing: set[str]) -> str:
+    out: list[str] = []
+    for literal, name, _spec, _conversion in Formatter().parse(text or ""):
+        out.append(literal)
+        if name is not None:
+            value = values.get(name) or ""
+            if not value:
+                missing.add(name)
+            out.append(value or MISSING)
+    return "".join(out)
+
+
+def template_render(*, template: MessageTemplate, case: Case, channel: str | None = None) -> RenderedMessage:
+    """The template filled from the case. A placeholder without a value renders as MISSING (and is listed
+    in `missing`); an unknown placeholder raises MessageTemplateError. Reads only."""
+    template_placeholders(template.subject)
+    template_placeholders(template.body)
+    values = case_placeholder_values(case, language=template.language)
+    missing: set[str] = set()
+    channel = channel or template.channel
+    subject = _fill(template.subject, values, missing) if channel == MessageChannel.EMAIL else ""
+    body = _fill(template.body, values, missing)
+    return RenderedMessage(
+        subject=subject, body=body, language=template.language, channel=channel,
+        missing=tuple(sorted(missing)),
+    )  # fmt: skip
+
+
+def message_preview(*, case: Case, template: MessageTemplate, channel: str | None = None) -> RenderedMessage:
+    """What `message_send` would send, without writing anything."""
+    _check_template(case, template)
+    return template_render(template=template, case=case, channel=channel)
+
+
+# --- sending --------------------------------------------------------------------------------------
+
+
+def _check_template(case: Case, template: MessageTemplate) -> None:
+    if template.store_id is not None and template.store_id != case.store_id:
+        raise CaseWorkflowError(_("That template belongs to another store."))
+    if not template.is_active:
+        raise CaseWorkflowError(_("That template is switched off."))
+
+
+def _recipient(case: Case, channel: str) -> str:
+    order = case.order
+    if order is None:
+        raise CaseWorkflowError(_("This case has no order, so no buyer to write to."))
+    if channel == MessageChannel.EMAIL:
+        if not order.buyer_email:
+            raise CaseWorkflowError(_("The buyer has no email address; use the storefront channel."))
+        return order.buyer_email
+    return order.buyer_platform_id
+
+
+def message_send(
+    *,
+    case: Case,
+    template: MessageTemplate,
+    actor: AbstractBaseUser | None,
+    channel: MessageChannel | str | None = None,
+    now: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> BuyerMessage:
+    """Render the template for the case, snapshot the text on a queued BuyerMessage, record first contact
+    on the case (its SLA moves on to resolution) and a MESSAGE_QUEUED event, in one transaction that locks
+    the case; the outbox is woken after commit. `actor=None` means the system (a proactive message).
+
+    Idempotent per `idempotency_key`: a second call with the same key returns the first message and writes
+    nothing. Raises PermissionDenied (actor not in the store) or CaseWorkflowError (closed case, no buyer
+    email for email, template of another store or switched off, unknown placeholder).
+    """
+    now = now or timezone.now()
+    channel = MessageChannel(channel or template.channel)
+    if actor is not None:
+        actor_role_require(actor, case.store_id)
+    _check_template(case, template)
+    key = idempotency_key or f"manual:{uuid.uuid4().hex}"
+    with transaction.atomic():
+        locked = case_lock(case)
+        existing = BuyerMessage.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+        if locked.status == CaseStatus.CLOSED:
+            raise CaseWorkflowError(_("The case is closed; reopen it to write to the buyer."))
+        recipient = _recipient(case, channel)
+        rendered = template_render(template=template, case=case, channel=channel)
+        try:
+            with transaction.atomic():
+                message = BuyerMessage.objects.create(
+                    case=locked, template=template, channel=channel, language=rendered.language,
+                    recipient=recipient, subject=rendered.subject[:255], body=rendered.body,
+                    created_at=now, next_attempt_at=now, created_by=actor, idempotency_key=key,
+                )  # fmt: skip
+        except IntegrityError:
+            existing = BuyerMessage.objects.filter(idempotency_key=key).first()
+            if existing is None:
+                raise
+            return existing
+        fields = case_first_contact(locked, now=now)
+        if fields:
+            locked.save(update_fields=[*fields, "updated_at"])
+        CaseEvent.objects.create(
+            case=locked, kind=CaseEventKind.MESSAGE_QUEUED, actor=actor, created_at=now,
+            message=rendered.body[:500],
+            data={
+                "message_id": message.pk, "template_id": template.pk, "template": template.name,
+                "channel": channel.value, "language": rendered.language, "first_contact": bool(fields),
+                "proactive": actor is None,
+            },
+        )  # fmt: skip
+        wake(DELIVER_TASK)
+    case_copy_back(case, locked)
+    return message
+
+
+# --- proactive messages ---------------------------------------------------------------------------
+
+
+def language_candidates(*codes: str | None) -> list[str]:
+    """Template languages to try, best first, for the given language codes (buyer's, store's), ending
+    with English. zh, zh-CN, zh_Hans ... map to zh-hans; ms-MY to ms; `in` (old Indonesian) to id."""
+    out: list[str] = []
+    for code in (*codes, MessageLanguage.EN):
+        value = (code or "").strip().lower().replace("_", "-")
+        if not value:
+            continue
+        if value.startswith("zh"):
+            value = MessageLanguage.ZH_HANS
+        elif value not in MessageLanguage.values:
+            value = {"in": "id"}.get(value.split("-")[0], value.split("-")[0])
+        if value in MessageLanguage.values and value not in out:
+            out.append(value)
+    return out
+
+
+def proactive_types_for(store_id: int) -> set[str]:
+    types = StorePolicy.objects.filter(store_id=store_id).values_list("proactive_types", flat=True).first()
+    return set(DEFAULT_PROACTIVE_TYPES if types is None else types)
+
+
+def proactive_template_for(case: Case) -> tuple[MessageTemplate | None, str]:
+    """The template (and channel) a proactive message for the case uses: the buyer's language first, then
+    the store's, then English; the store's own template before a global one; the storefront channel unless
+    the store is the seller's own site and the buyer has an email."""
+    order = case.order
+    languages = language_candidates(order.buyer_language, case.store.default_language)
+    channels = [MessageChannel.STOREFRONT]
+    if order.buyer_email:
+        if case.store.platform == Platform.OWN_SITE:
+            channels.insert(0, MessageChannel.EMAIL)
+        else:
+            channels.append(MessageChannel.EMAIL)
+    candidates = MessageTemplate.objects.filter(
+        Q(store_id=case.store_id) | Q(store__isnull=True),
+        case_type=case.type, is_active=True, language__in=languages, channel__in=channels,
+    )  # fmt: skip
+    ranked = sorted(
+        candidates,
+        key=lambda t: (languages.index(t.language), channels.index(t.channel), t.store_id is None, t.pk),
+    )
+    if not ranked:
+        return None, channels[0]
+    return ranked[0], ranked[0].channel
+
+
+def proactive_key(case: Case) -> str:
+    return f"proactive:{case.pk}"
+
+
+def proactive_message_for(case: Case, now: datetime | None = None) -> BuyerMessage | None:
+    """Queue the proactive message for a case a rule just raised, if the store's policy marks its type
+    proactive and a template exists. Once per case, however often it is called (idempotency key
+    `proactive:<case id>`). Returns the new message, or None when nothing was sent. Never raises for a
+    case it cannot write about (no order, no template, no address): it logs and returns None."""
+    if case.order_id is None or case.status not in OPEN_STATUSES:
+        return None
+    if case.type not in proactive_types_for(case.store_id):
+        return None
+    key = proactive_key(case)
+    if BuyerMessage.objects.filter(idempotency_key=key).exists():
+        return None
+    template, channel = proactive_template_for(case)
+    if template is None:
+        log.info("no proactive template for case %s (%s)", case.pk, case.type)
+        return None
+    try:
+        return message_send(
+            case=case, template=template, actor=None, channel=channel, now=now, idempotency_key=key
+        )
+    except CaseWorkflowError as exc:
+        log.warning("proactive message for case %s not sent: %s", case.pk, exc)
+        return None
+
+
+# --- the outbox -----------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryResult:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+def _claim_next(now: datetime) -> BuyerMessage | None:
+    due = BuyerMessage.objects.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now).order_by(
+        "next_attempt_at", "id"
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    return due.select_related("case", "case__order", "case__store").first()
+
+
+def _deliver(message: BuyerMessage, *, now: datetime) -> None:
+    case = message.case
+    if message.channel == MessageChannel.EMAIL:
+        subject = (
+            message.subject or f"{case.store.name}: {case.order.platform_order_id if case.order else ''}"
+        )
+        send_mail(subject, message.body, None, [message.recipient], fail_silently=False)
+        return
+    StorefrontEvent.objects.get_or_create(
+        dedupe_key=f"{STOREFRONT_KIND}:{message.pk}",
+        defaults={
+            "store_id": case.store_id,
+            "kind": STOREFRONT_KIND,
+            "created_at": now,
+            "payload": {
+                "message_id": message.pk,
+                "case_id": case.pk,
+                "order_id": case.order.platform_order_id if case.order else "",
+                "buyer_platform_id": message.recipient,
+                "language": message.language,
+                "subject": message.subject,
+                "body": message.body,
+            },
+        },
+    )
+
+
+def messages_deliver(*, now: datetime | None = None, limit: int = 200) -> DeliveryResult:
+    """Send queued messages that are due, one row claimed and committed at a time (SKIP LOCKED on
+    PostgreSQL, so workers share the outbox). Email goes through Django's send_mail; a storefront message
+    becomes a StorefrontEvent row. A failure is retried with exponential backoff; after MAX_ATTEMPTS the
+    message is marked failed. Every outcome writes MESSAGE_SENT or MESSAGE_FAILED on the case.
+
+    At-least-once for email (a crash between the send and the commit re-sends), exactly once for the
+    storefront (the event row commits with the status)."""
+    result = DeliveryResult()
+    for _n in range(limit):
+        at = now or timezone.now()
+        with transaction.atomic():
+            message = _claim_next(at)
+            if message is None:
+                break
+            message.attempts += 1
+            try:
+                with transaction.atomic():
+                    _deliver(message, now=at)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                result.errors[message.pk] = error
+                message.last_error = error
+                if message.attempts >= MAX_ATTEMPTS:
+                    message.status = MessageStatus.FAILED
+                    message.next_attempt_at = None
+                    result.failed += 1
+                    CaseEvent.objects.create(
+                        case_id=message.case_id, kind=CaseEventKind.MESSAGE_FAILED, actor=message.created_by,
+                        created_at=at, message=error,
+                        data={"message_id": message.pk, "channel": message.channel, "attempts": message.attempts},
+                    )  # fmt: skip
+                else:
+                    message.next_attempt_at = at + BACKOFF * 2 ** (message.attempts - 1)
+                    result.retrying += 1
+                message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+                continue
+            message.status, message.sent_at, message.next_attempt_at = MessageStatus.SENT, at, None
+            message.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at"])
+            CaseEvent.objects.create(
+                case_id=message.case_id, kind=CaseEventKind.MESSAGE_SENT, actor=message.created_by,
+                created_at=at, message=message.body[:500],
+                data={"message_id": message.pk, "channel": message.channel, "attempts": message.attempts},
+            )  # fmt: skip
+            result.sent += 1
+    return result
+
+
+# --- bulk -----------------------------------------------------------------------------------------
+
+
+def messages_bulk_send(
+    *,
+    case_ids: Iterable[int],
+    template: MessageTemplate,
+    actor: AbstractBaseUser,
+    channel: MessageChannel | str | None = None,
+    now: datetime | None = None,
+) -> BulkResult:
+    """message_send over many cases in one transaction, scoped to the actor's stores; each refusal is
+    reported (a case of another store as not found, an email case without address, ...)."""
+    now = now or timezone.now()
+
+    def send(case: Case) -> bool:
+        message_send(case=case, template=template, actor=actor, channel=channel, now=now)
+        return True
+
+    return cases_bulk_apply(case_ids, actor=actor, apply=send)
