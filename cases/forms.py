@@ -3,8 +3,12 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from cases.choices import CaseStatus, CaseType
+from cases.choices import CaseStatus, CaseType, Priority, Resolution
+from cases.models import MessageTemplate
+from cases.selectors import QUEUE_BREACHING, QUEUE_MINE, QUEUE_UNASSIGNED
+from cases.workflow import BULK_LIMIT, NOTE_MAX_LENGTH
 from portal.models import Store
+from tracking.models import LiveSession
 
 OPEN = "open"
 ALL = "all"
@@ -30,6 +34,46 @@ class CaseFilterForm(forms.Form):
         required=False,
         choices=[(OPEN, _("Open")), *CaseStatus.choices, (ALL, _("All statuses"))],
     )
+    queue = forms.ChoiceField(
+        label=_("Queue"),
+        required=False,
+        choices=[
+            ("", _("All open cases")),
+            (QUEUE_MINE, _("My cases")),
+            (QUEUE_UNASSIGNED, _("Unassigned")),
+            (QUEUE_BREACHING, _("Breaching soon")),
+        ],
+        widget=forms.HiddenInput,
+    )
+    priority = forms.TypedChoiceField(
+        label=_("Priority"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", _("Any priority")), *Priority.choices],
+    )
+    carrier = forms.CharField(
+        label=_("Carrier"),
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(attrs={"placeholder": _("Carrier")}),
+    )
+    live = forms.ModelChoiceField(
+        label=_("Live session"),
+        queryset=LiveSession.objects.none(),
+        required=False,
+        empty_label=_("Any live session"),
+    )
+    sku = forms.CharField(
+        label=_("SKU"), required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": _("SKU")})
+    )
+    older_than = forms.IntegerField(
+        label=_("Older than (hours)"),
+        required=False,
+        min_value=1,
+        max_value=24 * 366,
+        widget=forms.NumberInput(attrs={"placeholder": _("Older than, hours")}),
+    )
     after = forms.RegexField(
         regex=r"^\d+$",
         required=False,
@@ -37,6 +81,102 @@ class CaseFilterForm(forms.Form):
         error_messages={"invalid": _("That page link is malformed.")},
     )
 
-    def __init__(self, *args, stores, **kwargs):
+    def __init__(self, *args, stores, live_sessions, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["store"].queryset = stores
+        self.fields["live"].queryset = live_sessions
+
+
+class CaseIdsField(forms.Field):
+    """The ticked case ids of the bulk bar (repeated `ids` values)."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {
+        "required": _("Tick at least one case."),
+        "invalid": _("That selection is malformed."),
+        "too_many": _("Select at most %(max)d cases at a time."),
+    }
+
+    def to_python(self, value):
+        if not value:
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        if not all(str(pk).isdigit() for pk in values):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        ids = sorted({int(pk) for pk in values})
+        if len(ids) > BULK_LIMIT:
+            raise forms.ValidationError(
+                self.error_messages["too_many"], code="too_many", params={"max": BULK_LIMIT}
+            )
+        return ids
+
+
+CLAIM, ASSIGN, SET_STATUS, SEND = "claim", "assign", "status", "send"
+
+
+class BulkActionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[(CLAIM, _("Claim")), (ASSIGN, _("Assign")), (SET_STATUS, _("Set status")), (SEND, _("Send"))]
+    )
+    ids = CaseIdsField()
+    assignee = forms.ModelChoiceField(
+        label=_("Assign to"), queryset=None, required=False, empty_label=_("Nobody (unassign)")
+    )
+    to_status = forms.ChoiceField(
+        label=_("New status"), required=False, choices=[("", _("Set status…")), *CaseStatus.choices]
+    )
+    resolution = forms.ChoiceField(
+        label=_("Resolution"), required=False, choices=[("", _("Resolution…")), *Resolution.choices]
+    )
+    template = forms.ModelChoiceField(
+        label=_("Template"),
+        queryset=MessageTemplate.objects.none(),
+        required=False,
+        empty_label=_("Template…"),
+    )
+
+    def __init__(self, *args, assignees, templates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = assignees
+        self.fields["template"].queryset = templates
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action == SET_STATUS and not data.get("to_status"):
+            self.add_error("to_status", _("Pick the status to set."))
+        if action == SEND and not data.get("template"):
+            self.add_error("template", _("Pick a template to send."))
+        return data
+
+
+class StatusForm(forms.Form):
+    to_status = forms.ChoiceField(label=_("New status"), choices=CaseStatus.choices)
+    note = forms.CharField(label=_("Note"), required=False, max_length=NOTE_MAX_LENGTH)
+
+
+class ResolveForm(forms.Form):
+    resolution = forms.ChoiceField(label=_("Resolution"), choices=Resolution.choices)
+    note = forms.CharField(label=_("Note"), required=False, max_length=NOTE_MAX_LENGTH)
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label=_("Internal note"), max_length=NOTE_MAX_LENGTH, widget=forms.Textarea)
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        label=_("Assign to"), queryset=None, required=False, empty_label=_("Nobody (unassign)")
+    )
+
+    def __init__(self, *args, assignees, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = assignees
+
+
+class MessageForm(forms.Form):
+    template = forms.ModelChoiceField(label=_("Template"), queryset=None, empty_label=_("Pick a template…"))
+
+    def __init__(self, *args, templates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = templates

@@ -167,6 +167,12 @@ class CaseEvent(models.Model):
         return f"{self.case_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
 
     @property
+    def resolution_label(self) -> str:
+        """The resolution code of a RESOLVED or REOPENED entry, as its display label."""
+        code = self.data.get("resolution", "") if self.kind in (CaseEventKind.RESOLVED,) else ""
+        return str(dict(Resolution.choices).get(code, code)) if code else ""
+
+    @property
     def status_change(self) -> tuple[str, str] | None:
         """(from, to) as display labels, for a status change entry."""
         if self.kind != CaseEventKind.STATUS_CHANGED:

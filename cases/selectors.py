@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from cases.choices import OPEN_STATUSES
+from cases.choices import OPEN_STATUSES, CaseType
 from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate
 from portal.selectors import store_ids_for_user
+from tracking.models import LiveSession, OrderLine
 
 PAGE_SIZE = 50
+
+
+QUEUE_MINE = "mine"
+QUEUE_UNASSIGNED = "unassigned"
+QUEUE_BREACHING = "breaching"
+QUEUES = (QUEUE_MINE, QUEUE_UNASSIGNED, QUEUE_BREACHING)
+BREACHING_WITHIN = timedelta(hours=2)
+
+
+def _queue_q(user: AbstractBaseUser | AnonymousUser, queue: str, now: datetime) -> Q:
+    """The condition of a named queue; every queue holds open cases only."""
+    is_open = Q(status__in=OPEN_STATUSES)
+    if queue == QUEUE_MINE:
+        return is_open & Q(assignee_id=user.pk)
+    if queue == QUEUE_UNASSIGNED:
+        return is_open & Q(assignee__isnull=True)
+    if queue == QUEUE_BREACHING:
+        return is_open & Q(sla_paused_at__isnull=True, due_at__lte=now + BREACHING_WITHIN)
+    raise ValueError(f"unknown queue {queue!r}")
 
 
 def cases_for_user(
@@ -22,9 +45,20 @@ def cases_for_user(
     type: str | None = None,
     store_id: int | None = None,
     search: str = "",
+    queue: str | None = None,
+    priority: int | None = None,
+    carrier: str = "",
+    live_session_id: int | None = None,
+    sku: str = "",
+    older_than_hours: int | None = None,
+    now: datetime | None = None,
 ) -> QuerySet[Case]:
-    """The user's cases, filtered, in queue order (SLA due first). `status="open"` means any open status."""
+    """The user's cases, filtered, in queue order (SLA due first). `status="open"` means any open status;
+    `queue` is one of QUEUES (my open cases, open unassigned ones, open ones breaching within 2 h)."""
+    now = now or timezone.now()
     cases = Case.objects.filter(store_id__in=store_ids_for_user(user))
+    if queue:
+        cases = cases.filter(_queue_q(user, queue, now))
     if status == "open":
         cases = cases.filter(status__in=OPEN_STATUSES)
     elif status and status != "all":
@@ -33,6 +67,19 @@ def cases_for_user(
         cases = cases.filter(type=type)
     if store_id:
         cases = cases.filter(store_id=store_id)
+    if priority:
+        cases = cases.filter(priority=priority)
+    if carrier:
+        cases = cases.filter(shipment__carrier__iexact=carrier.strip())
+    if live_session_id:
+        cases = cases.filter(order__live_session_id=live_session_id)
+    if sku:
+        code = sku.strip()
+        # EXISTS, not a join on the lines: a join would repeat a case once per matching line.
+        on_order = OrderLine.objects.filter(order_id=OuterRef("order_id"), sku_code__iexact=code)
+        cases = cases.filter(Q(Exists(on_order)) | Q(sku__code__iexact=code))
+    if older_than_hours:
+        cases = cases.filter(opened_at__lte=now - timedelta(hours=older_than_hours))
     if search:
         term = search.strip()
         match = (
@@ -44,6 +91,32 @@ def cases_for_user(
             match |= Q(pk=int(term))
         cases = cases.filter(match)
     return cases.select_related("store", "order", "shipment", "assignee").order_by("due_at", "id")
+
+
+def queue_counts_for_user(user: AbstractBaseUser | AnonymousUser, *, now: datetime | None = None) -> dict:
+    """Open-case counts for every queue and every case type, in one aggregate query:
+    {"mine": n, "unassigned": n, "breaching": n, "open": n, "types": {type: n}}."""
+    now = now or timezone.now()
+    aggregates = {queue: Count("pk", filter=_queue_q(user, queue, now)) for queue in QUEUES}
+    aggregates["open"] = Count("pk")
+    aggregates.update({f"type_{value}": Count("pk", filter=Q(type=value)) for value in CaseType.values})
+    counts = Case.objects.filter(store_id__in=store_ids_for_user(user), status__in=OPEN_STATUSES).aggregate(
+        **aggregates
+    )
+    return {
+        **{key: counts[key] for key in (*QUEUES, "open")},
+        "types": {value: counts[f"type_{value}"] for value in CaseType.values},
+    }
+
+
+def case_next_for_user(user: AbstractBaseUser | AnonymousUser, case: Case) -> int | None:
+    """The id of the open case after this one in the default queue order (due_at, id), if any."""
+    return (
+        cases_for_user(user, status="open")
+        .filter(Q(due_at__gt=case.due_at) | Q(due_at=case.due_at, pk__gt=case.pk))
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -101,3 +174,29 @@ def message_templates_for_case(case: Case) -> QuerySet[MessageTemplate]:
 def case_messages(case: Case) -> QuerySet[BuyerMessage]:
     """The buyer messages of a case, oldest first, with their delivery state."""
     return case.messages.select_related("created_by", "template").order_by("created_at", "id")
+
+
+def live_sessions_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[LiveSession]:
+    return LiveSession.objects.filter(store_id__in=store_ids_for_user(user)).order_by("-started_at", "-pk")
+
+
+def assignees_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet:
+    """Active members of the user's stores, the people a case may be assigned to."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, memberships__store_id__in=store_ids_for_user(user))
+        .distinct()
+        .order_by("username")
+    )
+
+
+def message_templates_for_user(user: AbstractBaseUser | AnonymousUser, *, case_type: str):
+    """Active templates of one case type the user may send in bulk: their stores' own and the globals."""
+    return (
+        MessageTemplate.objects.filter(
+            Q(store_id__in=store_ids_for_user(user)) | Q(store__isnull=True), case_type=case_type
+        )
+        .filter(is_active=True)
+        .select_related("store")
+        .order_by(F("store_id").asc(nulls_last=True), "language", "channel", "name", "pk")
+    )

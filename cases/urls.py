@@ -5,5 +5,17 @@ from cases import views
 app_name = "cases"
 urlpatterns = [
     path("", views.case_list, name="list"),
+    path("counts/", views.queue_counts, name="counts"),
+    path("bulk/", views.cases_bulk, name="bulk"),
     path("<int:pk>/", views.case_detail, name="detail"),
+    path("<int:pk>/timeline/", views.case_timeline_partial, name="timeline"),
+    path("<int:pk>/next/", views.case_next, name="next"),
+    path("<int:pk>/claim/", views.case_claim_view, name="claim"),
+    path("<int:pk>/assign/", views.case_assign_view, name="assign"),
+    path("<int:pk>/status/", views.case_status_view, name="status"),
+    path("<int:pk>/resolve/", views.case_resolve_view, name="resolve"),
+    path("<int:pk>/reopen/", views.case_reopen_view, name="reopen"),
+    path("<int:pk>/note/", views.case_note_view, name="note"),
+    path("<int:pk>/message/preview/", views.case_message_preview, name="message_preview"),
+    path("<int:pk>/message/", views.case_message_send, name="message_send"),
 ]

@@ -1,26 +1,139 @@
+"""The agent workspace: the queue (/cases/) and the case page (/cases/<id>/), with their HTMX partials.
+
+Every lookup goes through case_get_for_user / cases_for_user: another store's case is a 404 on every page,
+partial and action. A mutation answers an HTMX request with the refreshed partial, the flash area swapped
+out of band, and `HX-Trigger: cases-changed` so the queue counts refresh; a plain form post redirects.
+"""
+
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from typing import Any
 
-from cases.choices import CaseType
-from cases.forms import OPEN, CaseFilterForm
-from cases.selectors import case_children, case_get_for_user, case_page, case_timeline, cases_for_user
-from portal.selectors import stores_for_user
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from cases.choices import CaseStatus, CaseType, Resolution
+from cases.forms import (
+    ASSIGN,
+    CLAIM,
+    OPEN,
+    SEND,
+    AssignForm,
+    BulkActionForm,
+    CaseFilterForm,
+    MessageForm,
+    NoteForm,
+    ResolveForm,
+    StatusForm,
+)
+from cases.messages import message_preview, message_send, messages_bulk_send
+from cases.models import Case
+from cases.selectors import (
+    assignees_for_user,
+    case_children,
+    case_get_for_user,
+    case_messages,
+    case_next_for_user,
+    case_page,
+    case_timeline,
+    cases_for_user,
+    live_sessions_for_user,
+    message_templates_for_case,
+    message_templates_for_user,
+    queue_counts_for_user,
+)
+from cases.workflow import (
+    MANAGER_ROLES,
+    BulkResult,
+    CaseWorkflowError,
+    allowed_transitions,
+    case_assign,
+    case_claim,
+    case_note_add,
+    case_transition,
+    cases_bulk_assign,
+    cases_bulk_claim,
+    cases_bulk_transition,
+)
+from portal.selectors import store_roles_for_user, stores_for_user
 from tracking.selectors import shipment_timeline
 
 BUYERS_SHOWN = 50
+REFUSALS_SHOWN = 5
+CASES_CHANGED = "cases-changed"
 
 
-@require_GET
-@login_required
-def case_list(request: HttpRequest) -> HttpResponse:
-    form = CaseFilterForm(request.GET or None, stores=stores_for_user(request.user))
-    if form.is_bound and not form.is_valid():
-        context = {"form": form, "page": None}
-        return render(request, "cases/case_list.html", context, status=400)
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _is_manager(request: HttpRequest) -> bool:
+    return any(role in MANAGER_ROLES for role in store_roles_for_user(request.user).values())
+
+
+def _flash_oob(request: HttpRequest) -> str:
+    return render_to_string("_flash.html", {"oob": True}, request=request)
+
+
+def _htmx_response(
+    request: HttpRequest, parts: list[tuple[str, dict[str, Any]]], *, status: int = 200, changed: bool = False
+) -> HttpResponse:
+    """The named partials (the first is the swap target, the others carry hx-swap-oob) and the flash."""
+    html = "".join(render_to_string(name, context, request=request) for name, context in parts)
+    response = HttpResponse(html + _flash_oob(request), status=status)
+    if changed:
+        response["HX-Trigger"] = CASES_CHANGED
+    return response
+
+
+def _form_error(form) -> str:
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
+
+
+def _bulk_summary(result: BulkResult, *, done: str) -> tuple[int, str]:
+    """A flash level and text saying what a bulk action did: "Claimed 20 cases. 3 refused: #12 ..."."""
+    parts = [done % {"count": result.changed}] if result.changed else []
+    if result.unchanged:
+        parts.append(
+            ngettext("%(count)d was already so.", "%(count)d were already so.", result.unchanged)
+            % {"count": result.unchanged}
+        )
+    if result.refused:
+        shown = "; ".join(f"#{pk}: {why}" for pk, why in list(result.refused.items())[:REFUSALS_SHOWN])
+        more = len(result.refused) - REFUSALS_SHOWN
+        parts.append(
+            ngettext("%(count)d refused: %(why)s", "%(count)d refused: %(why)s", len(result.refused))
+            % {"count": len(result.refused), "why": shown}
+            + (" " + _("(and %(more)d more)") % {"more": more} if more > 0 else "")
+        )
+    if not parts:
+        parts.append(_("Nothing changed."))
+    level = messages.WARNING if result.refused else messages.SUCCESS
+    return level, " ".join(parts)
+
+
+# --- the queue ------------------------------------------------------------------------------------
+
+
+def _filter_form(request: HttpRequest) -> CaseFilterForm:
+    return CaseFilterForm(
+        request.GET or None,
+        stores=stores_for_user(request.user),
+        live_sessions=live_sessions_for_user(request.user),
+    )
+
+
+def _queue_context(request: HttpRequest, form: CaseFilterForm) -> dict[str, Any]:
+    """The queue page's context for a valid (or unbound) filter form."""
     data = form.cleaned_data if form.is_bound else {}
     cases = cases_for_user(
         request.user,
@@ -28,28 +141,381 @@ def case_list(request: HttpRequest) -> HttpResponse:
         type=data.get("type") or None,
         store_id=data["store"].pk if data.get("store") else None,
         search=data.get("q", ""),
+        queue=data.get("queue") or None,
+        priority=data.get("priority"),
+        carrier=data.get("carrier", ""),
+        live_session_id=data["live"].pk if data.get("live") else None,
+        sku=data.get("sku", ""),
+        older_than_hours=data.get("older_than"),
     )
     page = case_page(cases, after=int(data["after"]) if data.get("after") else None)
     query = request.GET.copy()
     query.pop("after", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "is_first_page": not data.get("after")}
-    template = "cases/case_list.html#case-table" if request.htmx else "cases/case_list.html"
+    is_manager = _is_manager(request)
+    case_type = data.get("type") or ""
+    return {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "full_query": request.GET.urlencode(),
+        "is_first_page": not data.get("after"),
+        "queue": data.get("queue") or "",
+        "current_type": case_type,
+        "is_manager": is_manager,
+        "statuses": CaseStatus.choices,
+        "resolutions": Resolution.choices,
+        "assignees": assignees_for_user(request.user) if is_manager else [],
+        "bulk_templates": message_templates_for_user(request.user, case_type=case_type) if case_type else [],
+    }
+
+
+def _nav_context(
+    request: HttpRequest,
+    *,
+    queue: str = "",
+    case_type: str = "",
+    in_queue: bool = True,
+    counted: bool = False,
+) -> dict[str, Any]:
+    """The queue nav. Pages render it without counts (it fetches them itself once loaded, and again on every
+    `cases-changed`), which keeps the count query off the pages' pinned query budget."""
+    counts = queue_counts_for_user(request.user) if counted else None
+    return {
+        "counts": counts,
+        "type_counts": [
+            (value, label, counts["types"][value] if counts else None) for value, label in CaseType.choices
+        ],
+        "queue": queue,
+        "current_type": case_type,
+        "in_queue": in_queue,
+    }
+
+
+# One URL answers a page or a partial, and the queue changes by the minute: the browser must neither hand
+# a cached partial back as the page nor show stale counts when the agent comes back with the Back button.
+@require_GET
+@never_cache
+@vary_on_headers("HX-Request", "HX-Target")
+@login_required
+def case_list(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request)
+    if form.is_bound and not form.is_valid():
+        context = {"form": form, "page": None, **_nav_context(request)}
+        return render(request, "cases/case_list.html", context, status=400)
+    context = _queue_context(request, form)
+    if request.htmx and request.htmx.target != "workspace":
+        return render(request, "cases/case_list.html#case-table", context)
+    context.update(_nav_context(request, queue=context["queue"], case_type=context["current_type"]))
+    template = "cases/case_list.html#workspace" if request.htmx else "cases/case_list.html"
     return render(request, template, context)
 
 
 @require_GET
+@never_cache
+@login_required
+def queue_counts(request: HttpRequest) -> HttpResponse:
+    context = _nav_context(
+        request,
+        queue=request.GET.get("queue", ""),
+        case_type=request.GET.get("type", ""),
+        in_queue=request.GET.get("in_queue") == "1",
+        counted=True,
+    )
+    return render(request, "cases/case_list.html#queue-nav", context)
+
+
+@require_POST
+@login_required
+def cases_bulk(request: HttpRequest) -> HttpResponse:
+    """Apply one bulk action to the ticked cases; answer with the queue's table, filtered as the URL says."""
+    filters = _filter_form(request)
+    if filters.is_bound and not filters.is_valid():
+        return HttpResponse(_form_error(filters), status=400)
+    case_type = filters.cleaned_data.get("type") if filters.is_bound else ""
+    form = BulkActionForm(
+        request.POST,
+        assignees=assignees_for_user(request.user),
+        templates=message_templates_for_user(request.user, case_type=case_type or ""),
+    )
+    status, changed = 200, False
+    if not form.is_valid():
+        status = 400
+        messages.error(request, _form_error(form))
+    else:
+        data, actor, ids = form.cleaned_data, request.user, form.cleaned_data["ids"]
+        try:
+            if data["action"] == CLAIM:
+                result = cases_bulk_claim(case_ids=ids, actor=actor)
+                done = ngettext("Claimed %(count)d case.", "Claimed %(count)d cases.", result.changed)
+            elif data["action"] == ASSIGN:
+                if not _is_manager(request):
+                    raise PermissionDenied(_("Only supervisors and admins assign cases."))
+                result = cases_bulk_assign(case_ids=ids, assignee=data["assignee"], actor=actor)
+                done = ngettext("Assigned %(count)d case.", "Assigned %(count)d cases.", result.changed)
+            elif data["action"] == SEND:
+                result = messages_bulk_send(case_ids=ids, template=data["template"], actor=actor)
+                done = ngettext(
+                    "Queued a message on %(count)d case.",
+                    "Queued messages on %(count)d cases.",
+                    result.changed,
+                )
+            else:
+                result = cases_bulk_transition(
+                    case_ids=ids,
+                    to_status=data["to_status"],
+                    resolution=data["resolution"] or None,
+                    actor=actor,
+                )
+                done = ngettext("Updated %(count)d case.", "Updated %(count)d cases.", result.changed)
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+            status = 403
+        except CaseWorkflowError as exc:
+            messages.error(request, str(exc))
+            status = 400
+        else:
+            level, text = _bulk_summary(result, done=done)
+            messages.add_message(request, level, text)
+            changed = result.changed > 0
+    if not request.htmx:
+        return redirect(f"{reverse('cases:list')}?{request.GET.urlencode()}")
+    context = _queue_context(request, filters)
+    return _htmx_response(
+        request, [("cases/case_list.html#case-table", context)], status=status, changed=changed
+    )
+
+
+# --- the case page --------------------------------------------------------------------------------
+
+
+def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, Any]:
+    can_manage = store_roles_for_user(request.user).get(case.store_id) in MANAGER_ROLES
+    next_statuses = [
+        (status.value, status.label)
+        for status in CaseStatus
+        if status in allowed_transitions(case.status) and status != CaseStatus.RESOLVED
+    ]
+    return {
+        "case": case,
+        "can_manage": can_manage,
+        "next_statuses": next_statuses,
+        "can_resolve": CaseStatus.RESOLVED in allowed_transitions(case.status),
+        "can_reopen": case.status == CaseStatus.RESOLVED,
+        "resolutions": Resolution.choices,
+        "assign_form": AssignForm(assignees=assignees_for_user(request.user)) if can_manage else None,
+        "templates": message_templates_for_case(case),
+        "timeline": case_timeline(case),
+        "buyer_messages": case_messages(case),
+        **extra,
+    }
+
+
+def _case_page(request: HttpRequest, case: Case, *, status: int = 200, **extra: Any) -> HttpResponse:
+    context = _case_context(request, case, **extra)
+    context.update(
+        {
+            "order": case.order,
+            "lines": case.order.lines.all() if case.order else [],
+            "tracking": shipment_timeline(case.shipment) if case.shipment else [],
+            "triggers": case.trigger_events.order_by("checkpoint_at"),
+            "facts": {k: v for k, v in case.facts.items() if not isinstance(v, list | dict)},
+            "children": case_children(case) if case.type == CaseType.QUALITY_BATCH else [],
+            "buyers": case.facts.get("buyers", [])[:BUYERS_SHOWN],
+            **_nav_context(request, in_queue=False),
+        }
+    )
+    return render(request, "cases/case_detail.html", context, status=status)
+
+
+@require_GET
+@never_cache
+@vary_on_headers("HX-Request", "HX-Target")
 @login_required
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     case = case_get_for_user(request.user, pk)
-    context = {
-        "case": case,
-        "order": case.order,
-        "lines": case.order.lines.all() if case.order else [],
-        "tracking": shipment_timeline(case.shipment) if case.shipment else [],
-        "timeline": case_timeline(case),
-        "triggers": case.trigger_events.order_by("checkpoint_at"),
-        "facts": {k: v for k, v in case.facts.items() if not isinstance(v, list | dict)},
-        "children": case_children(case) if case.type == CaseType.QUALITY_BATCH else [],
-        "buyers": case.facts.get("buyers", [])[:BUYERS_SHOWN],
-    }
-    return render(request, "cases/case_detail.html", context)
+    if request.htmx and request.htmx.target == "case-actions":
+        return render(request, "cases/case_detail.html#case-actions", _case_context(request, case))
+    return _case_page(request, case)
+
+
+@require_GET
+@never_cache
+@login_required
+def case_timeline_partial(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+    return render(request, "cases/case_detail.html#case-timeline", _case_context(request, case))
+
+
+@require_GET
+@never_cache
+@login_required
+def case_next(request: HttpRequest, pk: int) -> HttpResponse:
+    """The next open case after this one in SLA order (the `n` shortcut without a queue in memory)."""
+    case = case_get_for_user(request.user, pk)
+    next_id = case_next_for_user(request.user, case)
+    if next_id is None:
+        messages.info(request, _("That was the last open case in the queue."))
+        return redirect("cases:list")
+    return redirect("cases:detail", pk=next_id)
+
+
+def _action_response(
+    request: HttpRequest, case: Case, *, error: str = "", status: int = 200, done: str = ""
+) -> HttpResponse:
+    """What every case action answers: the refreshed actions panel (and, after a change, the timeline out
+    of band and the counts trigger); an error comes back in the same panel with its status."""
+    if done and not error:
+        messages.success(request, done)
+    if not request.htmx:
+        if error:
+            return _case_page(request, case, status=status, action_error=error)
+        return redirect("cases:detail", pk=case.pk)
+    context = _case_context(request, case, action_error=error)
+    parts = [("cases/case_detail.html#case-actions", context)]
+    if not error:
+        parts.append(("cases/case_detail.html#case-timeline", {**context, "oob": True}))
+    return _htmx_response(request, parts, status=status, changed=not error)
+
+
+def _run(request: HttpRequest, case: Case, action, *, done: str) -> HttpResponse:
+    try:
+        action()
+    except PermissionDenied as exc:
+        return _action_response(request, case, error=str(exc), status=403)
+    except (CaseWorkflowError, ValidationError) as exc:
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        return _action_response(request, case, error=text, status=400)
+    return _action_response(request, case, done=done)
+
+
+@require_POST
+@login_required
+def case_claim_view(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+    done = _("Case #%(id)d is yours.") % {"id": case.pk}
+    return _run(request, case, lambda: case_claim(case=case, actor=request.user), done=done)
+
+
+@require_POST
+@login_required
+def case_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+    if store_roles_for_user(request.user).get(case.store_id) not in MANAGER_ROLES:
+        return _action_response(
+            request, case, error=_("Only supervisors and admins assign cases."), status=403
+        )
+    form = AssignForm(request.POST, assignees=assignees_for_user(request.user))
+    if not form.is_valid():
+        return _action_response(request, case, error=_form_error(form), status=400)
+    assignee = form.cleaned_data["assignee"]
+    done = (
+        _("Assigned to %(name)s.") % {"name": assignee.get_username()} if assignee else _("Case unassigned.")
+    )
+    return _run(
+        request, case, lambda: case_assign(case=case, assignee=assignee, actor=request.user), done=done
+    )
+
+
+@require_POST
+@login_required
+def case_status_view(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, case, error=_form_error(form), status=400)
+    to_status = form.cleaned_data["to_status"]
+    done = _("Status set to %(status)s.") % {"status": CaseStatus(to_status).label}
+    return _run(
+        request, case,
+        lambda: case_transition(case=case, to_status=to_status, note=form.cleaned_data["note"], actor=request.user),
+        done=done,
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def case_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, case, error=_form_error(form), status=400)
+    data = form.cleaned_data
+    done = _("Case #%(id)d resolved: %(resolution)s.") % {
+        "id": case.pk, "resolution": Resolution(data["resolution"]).label}  # fmt: skip
+    return _run(
+        request, case,
+        lambda: case_transition(
+            case=case, to_status=CaseStatus.RESOLVED, resolution=data["resolution"], note=data["note"],
+            actor=request.user,
+        ),
+        done=done,
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def case_reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+    if case.status != CaseStatus.RESOLVED:
+        error = _("Only a resolved case is reopened; this one is %(status)s.") % {
+            "status": case.get_status_display()
+        }
+        return _action_response(request, case, error=error, status=400)
+    done = _("Case #%(id)d reopened.") % {"id": case.pk}
+    return _run(
+        request, case,
+        lambda: case_transition(case=case, to_status=CaseStatus.IN_PROGRESS, actor=request.user),
+        done=done,
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def case_note_view(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, case, error=_form_error(form), status=400)
+    return _run(
+        request, case,
+        lambda: case_note_add(case=case, actor=request.user, text=form.cleaned_data["text"]),
+        done=_("Note added."),
+    )  # fmt: skip
+
+
+@require_GET
+@never_cache
+@vary_on_headers("HX-Request")
+@login_required
+def case_message_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """What the picked template would send on this case, with the placeholders it could not fill."""
+    case = case_get_for_user(request.user, pk)
+    form = MessageForm(request.GET, templates=message_templates_for_case(case))
+    status, context = 200, {"case": case}
+    if not form.is_valid():
+        status, context["preview_error"] = 400, _form_error(form)
+    else:
+        template = form.cleaned_data["template"]
+        context["template"] = template
+        try:
+            context["preview"] = message_preview(case=case, template=template)
+        except CaseWorkflowError as exc:
+            status, context["preview_error"] = 400, str(exc)
+    if request.htmx:
+        return render(request, "cases/case_detail.html#message-preview", context, status=status)
+    return _case_page(request, case, status=status, **{k: v for k, v in context.items() if k != "case"})
+
+
+@require_POST
+@login_required
+def case_message_send(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+    form = MessageForm(request.POST, templates=message_templates_for_case(case))
+    if not form.is_valid():
+        return _action_response(request, case, error=_form_error(form), status=400)
+    template = form.cleaned_data["template"]
+    buyer = case.order.buyer_name if case.order else ""
+    done = _("Message “%(template)s” queued for %(buyer)s.") % {"template": template.name, "buyer": buyer}
+    return _run(
+        request, case, lambda: message_send(case=case, template=template, actor=request.user), done=done
+    )

@@ -1,0 +1,505 @@
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from cases.choices import CaseEventKind, CaseStatus
+from cases.message_defaults import default_templates_ensure
+from cases.messages import message_send
+from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate
+from cases.selectors import queue_counts_for_user
+from cases.workflow import case_claim, case_note_add
+from tests.factories import add_line, make_case, make_live_session, make_membership, make_sku, make_user
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def supervisor_client(store):
+    user = make_user("sam")
+    make_membership(user=user, store=store, role="supervisor")
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def _events(case: Case) -> list[str]:
+    return list(CaseEvent.objects.filter(case=case).order_by("pk").values_list("kind", flat=True))
+
+
+def _ids(body: str) -> set[int]:
+    return {int(pk) for pk in re.findall(r'data-case-id="(\d+)"', body)}
+
+
+# --- queues ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_named_queues_hold_mine_unassigned_and_breaching_cases(agent_client, store):
+    mine = make_case(store=store)
+    case_claim(case=mine, actor=agent_client.agent)
+    unassigned = make_case(store=store)
+    breaching = make_case(store=store)
+    Case.objects.filter(pk=breaching.pk).update(due_at=timezone.now() + timedelta(minutes=30))
+    paused = make_case(store=store)
+    Case.objects.filter(pk=paused.pk).update(
+        due_at=timezone.now() - timedelta(hours=1), sla_paused_at=timezone.now()
+    )
+    url = reverse("cases:list")
+
+    assert _ids(agent_client.get(url, {"queue": "mine"}).content.decode()) == {mine.pk}
+    assert _ids(agent_client.get(url, {"queue": "unassigned"}).content.decode()) == {
+        unassigned.pk,
+        breaching.pk,
+        paused.pk,
+    }
+    assert _ids(agent_client.get(url, {"queue": "breaching"}).content.decode()) == {breaching.pk}
+
+
+@pytest.mark.django_db
+def test_the_queue_filters_by_priority_carrier_live_session_sku_and_age(agent_client, store):
+    sku = make_sku(store=store, code="LIP-01")
+    live = make_live_session(store=store)
+    target = make_case(store=store, priority=30)
+    other = make_case(store=store)
+    add_line(order=target.order, sku=sku)
+    target.order.live_session = live
+    target.order.save(update_fields=["live_session"])
+    target.shipment.carrier = "ninjavan-my"
+    target.shipment.save(update_fields=["carrier"])
+    Case.objects.filter(pk=target.pk).update(opened_at=timezone.now() - timedelta(hours=30))
+    url = reverse("cases:list")
+
+    for params in (
+        {"priority": 30},
+        {"carrier": "NinjaVan-MY"},
+        {"live": live.pk},
+        {"sku": "lip-01"},
+        {"older_than": 24},
+    ):
+        ids = _ids(agent_client.get(url, params).content.decode())
+        assert ids == {target.pk}, params
+    assert other.pk in _ids(agent_client.get(url).content.decode())
+
+
+@pytest.mark.django_db
+def test_another_stores_live_session_is_refused_as_a_filter(agent_client, other_store):
+    live = make_live_session(store=other_store)
+
+    response = agent_client.get(reverse("cases:list"), {"live": live.pk})
+
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_queue_counts_come_from_one_query_and_only_count_the_users_stores(agent_client, store, other_store):
+    mine = make_case(store=store, type="lost")
+    case_claim(case=mine, actor=agent_client.agent)
+    make_case(store=store, type="stalled_in_transit")
+    make_case(store=other_store, type="stalled_in_transit")
+
+    with CaptureQueriesContext(connection) as ctx:
+        counts = queue_counts_for_user(agent_client.agent)
+
+    assert len(ctx.captured_queries) == 1
+    assert counts["mine"] == 1
+    assert counts["unassigned"] == 1
+    assert counts["open"] == 2
+    assert counts["types"]["stalled_in_transit"] == 1
+    assert counts["types"]["lost"] == 1
+
+
+@pytest.mark.django_db
+def test_the_counts_partial_shows_every_queue(agent_client, store):
+    make_case(store=store, type="stalled_in_transit")
+
+    response = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX)
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith('<nav id="queue-nav"')
+    assert 'hx-trigger="cases-changed from:body, queue-stale from:body"' in body
+    assert re.search(
+        r'data-queue="type-stalled_in_transit"[^>]*>Stalled in transit<span class="count">1</span>', body
+    )
+
+
+@pytest.mark.django_db
+def test_the_queue_page_costs_the_same_queries_for_10_and_100_cases(supervisor_client, store):
+    default_templates_ensure()
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            response = supervisor_client.get(reverse("cases:list"), {"type": "stalled_in_transit"})
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    for _ in range(10):
+        make_case(store=store)
+    with_10 = queries()
+    for _ in range(90):
+        make_case(store=store)
+    with_100 = queries()
+
+    assert with_10 == with_100
+    assert with_100 <= 8
+
+
+# --- bulk -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_bulk_claim_claims_the_users_cases_and_ignores_other_stores_ids(agent_client, store, other_store):
+    mine = [make_case(store=store) for _ in range(3)]
+    theirs = make_case(store=other_store)
+
+    response = agent_client.post(
+        reverse("cases:bulk"), {"action": "claim", "ids": [c.pk for c in mine] + [theirs.pk]}, headers=HX
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "cases-changed"
+    assert body.lstrip().startswith('<section id="case-table"')
+    assert 'id="flash" class="flash-area" role="status" aria-live="polite" hx-swap-oob="true"' in body
+    assert "Claimed 3 cases." in body
+    assert f"1 refused: #{theirs.pk}: No such case." in body
+    assert Case.objects.filter(assignee=agent_client.agent).count() == 3
+    theirs.refresh_from_db()
+    assert theirs.assignee_id is None and _events(theirs) == [CaseEventKind.RAISED]
+
+
+@pytest.mark.django_db
+def test_bulk_keeps_the_queue_filters_of_its_url(agent_client, store):
+    stalled = make_case(store=store, type="stalled_in_transit")
+    lost = make_case(store=store, type="lost")
+
+    response = agent_client.post(
+        reverse("cases:bulk") + "?type=lost", {"action": "claim", "ids": [lost.pk]}, headers=HX
+    )
+
+    assert _ids(response.content.decode()) == {lost.pk}
+    assert stalled.pk not in _ids(response.content.decode())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"action": "claim"},
+        {"action": "claim", "ids": ["x"]},
+        {"action": "fly", "ids": ["1"]},
+        {"action": "status", "ids": ["1"]},
+        {"action": "send", "ids": ["1"]},
+    ],
+)
+def test_bulk_bad_input_is_a_400_with_a_message_and_writes_nothing(agent_client, store, data):
+    case = make_case(store=store)
+    data = {**data, "ids": [str(case.pk) if pk == "1" else pk for pk in data.get("ids", [])]}
+
+    response = agent_client.post(reverse("cases:bulk"), data, headers=HX)
+
+    assert response.status_code == 400
+    assert "flash-error" in response.content.decode()
+    assert _events(case) == [CaseEventKind.RAISED]
+
+
+@pytest.mark.django_db
+def test_bulk_assign_by_an_agent_is_a_403(agent_client, store):
+    case = make_case(store=store)
+
+    response = agent_client.post(
+        reverse("cases:bulk"),
+        {"action": "assign", "ids": [case.pk], "assignee": agent_client.agent.pk},
+        headers=HX,
+    )
+
+    assert response.status_code == 403
+    assert _events(case) == [CaseEventKind.RAISED]
+
+
+@pytest.mark.django_db
+def test_bulk_status_and_send_report_what_happened(supervisor_client, store):
+    default_templates_ensure()
+    cases = [make_case(store=store) for _ in range(2)]
+    template = MessageTemplate.objects.get(
+        store__isnull=True, case_type="stalled_in_transit", language="en", channel="storefront"
+    )
+    ids = [c.pk for c in cases]
+
+    sent = supervisor_client.post(
+        reverse("cases:bulk") + "?type=stalled_in_transit", {"action": "send", "ids": ids, "template": template.pk},
+        headers=HX,
+    )  # fmt: skip
+    moved = supervisor_client.post(
+        reverse("cases:bulk"), {"action": "status", "ids": ids, "to_status": "waiting_carrier"}, headers=HX
+    )
+
+    assert "Queued messages on 2 cases." in sent.content.decode()
+    assert BuyerMessage.objects.filter(case__in=cases).count() == 2
+    assert "Updated 2 cases." in moved.content.decode()
+    assert set(Case.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"waiting_carrier"}
+
+
+# --- the case page: actions -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_claim_answers_with_the_actions_panel_the_timeline_and_the_trigger(agent_client, store):
+    case = make_case(store=store)
+
+    response = agent_client.post(reverse("cases:claim", args=[case.pk]), headers=HX)
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "cases-changed"
+    assert body.lstrip().startswith('<div id="case-actions"')
+    assert '<section id="case-timeline" class="card" hx-swap-oob="true">' in body
+    assert f"Case #{case.pk} is yours." in body
+    case.refresh_from_db()
+    assert case.assignee_id == agent_client.agent.pk and case.status == CaseStatus.IN_PROGRESS
+
+
+@pytest.mark.django_db
+def test_the_status_menu_offers_only_the_allowed_next_statuses(agent_client, store):
+    case = make_case(store=store)
+    Case.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING_BUYER)
+
+    body = agent_client.get(reverse("cases:detail", args=[case.pk])).content.decode()
+
+    menu = re.search(r'<select name="to_status".*?</select>', body, re.S).group(0)
+    offered = set(re.findall(r'<option value="(\w+)">', menu))
+    assert offered == {"in_progress", "waiting_carrier", "waiting_platform"}
+
+
+@pytest.mark.django_db
+def test_status_resolve_reopen_and_note_work_in_place(agent_client, store):
+    case = make_case(store=store)
+    url = lambda name: reverse(f"cases:{name}", args=[case.pk])  # noqa: E731
+
+    assert agent_client.post(url("status"), {"to_status": "waiting_carrier"}, headers=HX).status_code == 200
+    assert agent_client.post(url("note"), {"text": "Chased J&T hub"}, headers=HX).status_code == 200
+    resolved = agent_client.post(url("resolve"), {"resolution": "delivered", "note": "Arrived"}, headers=HX)
+    assert f"Case #{case.pk} resolved: Delivered." in resolved.content.decode()
+    assert agent_client.post(url("reopen"), headers=HX).status_code == 200
+
+    case.refresh_from_db()
+    assert case.status == CaseStatus.IN_PROGRESS
+    assert _events(case)[1:] == ["status_changed", "note", "resolved", "reopened"]
+    timeline = agent_client.get(url("timeline"), headers=HX).content.decode()
+    assert "Chased J&amp;T hub" in timeline
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("status", {"to_status": "bogus"}, "Select a valid choice"),
+        ("status", {"to_status": "closed"}, "cannot become Closed"),
+        ("resolve", {}, "This field is required"),
+        ("resolve", {"resolution": "made-up"}, "Select a valid choice"),
+        ("note", {"text": "   "}, "This field is required"),
+        ("note", {"text": "x" * 5001}, "at most 5000"),
+        ("reopen", {}, "Only a resolved case is reopened"),
+        ("message_send", {"template": "999999"}, "Select a valid choice"),
+    ],
+)
+def test_bad_input_is_a_400_with_the_message_in_the_panel_and_nothing_written(
+    agent_client, store, name, data, message
+):
+    case = make_case(store=store)
+
+    response = agent_client.post(reverse(f"cases:{name}", args=[case.pk]), data, headers=HX)
+
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert 'class="banner banner-bad" role="alert"' in body
+    assert message in body
+    assert "HX-Trigger" not in response
+    assert _events(case) == [CaseEventKind.RAISED]
+    assert not BuyerMessage.objects.filter(case=case).exists()
+
+
+@pytest.mark.django_db
+def test_an_agent_assigning_is_a_403_and_a_supervisor_assigns(agent_client, supervisor_client, store):
+    case = make_case(store=store)
+    url = reverse("cases:assign", args=[case.pk])
+
+    refused = agent_client.post(url, {"assignee": agent_client.agent.pk}, headers=HX)
+    assert refused.status_code == 403
+    assert _events(case) == [CaseEventKind.RAISED]
+
+    done = supervisor_client.post(url, {"assignee": agent_client.agent.pk}, headers=HX)
+    assert done.status_code == 200
+    case.refresh_from_db()
+    assert case.assignee_id == agent_client.agent.pk
+
+
+@pytest.mark.django_db
+def test_the_message_preview_fills_the_template_and_warns_about_missing_values(agent_client, store):
+    default_templates_ensure()
+    case = make_case(store=store)
+    template = MessageTemplate.objects.create(
+        case_type="stalled_in_transit", language="en", channel="storefront", name="ETA",
+        body="Hi {buyer_name}, new ETA {new_eta}.",
+    )  # fmt: skip
+
+    response = agent_client.get(
+        reverse("cases:message_preview", args=[case.pk]), {"template": template.pk}, headers=HX
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith('<div id="message-preview"')
+    assert f"Hi {case.order.buyer_name}, new ETA —." in body
+    assert "<code>new_eta</code>" in body
+    assert not BuyerMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_template_of_another_store_cannot_be_previewed_or_sent(agent_client, store, other_store):
+    case = make_case(store=store)
+    theirs = MessageTemplate.objects.create(
+        store=other_store, case_type="stalled_in_transit", language="en", channel="storefront", name="Theirs",
+        body="Hello {buyer_name}",
+    )  # fmt: skip
+
+    preview = agent_client.get(
+        reverse("cases:message_preview", args=[case.pk]), {"template": theirs.pk}, headers=HX
+    )
+    send = agent_client.post(
+        reverse("cases:message_send", args=[case.pk]), {"template": theirs.pk}, headers=HX
+    )
+
+    assert preview.status_code == 400 and send.status_code == 400
+    assert not BuyerMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_sending_a_message_queues_it_and_shows_it_in_the_timeline(agent_client, store):
+    default_templates_ensure()
+    case = make_case(store=store)
+    template = MessageTemplate.objects.get(
+        store__isnull=True, case_type="stalled_in_transit", language="zh-hans", channel="storefront"
+    )
+
+    response = agent_client.post(
+        reverse("cases:message_send", args=[case.pk]), {"template": template.pk}, headers=HX
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "cases-changed"
+    message = BuyerMessage.objects.get(case=case)
+    assert message.created_by == agent_client.agent
+    assert "Message queued" in body and "badge msg-queued" in body
+    assert f"queued for {case.order.buyer_name}" in body
+
+
+@pytest.mark.django_db
+def test_a_plain_form_post_redirects_back_to_the_case(agent_client, store):
+    case = make_case(store=store)
+
+    response = agent_client.post(reverse("cases:claim", args=[case.pk]))
+
+    assert response.status_code == 302
+    assert response.url == reverse("cases:detail", args=[case.pk])
+    followed = agent_client.get(response.url).content.decode()
+    assert f"Case #{case.pk} is yours." in followed
+
+
+@pytest.mark.django_db
+def test_next_case_follows_the_sla_order(agent_client, store):
+    first, second = make_case(store=store), make_case(store=store)
+    Case.objects.filter(pk=second.pk).update(due_at=first.due_at + timedelta(minutes=1))
+
+    response = agent_client.get(reverse("cases:next", args=[first.pk]))
+    last = agent_client.get(reverse("cases:next", args=[second.pk]))
+
+    assert response.url == reverse("cases:detail", args=[second.pk])
+    assert last.url == reverse("cases:list")
+
+
+# --- scoping --------------------------------------------------------------------------------------
+
+CASE_GETS = ["detail", "timeline", "next", "message_preview"]
+CASE_POSTS = ["claim", "assign", "status", "resolve", "reopen", "note", "message_send"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", CASE_GETS)
+@pytest.mark.parametrize("headers", [{}, HX])
+def test_another_stores_case_is_a_404_on_every_page_and_partial(agent_client, other_store, name, headers):
+    theirs = make_case(store=other_store)
+
+    response = agent_client.get(
+        reverse(f"cases:{name}", args=[theirs.pk]), {"template": "1"}, headers=headers
+    )
+
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", CASE_POSTS)
+def test_another_stores_case_is_a_404_on_every_action_and_nothing_is_written(agent_client, other_store, name):
+    default_templates_ensure()
+    theirs = make_case(store=other_store)
+    data = {"to_status": "in_progress", "resolution": "delivered", "text": "hi", "assignee": agent_client.agent.pk,
+            "template": MessageTemplate.objects.filter(case_type=theirs.type).first().pk}  # fmt: skip
+
+    response = agent_client.post(reverse(f"cases:{name}", args=[theirs.pk]), data, headers=HX)
+
+    assert response.status_code == 404
+    assert _events(theirs) == [CaseEventKind.RAISED]
+    assert not BuyerMessage.objects.filter(case=theirs).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["cases:claim", "cases:detail"])
+def test_the_workspace_needs_a_login(client, store, name):
+    case = make_case(store=store)
+
+    response = (
+        client.get(reverse(name, args=[case.pk]))
+        if name == "cases:detail"
+        else client.post(reverse(name, args=[case.pk]))
+    )
+
+    assert response.status_code == 302
+
+
+# --- query budget ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_case_page_costs_the_same_queries_for_10_and_100_timeline_rows(agent_client, store):
+    default_templates_ensure()
+    case = make_case(store=store)
+    template = MessageTemplate.objects.filter(case_type=case.type, channel="storefront").first()
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            response = agent_client.get(reverse("cases:detail", args=[case.pk]))
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    def add(n: int) -> None:
+        for i in range(n):
+            case_note_add(case=case, actor=agent_client.agent, text=f"note {i}")
+            message_send(case=case, template=template, actor=agent_client.agent)
+
+    add(5)
+    with_10 = queries()
+    add(45)
+    with_100 = queries()
+
+    assert with_10 == with_100
+    assert with_100 <= 10
