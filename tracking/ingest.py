@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from tracking.choices import DeliveryStatus, Tag
@@ -30,7 +30,7 @@ from tracking.providers.base import (
     ProviderError,
     TrackingRef,
 )
-from tracking.services import IngestResult, events_ingest_many
+from tracking.services import EventData, IngestResult, events_ingest_many
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +86,35 @@ def delivery_receive(
         _count(connection, payloads_rejected=1)
         raise
     # No counter update here: every push would queue on the connection row. Deliveries are counted as rows.
-    if parsed.event_id:
-        delivery, _ = WebhookDelivery.objects.get_or_create(
-            connection=connection,
-            event_id=parsed.event_id[:100],
-            defaults={"kind": parsed.kind[:40], "body": body, "content_type": content_type[:100]},
-        )
-    else:
-        delivery = WebhookDelivery.objects.create(
-            connection=connection, kind=parsed.kind[:40], body=body, content_type=content_type[:100]
-        )
-    return delivery, parsed
+    delivery = WebhookDelivery(
+        connection=connection, event_id=parsed.event_id[:100], kind=parsed.kind[:40], body=body,
+        content_type=content_type[:100],
+    )  # fmt: skip
+    return _delivery_store(delivery), parsed
+
+
+_DELIVERY_FIELDS = [f for f in WebhookDelivery._meta.concrete_fields if not f.primary_key]
+# One statement, committed by itself in autocommit: the partial unique index (webhook_delivery_event_once)
+# turns a redelivered event id into "no row", without the SELECT-then-INSERT of get_or_create.
+_DELIVERY_INSERT = (
+    f"INSERT INTO {WebhookDelivery._meta.db_table} ({', '.join(f.column for f in _DELIVERY_FIELDS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(_DELIVERY_FIELDS))}) "
+    "ON CONFLICT (connection_id, event_id) WHERE NOT (event_id = '') DO NOTHING RETURNING id"
+)
+
+
+def _delivery_store(delivery: WebhookDelivery) -> WebhookDelivery:
+    """Insert the delivery, or return the one already stored under its event id."""
+    params = [f.get_db_prep_save(getattr(delivery, f.attname), db) for f in _DELIVERY_FIELDS]
+    with db.cursor() as cursor:
+        cursor.execute(_DELIVERY_INSERT, params)
+        row = cursor.fetchone()
+    if row is None:
+        return WebhookDelivery.objects.get(connection_id=delivery.connection_id, event_id=delivery.event_id)
+    delivery.pk = row[0]
+    delivery._state.adding = False
+    delivery._state.db = db.alias
+    return delivery
 
 
 @dataclass
@@ -178,85 +196,126 @@ def _mark_failed(delivery: WebhookDelivery, exc: Exception, *, now: datetime) ->
 
 
 def _process_claimed(deliveries: Sequence[WebhookDelivery], *, now: datetime, result: ProcessResult) -> None:
+    """Parse, match and ingest a batch of deliveries in one events_ingest_many; counts stay per delivery."""
     by_connection: dict[int, list[tuple[WebhookDelivery, ParsedTracking]]] = {}
     for delivery in deliveries:
         parsed = provider_for(delivery.connection).parse_push(body=bytes(delivery.body), headers={})
         by_connection.setdefault(delivery.connection_id, [])
         by_connection[delivery.connection_id] += [(delivery, tracking) for tracking in parsed.trackings]
-    per_delivery: dict[int, IngestResult] = {d.pk: IngestResult() for d in deliveries}
     connections = {d.connection_id: d.connection for d in deliveries}
+    batch = _Matched()
     for connection_id, pairs in by_connection.items():
-        connection = connections[connection_id]
-        outcome = trackings_ingest(
-            connection=connection, trackings=[t for _, t in pairs], now=now,
-            deliveries=[d for d, _ in pairs],
-        )  # fmt: skip
-        result.unmatched += outcome.unmatched
-        for delivery_id, ingest in outcome.per_delivery.items():
-            per_delivery[delivery_id] += ingest
-        _count(connection, events_new=outcome.ingest.new, events_duplicate=outcome.ingest.duplicate)
-        result.ingest += outcome.ingest
+        matched = _match(connections[connection_id], [t for _, t in pairs], deliveries=[d for d, _ in pairs])
+        batch.items += matched.items
+        batch.owners += matched.owners
+        batch.expected.update(matched.expected)
+        _unmatched_record(connections[connection_id], matched.unmatched, now=now)
+        result.unmatched += len(matched.unmatched)
+    ingest = events_ingest_many(
+        items=batch.items, now=now, owners=batch.owners, expected_delivery=batch.expected
+    )
+    empty = IngestResult()
+    for connection_id, connection in connections.items():
+        shares = [ingest.per_owner.get(d.pk, empty) for d in deliveries if d.connection_id == connection_id]
+        _count(
+            connection,
+            events_new=sum(s.new for s in shares),
+            events_duplicate=sum(s.duplicate for s in shares),
+        )
+    by_counts: dict[tuple[int, int], list[int]] = {}
     for delivery in deliveries:
-        ingest = per_delivery[delivery.pk]
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.PROCESSED, processed_at=now, attempts=F("attempts") + 1,
-            events_new=ingest.new, events_duplicate=ingest.duplicate, error="",
-        )  # fmt: skip
-        result.deliveries += 1
+        share = ingest.per_owner.get(delivery.pk, empty)
+        by_counts.setdefault((share.new, share.duplicate), []).append(delivery.pk)
+    WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+        status=DeliveryStatus.PROCESSED, processed_at=now, attempts=F("attempts") + 1, error="",
+        events_new=Case(*[When(pk__in=pks, then=Value(new)) for (new, _), pks in by_counts.items()]),
+        events_duplicate=Case(*[When(pk__in=pks, then=Value(dup)) for (_, dup), pks in by_counts.items()]),
+    )  # fmt: skip
+    result.deliveries += len(deliveries)
+    result.ingest += ingest
 
 
 @dataclass
 class TrackingsOutcome:
     ingest: IngestResult = field(default_factory=IngestResult)
     unmatched: int = 0
-    per_delivery: dict[int, IngestResult] = field(default_factory=dict)
+
+
+@dataclass
+class _Matched:
+    items: list[tuple[int, str, Sequence[EventData]]] = field(default_factory=list)
+    owners: list[int | None] = field(default_factory=list)  # the delivery each item came from
+    expected: dict[int, date] = field(default_factory=dict)
+    unmatched: dict[str, tuple[str, WebhookDelivery | None]] = field(default_factory=dict)
 
 
 def trackings_ingest(
-    *,
-    connection: TrackingConnection,
-    trackings: Sequence[ParsedTracking],
-    now: datetime,
-    deliveries: Sequence[WebhookDelivery] | None = None,
+    *, connection: TrackingConnection, trackings: Sequence[ParsedTracking], now: datetime
 ) -> TrackingsOutcome:
     """Match parsed trackings to the connection's store's shipments and ingest their events.
 
     Tracking numbers that match no shipment are recorded (UnmatchedTracking) for later matching.
     """
-    outcome = TrackingsOutcome()
+    matched = _match(connection, trackings)
+    ingest = events_ingest_many(items=matched.items, now=now, expected_delivery=matched.expected)
+    outcome = TrackingsOutcome(ingest=ingest)
+    _unmatched_record(connection, matched.unmatched, now=now)
+    outcome.unmatched = len(matched.unmatched)
+    return outcome
+
+
+def _match(
+    connection: TrackingConnection,
+    trackings: Sequence[ParsedTracking],
+    deliveries: Sequence[WebhookDelivery] | None = None,
+) -> _Matched:
+    """The store's shipments for these trackings (`deliveries`, parallel to `trackings`, names the owners)."""
+    matched = _Matched()
     numbers = {t.tracking_number for t in trackings}
     shipments: dict[str, list[tuple[int, str]]] = {}
-    for pk, number, carrier in Shipment.objects.filter(
-        store_id=connection.store_id, tracking_number__in=numbers
-    ).values_list("pk", "tracking_number", "carrier"):
+    for pk, number, carrier in _shipments_numbered(store_id=connection.store_id, numbers=list(numbers)):
         shipments.setdefault(number, []).append((pk, carrier))
-    items: list[tuple[int, str, Sequence]] = []
-    owners: list[int | None] = []
-    expected: dict[int, object] = {}
-    unmatched: dict[str, tuple[str, WebhookDelivery | None]] = {}
     for index, tracking in enumerate(trackings):
         delivery = deliveries[index] if deliveries else None
         matches = shipments.get(tracking.tracking_number)
         if not matches:
-            unmatched[tracking.tracking_number] = (tracking.carrier, delivery)
+            matched.unmatched[tracking.tracking_number] = (tracking.carrier, delivery)
             continue
         # One tracking number is one parcel; if a store reused one across carriers, prefer the carrier named.
         pk = next((p for p, c in matches if c == tracking.carrier), matches[0][0])
-        items.append((pk, tracking.tracking_number, tracking.events))
-        owners.append(delivery.pk if delivery else None)
+        matched.items.append((pk, tracking.tracking_number, tracking.events))
+        matched.owners.append(delivery.pk if delivery else None)
         if tracking.expected_delivery:
-            expected[pk] = tracking.expected_delivery
-    if deliveries:
-        # Attribute new/duplicate counts per delivery: ingest each delivery's trackings as its own call.
-        for delivery_id in dict.fromkeys(owners):
-            group = [item for item, owner in zip(items, owners, strict=True) if owner == delivery_id]
-            ingest = events_ingest_many(items=group, now=now)
-            outcome.per_delivery[delivery_id] = ingest
-            outcome.ingest += ingest
-    else:
-        outcome.ingest = events_ingest_many(items=items, now=now)
-    for pk, eta in expected.items():
-        Shipment.objects.filter(pk=pk).update(expected_delivery=eta)
+            matched.expected[pk] = tracking.expected_delivery
+    return matched
+
+
+def _shipments_numbered(*, store_id: int, numbers: list[str]) -> list[tuple[int, str, str]]:
+    """(pk, tracking number, carrier) of the store's shipments with these numbers."""
+    if db.vendor == "postgresql":
+        # One array parameter instead of an IN list of a thousand: building and sending that list cost more
+        # than the query.
+        table = Shipment._meta.db_table
+        with db.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, tracking_number, carrier FROM {table} "  # noqa: S608 - fixed identifiers only
+                "WHERE store_id = %s AND tracking_number = ANY(%s)",
+                [store_id, numbers],
+            )
+            return cursor.fetchall()
+    return list(
+        Shipment.objects.filter(store_id=store_id, tracking_number__in=numbers).values_list(
+            "pk", "tracking_number", "carrier"
+        )
+    )
+
+
+def _unmatched_record(
+    connection: TrackingConnection,
+    unmatched: Mapping[str, tuple[str, WebhookDelivery | None]],
+    *,
+    now: datetime,
+) -> None:
     for number, (carrier, delivery) in unmatched.items():
         updated = UnmatchedTracking.objects.filter(connection=connection, tracking_number=number).update(
             last_seen_at=now, times_seen=F("times_seen") + 1, delivery=delivery
@@ -266,8 +325,6 @@ def trackings_ingest(
                 connection=connection, tracking_number=number,
                 defaults={"carrier": carrier[:40], "delivery": delivery, "first_seen_at": now, "last_seen_at": now},
             )  # fmt: skip
-    outcome.unmatched = len(unmatched)
-    return outcome
 
 
 # --- pull ---------------------------------------------------------------------------------------------

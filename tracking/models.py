@@ -239,7 +239,8 @@ class Shipment(models.Model):
 class TrackingEvent(models.Model):
     """A carrier checkpoint, normalized. A fact: appended once (dedupe key), never edited."""
 
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: the (shipment, dedupe_key) and (shipment, checkpoint_at) indexes lead with it.
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events", db_index=False)
     checkpoint_at = models.DateTimeField(_("checkpoint time"))
     tag = models.CharField(_("tag"), max_length=20, choices=Tag.choices)
     subtag = models.CharField(_("subtag"), max_length=40)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -28,13 +29,32 @@ def shipment_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Sh
     return shipment
 
 
+# Webhook URL -> active connection, per process. Every push looks its connection up, and the lookup was a
+# measurable part of a push's cost; connections change rarely. The price: a connection deactivated (or
+# re-keyed) in the admin keeps accepting pushes in a process that cached it for up to this many seconds.
+WEBHOOK_CONNECTION_TTL = 10.0
+_webhook_connections: dict[tuple[str, UUID], tuple[float, TrackingConnection]] = {}
+
+
 def connection_get_for_webhook(*, provider: str, uuid: UUID) -> TrackingConnection:
-    """The active connection a webhook URL names; 404 for unknown, mismatched or disabled ones."""
+    """The active connection a webhook URL names; 404 for unknown, mismatched or disabled ones.
+
+    Cached per process for WEBHOOK_CONNECTION_TTL seconds (only found connections; a 404 is never cached).
+    """
+    key = (provider, uuid)
+    now = time.monotonic()
+    cached = _webhook_connections.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
     connection = (
         TrackingConnection.objects.filter(uuid=uuid, provider=provider, is_active=True)
         .select_related("store")
         .first()
     )
     if connection is None:
+        _webhook_connections.pop(key, None)
         raise Http404("No such tracking connection.")
+    if len(_webhook_connections) > 1_000:  # a bound, not an LRU: stale entries go in one sweep
+        _webhook_connections.clear()
+    _webhook_connections[key] = (now + WEBHOOK_CONNECTION_TTL, connection)
     return connection

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 
 from django.db import connection, transaction
 from django.db.models import Case, F, Max, Min, OuterRef, Subquery, Value, When
@@ -59,11 +60,16 @@ class IngestResult:
     new: int = 0
     duplicate: int = 0
     shipments_changed: set[int] = field(default_factory=set)
+    # With `owners`: each owner's share. An event offered twice is new for the first owner offering it.
+    per_owner: dict[Hashable, IngestResult] = field(default_factory=dict)
 
     def __iadd__(self, other: IngestResult) -> IngestResult:
         self.new += other.new
         self.duplicate += other.duplicate
         self.shipments_changed |= other.shipments_changed
+        for owner, share in other.per_owner.items():
+            mine = self.per_owner.setdefault(owner, IngestResult())
+            mine += share
         return self
 
 
@@ -75,7 +81,11 @@ def events_ingest(*, shipment: Shipment, events: Iterable[EventData], now: datet
 
 
 def events_ingest_many(
-    *, items: Sequence[tuple[int, str, Sequence[EventData]]], now: datetime | None = None
+    *,
+    items: Sequence[tuple[int, str, Sequence[EventData]]],
+    now: datetime | None = None,
+    owners: Sequence[Hashable] | None = None,
+    expected_delivery: Mapping[int, date] | None = None,
 ) -> IngestResult:
     """Append events to many shipments at once: `items` is (shipment id, tracking number, events).
 
@@ -83,39 +93,61 @@ def events_ingest_many(
     (`ON CONFLICT DO NOTHING`), so a replay adds nothing. Inserting and refreshing the summaries of the
     shipments that gained events happen in one transaction: a crash halfway leaves nothing behind, and
     running it again ends in the same state as one clean run.
+
+    `owners`, parallel to `items` (e.g. the webhook delivery each came from), splits the counts in
+    `per_owner` as if the owners had been ingested one after another, in one statement for them all.
+    `expected_delivery` (shipment id -> the provider's current estimate) is stored in the same transaction:
+    with the summary of a shipment that gained events, else only where it changed.
     """
     now = now or timezone.now()
     rows: dict[tuple[int, str], tuple] = {}
-    for shipment_id, tracking_number, events in items:
+    first_owner: dict[tuple[int, str], Hashable] = {}
+    per_owner: dict[Hashable, IngestResult] = {}
+    for index, (shipment_id, tracking_number, events) in enumerate(items):
+        if owners is not None:
+            owner = owners[index]
+            share = per_owner.setdefault(owner, IngestResult())
+            share.duplicate += len(events)  # until the insert says which were new
         for event in events:
-            tag = normalize_tag(event.tag)
             key = event.dedupe_key(tracking_number)
-            rows.setdefault(
-                (shipment_id, key),
-                (
-                    shipment_id, event.checkpoint_at, tag.value, normalize_subtag(tag, event.subtag),
-                    event.raw_code[:64], event.raw_text, event.location[:200], event.source[:20], key, now,
-                ),
+            if (shipment_id, key) in rows:
+                continue
+            rows[shipment_id, key] = (
+                shipment_id, event.checkpoint_at, *_taxonomy(event.tag, event.subtag),
+                event.raw_code[:64], event.raw_text, event.location[:200], event.source[:20], key, now,
             )  # fmt: skip
+            if owners is not None:
+                first_owner[shipment_id, key] = owner
     offered = sum(len(events) for _, _, events in items)
+    expected_delivery = expected_delivery or {}
     if not rows:
-        return IngestResult(duplicate=offered)
+        _expected_delivery_update(expected_delivery)
+        return IngestResult(duplicate=offered, per_owner=per_owner)
     with transaction.atomic():
         if connection.vendor == "postgresql" and len(rows) >= COPY_THRESHOLD:
             inserted = _insert_by_copy(list(rows.values()))
         else:
             inserted = _insert_by_values(list(rows.values()))
-        changed = set(inserted)
-        shipments_summary_refresh(shipment_ids=changed, now=now)
-    return IngestResult(new=len(inserted), duplicate=offered - len(inserted), shipments_changed=changed)
+        changed = {shipment_id for shipment_id, _ in inserted}
+        shipments_summary_refresh(shipment_ids=changed, now=now, expected_delivery=expected_delivery)
+        _expected_delivery_update({pk: eta for pk, eta in expected_delivery.items() if pk not in changed})
+    if owners is not None:
+        for shipment_id, key in inserted:
+            share = per_owner[first_owner[shipment_id, key]]
+            share.new += 1
+            share.duplicate -= 1
+            share.shipments_changed.add(shipment_id)
+    return IngestResult(
+        new=len(inserted), duplicate=offered - len(inserted), shipments_changed=changed, per_owner=per_owner
+    )
 
 
-def _insert_by_values(rows: list[tuple]) -> list[int]:
+def _insert_by_values(rows: list[tuple]) -> list[tuple[int, str]]:
     """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING: portable (PostgreSQL, SQLite >= 3.35)."""
     table = TrackingEvent._meta.db_table
     columns = ", ".join(_EVENT_COLUMNS)
     placeholders = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
-    inserted: list[int] = []
+    inserted: list[tuple[int, str]] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
@@ -123,14 +155,14 @@ def _insert_by_values(rows: list[tuple]) -> list[int]:
             params = [value for row in chunk for value in row]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 - fixed identifiers only
-                "ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING shipment_id",
+                "ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING shipment_id, dedupe_key",
                 params,
             )
-            inserted += [row[0] for row in cursor.fetchall()]
+            inserted += cursor.fetchall()
     return inserted
 
 
-def _insert_by_copy(rows: list[tuple]) -> list[int]:
+def _insert_by_copy(rows: list[tuple]) -> list[tuple[int, str]]:
     """PostgreSQL bulk path: binary COPY into a session staging table, then one idempotent INSERT ... SELECT."""
     table = TrackingEvent._meta.db_table
     columns = ", ".join(_EVENT_COLUMNS)
@@ -151,9 +183,9 @@ def _insert_by_copy(rows: list[tuple]) -> list[int]:
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM tracking_event_stage "  # noqa: S608
-            "ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING shipment_id"
+            "ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING shipment_id, dedupe_key"
         )
-        inserted = [row[0] for row in cursor.fetchall()]
+        inserted = cursor.fetchall()
         cursor.execute("TRUNCATE tracking_event_stage")
     return inserted
 
@@ -164,15 +196,27 @@ def shipment_summary_refresh(*, shipment: Shipment, now: datetime | None = None)
     return shipment
 
 
-def shipments_summary_refresh(*, shipment_ids: Iterable[int], now: datetime | None = None) -> int:
+def shipments_summary_refresh(
+    *,
+    shipment_ids: Iterable[int],
+    now: datetime | None = None,
+    expected_delivery: Mapping[int, date] | None = None,
+) -> int:
     """Derive the shipments' status fields from their events (facts first, derived state second).
 
     One set-based UPDATE per chunk. The status is the latest checkpoint by time, so an event that arrives
     late never moves a shipment backwards; the first acceptance scan is kept as the appeal truth; delivered
-    parcels stop polling; every refreshed shipment is due for the rules now.
+    parcels stop polling; every refreshed shipment is due for the rules now. `expected_delivery`, when
+    given, sets the estimates of the refreshed shipments it names in the same statement.
     """
     now = now or timezone.now()
     ids = sorted(set(shipment_ids))
+    expected_delivery = expected_delivery or {}
+    if connection.vendor == "postgresql":
+        return sum(
+            _summaries_refresh_aggregate(ids[i : i + _REFRESH_CHUNK], now, expected_delivery)
+            for i in range(0, len(ids), _REFRESH_CHUNK)
+        )
     events = TrackingEvent.objects.filter(shipment=OuterRef("pk"))
     latest = events.order_by("-checkpoint_at", "-id")
     latest_tag = Subquery(latest.values("tag")[:1])
@@ -199,4 +243,86 @@ def shipments_summary_refresh(*, shipment_ids: Iterable[int], now: datetime | No
             next_poll_at=Case(When(is_delivered, then=Value(None)), default=F("next_poll_at")),
             next_check_at=Value(now),
         )
+    refreshed = set(ids)
+    _expected_delivery_update({pk: eta for pk, eta in expected_delivery.items() if pk in refreshed})
+    return updated
+
+
+def _expected_delivery_update(expected_delivery: Mapping[int, date]) -> None:
+    """One UPDATE per distinct date, touching only the shipments whose date changed."""
+    by_date: dict[date, list[int]] = {}
+    for pk, eta in expected_delivery.items():
+        by_date.setdefault(eta, []).append(pk)
+    for eta, pks in by_date.items():
+        Shipment.objects.filter(pk__in=pks).exclude(expected_delivery=eta).update(expected_delivery=eta)
+
+
+@lru_cache(maxsize=1024)
+def _taxonomy(tag: str, subtag: str) -> tuple[str, str]:
+    """normalize_tag and normalize_subtag, memoized: a few pairs arrive hundreds of thousands of times."""
+    normalized = normalize_tag(tag)
+    return normalized.value, normalize_subtag(normalized, subtag)
+
+
+# One pass over the shipments' events (the (shipment, checkpoint_at) index), grouped, instead of seven
+# correlated subqueries per shipment: the same rules as the portable version above. The planner cannot
+# estimate the grouped subquery's size; `s.id = ANY(...)` lets it probe the primary key for the shipments
+# instead of scanning the whole table to hash-join them. The estimates are looked up by array_position, not
+# joined: with the join's row estimate as low as this one's, the planner would loop over an unnest per row.
+_REFRESH_BY_AGGREGATE = f"""
+UPDATE {Shipment._meta.db_table} s SET
+    status = e.latest_tag,
+    substatus = e.latest_subtag,
+    last_event_at = e.last_event_at,
+    last_progress_at = e.last_progress_at,
+    accepted_at = COALESCE(e.acceptance_at, e.first_progress_at),
+    delivered_at = CASE WHEN e.latest_tag = %(delivered)s THEN e.first_delivered_at END,
+    next_poll_at = CASE WHEN e.latest_tag = %(delivered)s THEN NULL ELSE s.next_poll_at END,
+    next_check_at = %(now)s,
+    expected_delivery = COALESCE(
+        (%(etas)s::date[])[array_position(%(eta_ids)s::bigint[], s.id)], s.expected_delivery
+    )
+FROM (
+    SELECT
+        shipment_id,
+        (array_agg(tag ORDER BY checkpoint_at DESC, id DESC))[1] AS latest_tag,
+        (array_agg(subtag ORDER BY checkpoint_at DESC, id DESC))[1] AS latest_subtag,
+        max(checkpoint_at) AS last_event_at,
+        max(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS last_progress_at,
+        min(checkpoint_at) FILTER (WHERE subtag = %(acceptance)s) AS acceptance_at,
+        min(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS first_progress_at,
+        min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at
+    FROM {TrackingEvent._meta.db_table}
+    WHERE shipment_id = ANY(%(ids)s)
+    GROUP BY shipment_id
+) e
+WHERE s.id = e.shipment_id AND s.id = ANY(%(ids)s)
+"""  # noqa: S608 - fixed identifiers only
+# A shipment with no events at all (refreshed by hand) gets what the portable version gives it.
+_REFRESH_WITHOUT_EVENTS = f"""
+UPDATE {Shipment._meta.db_table} s SET
+    last_event_at = NULL, last_progress_at = NULL, accepted_at = NULL, delivered_at = NULL,
+    next_check_at = %(now)s
+WHERE s.id = ANY(%(ids)s)
+    AND NOT EXISTS (SELECT 1 FROM {TrackingEvent._meta.db_table} e WHERE e.shipment_id = s.id)
+"""  # noqa: S608 - fixed identifiers only
+
+
+def _summaries_refresh_aggregate(ids: list[int], now: datetime, expected_delivery: Mapping[int, date]) -> int:
+    etas = [(pk, expected_delivery[pk]) for pk in ids if pk in expected_delivery]
+    params = {
+        "eta_ids": [pk for pk, _ in etas],
+        "etas": [eta for _, eta in etas],
+        "ids": ids,
+        "now": now,
+        "progress": [tag.value for tag in PROGRESS_TAGS],
+        "acceptance": ACCEPTANCE_SUBTAG,
+        "delivered": Tag.DELIVERED.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_REFRESH_BY_AGGREGATE, params)
+        updated = cursor.rowcount
+        if updated < len(ids):
+            cursor.execute(_REFRESH_WITHOUT_EVENTS, params)
+            updated += cursor.rowcount
     return updated

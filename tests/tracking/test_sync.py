@@ -27,7 +27,10 @@ def _shipments(store, n: int, **fields) -> list[Shipment]:
 
 @pytest.mark.django_db
 def test_a_polling_round_ingests_due_shipments_and_delivered_ones_stop_polling(store):
-    connection = _connection(store, credentials={"scenario": "delivered", "seed": "7"})
+    # An anchor well in the past: every simulated delivery has happened by now, whatever the time of day.
+    connection = _connection(
+        store, credentials={"scenario": "delivered", "seed": "7", "anchor": "2026-01-05T00:00:00+00:00"}
+    )
     shipments = _shipments(store, 3)
 
     result = tracking_sync(connection=connection)

@@ -183,3 +183,53 @@ def test_a_worker_killed_halfway_through_a_delivery_leaves_it_to_be_retried_exac
     assert (delivery.status, delivery.events_new, delivery.attempts) == ("processed", 3, 2)
     assert TrackingEvent.objects.filter(shipment=parcel).count() == 3
     assert parcel.status == "AttemptFail"
+
+
+@pytest.mark.django_db
+def test_deliveries_processed_in_one_batch_keep_their_own_counts(client, connection, parcel, body):
+    payload = json.loads(body)
+    for event_id in ("first", "replay"):
+        payload["event_id"] = event_id
+        assert _post(client, connection, json.dumps(payload).encode()).status_code == 200
+
+    process_deliveries()
+
+    counts = dict(WebhookDelivery.objects.values_list("event_id", "events_new"))
+    duplicates = dict(WebhookDelivery.objects.values_list("event_id", "events_duplicate"))
+    assert counts == {"first": 3, "replay": 0}
+    assert duplicates == {"first": 0, "replay": 3}
+
+
+@pytest.mark.django_db
+def test_the_expected_delivery_is_stored_and_revised_without_new_checkpoints(
+    client, connection, parcel, body
+):
+    payload = json.loads(body)
+    assert _post(client, connection, body).status_code == 200
+    process_deliveries()
+    parcel.refresh_from_db()
+    assert parcel.expected_delivery.isoformat() == payload["msg"]["expected_delivery"]
+
+    payload["event_id"] = "revised"
+    payload["msg"]["expected_delivery"] = "2026-12-01"
+    assert _post(client, connection, json.dumps(payload).encode()).status_code == 200
+    process_deliveries()
+
+    parcel.refresh_from_db()
+    assert parcel.expected_delivery.isoformat() == "2026-12-01"
+    assert TrackingEvent.objects.filter(shipment=parcel).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_deactivated_connection_stops_accepting_pushes_once_its_cached_lookup_expires(
+    client, connection, parcel, body, monkeypatch
+):
+    from tracking import selectors
+
+    assert _post(client, connection, body).status_code == 200
+    TrackingConnection.objects.filter(pk=connection.pk).update(is_active=False)
+    assert _post(client, connection, body).status_code == 200  # still cached in this process
+
+    monkeypatch.setattr(selectors, "WEBHOOK_CONNECTION_TTL", 0.0)
+    selectors._webhook_connections.clear()
+    assert _post(client, connection, body).status_code == 404

@@ -12,9 +12,13 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
+from tracking.choices import normalize_subtag, normalize_tag
 from tracking.providers.base import PayloadError
 
 # Countries with a single civil time zone, by ISO 3166 alpha-3 and alpha-2 code. A carrier timestamp
@@ -56,17 +60,38 @@ _ALPHA2 = {
 }  # fmt: skip
 
 
+# Both spellings of every code, resolved once: the lookup runs for every checkpoint of every push.
+_ZONES: dict[str, tzinfo] = {
+    **{code: ZoneInfo(name) for code, name in _COUNTRY_ZONES.items()},
+    **{alpha2: ZoneInfo(_COUNTRY_ZONES[alpha3]) for alpha2, alpha3 in _ALPHA2.items()},
+}
+
+
 def country_zone(country: object) -> tzinfo | None:
     """The time zone of a single-zone country named by ISO alpha-2 or alpha-3 code, else None."""
     if not isinstance(country, str):
         return None
-    code = country.strip().upper()
-    code = _ALPHA2.get(code, code)
-    name = _COUNTRY_ZONES.get(code)
-    return ZoneInfo(name) if name else None
+    zone = _ZONES.get(country)
+    if zone is None and country:
+        zone = _ZONES.get(country.strip().upper())
+    return zone
+
+
+@lru_cache(maxsize=1024)
+def normalize_tags(tag: str, subtag: str) -> tuple[str, str]:
+    """`normalize_tag` and `normalize_subtag` as values, memoized: every checkpoint of every push asks, and
+    only a few dozen pairs exist."""
+    normalized = normalize_tag(tag)
+    return normalized.value, normalize_subtag(normalized, subtag)
 
 
 def load_json(body: bytes | str, *, what: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson is stricter than the standard library (NaN, integers beyond 64 bits, non-UTF-8 encodings):
+    # what the standard library accepts stays accepted, and its message names the error when it doesn't.
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -74,6 +99,8 @@ def load_json(body: bytes | str, *, what: str) -> Any:
 
 
 def require_mapping(value: object, *, field: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # what JSON decodes to: skip the (slower) abstract-base-class check
+        return value
     if not isinstance(value, Mapping):
         raise PayloadError(f"{field}: expected a JSON object, got {_type_name(value)}.")
     return value
@@ -88,6 +115,11 @@ def require_list(value: object, *, field: str) -> list[Any]:
 def require_str(container: Mapping[str, Any], key: str, *, field: str) -> str:
     """A non-empty string (numbers are accepted and turned into strings: providers are loose here)."""
     value = container.get(key)
+    if type(value) is str:  # the common case first: this runs for most fields of every push
+        value = value.strip()
+        if value:
+            return value
+        raise PayloadError(f"{field}.{key}: required, got an empty string.")
     if isinstance(value, bool) or value is None:
         raise PayloadError(f"{field}.{key}: required, missing or null.")
     if isinstance(value, int | float):
@@ -103,6 +135,8 @@ def require_str(container: Mapping[str, Any], key: str, *, field: str) -> str:
 def optional_str(container: Mapping[str, Any], key: str, *, field: str) -> str:
     """A string or empty; numbers become strings; anything else is a format error."""
     value = container.get(key)
+    if type(value) is str:  # the common case first: this runs for most fields of every push
+        return value.strip()
     if value is None or isinstance(value, bool):
         return ""
     if isinstance(value, int | float):

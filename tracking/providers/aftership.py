@@ -23,7 +23,6 @@ from typing import Any
 
 import httpx
 
-from tracking.choices import normalize_subtag, normalize_tag
 from tracking.providers._parsing import (
     constant_time_equal,
     country_zone,
@@ -31,6 +30,7 @@ from tracking.providers._parsing import (
     hmac_sha256_base64,
     join_location,
     load_json,
+    normalize_tags,
     optional_str,
     parse_date,
     parse_timestamp,
@@ -198,14 +198,16 @@ def parse_checkpoint(item: object, *, field: str) -> EventData:
     if not when:
         raise PayloadError(f"{field}.checkpoint_time: required, missing or empty (and no created_at).")
     zone = country_zone(checkpoint.get("country_region") or checkpoint.get("country_iso3"))
-    tag = normalize_tag(optional_str(checkpoint, "tag", field=field))
+    tag, subtag = normalize_tags(
+        optional_str(checkpoint, "tag", field=field), optional_str(checkpoint, "subtag", field=field)
+    )
     location = optional_str(checkpoint, "location", field=field) or join_location(
         optional_str(checkpoint, "city", field=field), optional_str(checkpoint, "state", field=field)
     )
     return EventData(
         checkpoint_at=parse_timestamp(when, field=f"{field}.checkpoint_time", naive_zone=zone),
-        tag=tag.value,
-        subtag=normalize_subtag(tag, optional_str(checkpoint, "subtag", field=field)),
+        tag=tag,
+        subtag=subtag,
         source=SOURCE,
         raw_code=optional_str(checkpoint, "raw_tag", field=field),
         raw_text=optional_str(checkpoint, "message", field=field),
