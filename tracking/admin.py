@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
+from portal.tasks import wake
 from tracking.models import (
     SKU,
     LiveSession,
@@ -30,8 +31,24 @@ class StockLevelInline(admin.StackedInline):
     extra = 0
 
 
+STOCK_RULES_TASK = "cases.tasks.evaluate_stores"
+
+
+class StockChangeWakesRules:
+    """Stock, allocations and combos feed the oversold and out-of-stock rules: a change made here asks the
+    worker to re-evaluate the store-wide rules after commit (by dotted path: tracking never imports cases)."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        wake(STOCK_RULES_TASK)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        wake(STOCK_RULES_TASK)
+
+
 @admin.register(SKU)
-class SKUAdmin(admin.ModelAdmin):
+class SKUAdmin(StockChangeWakesRules, admin.ModelAdmin):
     list_display = ["code", "name", "store", "unit_price", "is_combo"]
     list_filter = ["store", "is_combo"]
     search_fields = ["code", "name"]
@@ -39,7 +56,7 @@ class SKUAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(admin.ModelAdmin):
+class StockLevelAdmin(StockChangeWakesRules, admin.ModelAdmin):
     list_display = ["sku", "on_hand", "allocated", "restock_eta", "updated_at"]
     list_filter = ["sku__store"]
     search_fields = ["sku__code", "sku__name"]
@@ -53,7 +70,7 @@ class LiveSessionAllocationInline(admin.TabularInline):
 
 
 @admin.register(LiveSession)
-class LiveSessionAdmin(admin.ModelAdmin):
+class LiveSessionAdmin(StockChangeWakesRules, admin.ModelAdmin):
     list_display = ["title", "store", "host", "started_at", "ended_at"]
     list_filter = ["store"]
     search_fields = ["title", "host"]
