@@ -435,7 +435,7 @@ def proactive_message_for(case: Case, now: datetime | None = None) -> BuyerMessa
         return None
     template, channel = proactive_template_for(case)
     if template is None:
-        log.info("no proactive template for case %s (%s)", case.pk, case.type)
+        log.debug("no proactive template for case %s (%s)", case.pk, case.type)
         return None
     try:
         return message_send(
