@@ -81,10 +81,19 @@ class CaseFilterForm(forms.Form):
         error_messages={"invalid": _("That page link is malformed.")},
     )
 
-    def __init__(self, *args, stores, live_sessions, **kwargs):
+    assignee = forms.ModelChoiceField(
+        label=_("Assignee"),
+        queryset=None,
+        required=False,
+        empty_label=_("Anyone"),
+        help_text=_("See one person's queue."),
+    )
+
+    def __init__(self, *args, stores, live_sessions, assignees, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["store"].queryset = stores
         self.fields["live"].queryset = live_sessions
+        self.fields["assignee"].queryset = assignees
 
 
 class CaseIdsField(forms.Field):

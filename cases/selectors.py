@@ -51,6 +51,7 @@ def cases_for_user(
     live_session_id: int | None = None,
     sku: str = "",
     older_than_hours: int | None = None,
+    assignee_id: int | None = None,
     now: datetime | None = None,
 ) -> QuerySet[Case]:
     """The user's cases, filtered, in queue order (SLA due first). `status="open"` means any open status;
@@ -80,6 +81,8 @@ def cases_for_user(
         cases = cases.filter(Q(Exists(on_order)) | Q(sku__code__iexact=code))
     if older_than_hours:
         cases = cases.filter(opened_at__lte=now - timedelta(hours=older_than_hours))
+    if assignee_id:
+        cases = cases.filter(assignee_id=assignee_id)
     if search:
         term = search.strip()
         match = (

@@ -129,6 +129,7 @@ def _filter_form(request: HttpRequest) -> CaseFilterForm:
         request.GET or None,
         stores=stores_for_user(request.user),
         live_sessions=live_sessions_for_user(request.user),
+        assignees=assignees_for_user(request.user),
     )
 
 
@@ -147,6 +148,7 @@ def _queue_context(request: HttpRequest, form: CaseFilterForm) -> dict[str, Any]
         live_session_id=data["live"].pk if data.get("live") else None,
         sku=data.get("sku", ""),
         older_than_hours=data.get("older_than"),
+        assignee_id=data["assignee"].pk if data.get("assignee") else None,
     )
     page = case_page(cases, after=int(data["after"]) if data.get("after") else None)
     query = request.GET.copy()
