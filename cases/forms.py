@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from cases.choices import CaseStatus, CaseType, Priority, Resolution
+from cases.choices import CaseStatus, CaseType, MessageChannel, MessageLanguage, Priority, Resolution
 from cases.models import MessageTemplate
 from cases.selectors import QUEUE_BREACHING, QUEUE_MINE, QUEUE_UNASSIGNED
 from cases.workflow import BULK_LIMIT, NOTE_MAX_LENGTH
@@ -189,3 +189,54 @@ class MessageForm(forms.Form):
     def __init__(self, *args, templates, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = templates
+
+
+class TemplateFilterForm(forms.Form):
+    """The template library's filters, in the URL."""
+
+    case_type = forms.ChoiceField(
+        label=_("Case type"), required=False, choices=[("", _("All case types")), *CaseType.choices]
+    )
+    language = forms.ChoiceField(
+        label=_("Language"), required=False, choices=[("", _("All languages")), *MessageLanguage.choices]
+    )
+    channel = forms.ChoiceField(
+        label=_("Channel"), required=False, choices=[("", _("All channels")), *MessageChannel.choices]
+    )
+
+
+class TemplateForm(forms.Form):
+    """A store's message template. Validation of the text (placeholders) is the service's: template_save."""
+
+    store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none(), required=False)
+    case_type = forms.ChoiceField(label=_("Case type"), choices=CaseType.choices)
+    language = forms.ChoiceField(label=_("Language"), choices=MessageLanguage.choices)
+    channel = forms.ChoiceField(label=_("Channel"), choices=MessageChannel.choices)
+    name = forms.CharField(label=_("Name"), max_length=120)
+    subject = forms.CharField(label=_("Subject"), max_length=200, required=False, help_text=_("Email only."))
+    body = forms.CharField(label=_("Body"), widget=forms.Textarea(attrs={"rows": 12}))
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args, stores, allow_global: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        store = self.fields["store"]
+        store.queryset = stores
+        store.required = not allow_global
+        store.empty_label = _("Global default (every store)") if allow_global else None
+
+
+class TemplatePreviewForm(TemplateForm):
+    """The same fields, as loose as a half-written template: the preview shows whatever is there."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("store", "name", "subject", "body", "is_active"):
+            self.fields[name].required = False
+
+
+class TemplateDuplicateForm(forms.Form):
+    store = forms.ModelChoiceField(label=_("Into store"), queryset=Store.objects.none(), empty_label=None)
+
+    def __init__(self, *args, stores, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = stores

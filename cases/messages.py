@@ -18,12 +18,13 @@ from string import Formatter
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from cases.choices import (
     DEFAULT_PROACTIVE_TYPES,
@@ -35,6 +36,7 @@ from cases.choices import (
     MessageStatus,
 )
 from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate, StorefrontEvent, StorePolicy
+from cases.selectors import template_store_ids_for_user
 from cases.workflow import (
     BulkResult,
     CaseWorkflowError,
@@ -45,6 +47,7 @@ from cases.workflow import (
     cases_bulk_apply,
 )
 from portal.choices import Platform
+from portal.models import Store
 from portal.tasks import wake
 from tracking.models import Shipment, TrackingEvent
 
@@ -56,18 +59,21 @@ MAX_ATTEMPTS = 5
 BACKOFF = timedelta(minutes=1)  # 1, 2, 4, 8 minutes between the five attempts
 STOREFRONT_KIND = "buyer_message"
 
+# {name: what it stands for}, shown beside the body in the template editor.
 PLACEHOLDERS: Mapping[str, str] = {
-    "buyer_name": "The buyer's name on the order",
-    "order_id": "The platform order id",
-    "tracking_number": "The parcel's tracking number",
-    "carrier": "The carrier",
-    "latest_checkpoint": "The carrier's latest checkpoint: time (store time zone), text and place",
-    "new_eta": "The carrier's expected delivery date",
-    "restock_date": "When the missing item is expected back in stock",
-    "option_a": "Oversold option A: wait for the restock until a date",
-    "option_b": "Oversold option B: swap for another item",
-    "option_c": "Oversold option C: refund (plus a coupon when oversold)",
-    "store_name": "The store's name",
+    "buyer_name": gettext_lazy("The buyer's name on the order"),
+    "order_id": gettext_lazy("The platform order id"),
+    "tracking_number": gettext_lazy("The parcel's tracking number"),
+    "carrier": gettext_lazy("The carrier"),
+    "latest_checkpoint": gettext_lazy(
+        "The carrier's latest checkpoint: time (store time zone), text and place"
+    ),
+    "new_eta": gettext_lazy("The carrier's expected delivery date"),
+    "restock_date": gettext_lazy("When the missing item is expected back in stock"),
+    "option_a": gettext_lazy("Oversold option A: wait for the restock until a date"),
+    "option_b": gettext_lazy("Oversold option B: swap for another item"),
+    "option_c": gettext_lazy("Oversold option C: refund (plus a coupon when oversold)"),
+    "store_name": gettext_lazy("The store's name"),
 }
 
 # The oversold / out-of-stock options, worded in the template's language.
@@ -179,6 +185,97 @@ def template_validate(*, subject: str = "", body: str) -> None:
         raise ValidationError(errors)
 
 
+# --- the template library: writes -----------------------------------------------------------------
+
+
+def _template_manage_require(actor: AbstractBaseUser, store_id: int | None) -> None:
+    """PermissionDenied unless the actor may change templates of the store (None: the global defaults,
+    which only superusers change)."""
+    if actor.is_superuser:
+        return
+    if store_id is None:
+        raise PermissionDenied(
+            _(
+                "Only a superuser changes the global default templates. Duplicate it into your store to edit it."
+            )
+        )
+    if store_id not in template_store_ids_for_user(actor):
+        raise PermissionDenied(_("Only the store's supervisors and admins manage its templates."))
+
+
+def _name_taken() -> ValidationError:
+    return ValidationError(
+        {"name": _("The store already has a template of this name for this case type, language and channel.")}
+    )
+
+
+def template_save(
+    *, actor: AbstractBaseUser, template: MessageTemplate | None = None, data: Mapping[str, Any]
+) -> MessageTemplate:
+    """Create a message template (`template=None`) or change one, from `data`: store (a Store, or None for a
+    global default), case_type, language, channel, name, subject, body, is_active. The subject is kept for
+    the email channel only. Nothing is deleted here: a template is switched off with is_active=False, and
+    messages already sent keep their own snapshot of the text.
+
+    Raises PermissionDenied when the actor does not manage the template's store or the store it moves to
+    (global defaults: superusers only), ValidationError by field for an unknown placeholder, malformed text
+    or a name the store already uses. Locks the template row while changing it."""
+    store = data.get("store")
+    _template_manage_require(actor, store.pk if store is not None else None)
+    if template is not None:
+        _template_manage_require(actor, template.store_id)
+    channel = data["channel"]
+    subject = (data.get("subject") or "").strip() if channel == MessageChannel.EMAIL else ""
+    body = data["body"]
+    template_validate(subject=subject, body=body)
+    with transaction.atomic():
+        if template is None:
+            row = MessageTemplate()
+        else:
+            row = MessageTemplate.objects.select_for_update().get(pk=template.pk)
+        row.store = store
+        row.case_type, row.language, row.channel = data["case_type"], data["language"], channel
+        row.name, row.subject, row.body = data["name"].strip(), subject, body
+        row.is_active = bool(data.get("is_active", True))
+        try:
+            with transaction.atomic():
+                row.save()
+        except IntegrityError:
+            raise _name_taken() from None
+    return row
+
+
+def template_duplicate(
+    *, actor: AbstractBaseUser, template: MessageTemplate, store: Store
+) -> MessageTemplate:
+    """Copy a template (typically a global default) into one of the actor's stores, active, so the store
+    can edit its own version; the store's own template is picked before the global one from then on. The
+    copy keeps the name, or takes "(copy)", "(copy 2)", ... when the store already uses it. Raises
+    PermissionDenied when the actor does not manage the store (or cannot see the template)."""
+    _template_manage_require(actor, store.pk)
+    if template.store_id is not None:
+        _template_manage_require(actor, template.store_id)
+    taken = set(
+        MessageTemplate.objects.filter(
+            store=store, case_type=template.case_type, language=template.language, channel=template.channel
+        ).values_list("name", flat=True)
+    )
+    name, n = template.name, 1
+    while name in taken:
+        suffix = _("(copy)") if n == 1 else _("(copy %(n)d)") % {"n": n}
+        name = f"{template.name[: 120 - len(suffix) - 1]} {suffix}"
+        n += 1
+    try:
+        with transaction.atomic():
+            return MessageTemplate.objects.create(
+                store=store, case_type=template.case_type, language=template.language,
+                channel=template.channel, name=name, subject=template.subject, body=template.body,
+                is_active=True,
+            )  # fmt: skip
+    except IntegrityError:
+        raise _name_taken() from None
+
+
 # --- rendering ------------------------------------------------------------------------------------
 
 
@@ -283,6 +380,43 @@ def message_preview(*, case: Case, template: MessageTemplate, channel: str | Non
     """What `message_send` would send, without writing anything."""
     _check_template(case, template)
     return template_render(template=template, case=case, channel=channel)
+
+
+# Shown in a template's preview when none of the user's stores has a case of that type yet.
+SAMPLE_VALUES: Mapping[str, str] = {
+    "buyer_name": "Nur Aisyah",
+    "order_id": "580000012345",
+    "tracking_number": "JT5000001234567",
+    "carrier": "jtexpress-my",
+    "latest_checkpoint": "2026-01-05 14:20 Arrived at sorting centre, Shah Alam",
+    "new_eta": "2026-01-08",
+    "restock_date": "2026-01-12",
+    "store_name": "Your Store",
+}
+
+
+def template_preview(*, template: MessageTemplate, case: Case | None) -> RenderedMessage:
+    """The template (saved or not) filled from `case`, or from SAMPLE_VALUES when there is no case, with
+    the placeholders that had no value. Reads only; raises MessageTemplateError for an unknown placeholder
+    or malformed text."""
+    if case is not None:
+        return template_render(template=template, case=case)
+    template_placeholders(template.subject)
+    template_placeholders(template.body)
+    wording = OPTION_WORDING.get(template.language, OPTION_WORDING["en"])
+    values = {
+        **SAMPLE_VALUES,
+        "option_a": wording["wait"].format(date=SAMPLE_VALUES["restock_date"]),
+        "option_b": wording["swap"].format(items="Matte Lipstick 02"),
+        "option_c": wording["refund_coupon"],
+    }
+    missing: set[str] = set()
+    subject = _fill(template.subject, values, missing) if template.channel == MessageChannel.EMAIL else ""
+    body = _fill(template.body, values, missing)
+    return RenderedMessage(
+        subject=subject, body=body, language=template.language, channel=template.channel,
+        missing=tuple(sorted(missing)),
+    )  # fmt: skip
 
 
 # --- sending --------------------------------------------------------------------------------------

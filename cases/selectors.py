@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,7 +14,9 @@ from django.utils import timezone
 
 from cases.choices import OPEN_STATUSES, CaseType
 from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate
-from portal.selectors import store_ids_for_user
+from portal.choices import Role
+from portal.models import Store
+from portal.selectors import store_ids_for_user, store_roles_for_user
 from tracking.models import LiveSession, OrderLine
 
 PAGE_SIZE = 50
@@ -203,3 +206,62 @@ def message_templates_for_user(user: AbstractBaseUser | AnonymousUser, *, case_t
         .select_related("store")
         .order_by(F("store_id").asc(nulls_last=True), "language", "channel", "name", "pk")
     )
+
+
+# --- the template library -------------------------------------------------------------------------
+
+
+def template_store_ids_for_user(user: AbstractBaseUser | AnonymousUser) -> list[int]:
+    """The stores whose templates the user manages: those where they are a supervisor or an admin."""
+    return [pk for pk, role in store_roles_for_user(user).items() if role in (Role.SUPERVISOR, Role.ADMIN)]
+
+
+def user_manages_templates(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and (user.is_superuser or bool(template_store_ids_for_user(user)))
+
+
+def templates_for_user(
+    user: AbstractBaseUser | AnonymousUser, *, filters: Mapping[str, str] | None = None
+) -> QuerySet[MessageTemplate]:
+    """The templates in the user's library: their managed stores' own plus the global defaults (every
+    template for a superuser), narrowed by `case_type`, `language` and `channel`; grouped by case type,
+    then language and channel, the store's own before the global default."""
+    templates = MessageTemplate.objects.select_related("store")
+    if not user.is_superuser:
+        templates = templates.filter(
+            Q(store_id__in=template_store_ids_for_user(user)) | Q(store__isnull=True)
+        )
+    for name in ("case_type", "language", "channel"):
+        if (filters or {}).get(name):
+            templates = templates.filter(**{name: filters[name]})
+    return templates.order_by(
+        "case_type", "language", "channel", F("store_id").asc(nulls_last=True), "name", "pk"
+    )
+
+
+def template_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> MessageTemplate:
+    """One template of the user's library; Http404 when it belongs to a store they do not manage."""
+    try:
+        return templates_for_user(user).get(pk=pk)
+    except MessageTemplate.DoesNotExist:
+        raise Http404("No such template.") from None
+
+
+def template_sample_case_for_user(
+    user: AbstractBaseUser | AnonymousUser, *, case_type: str, store_id: int | None = None
+) -> Case | None:
+    """The newest case of the type in the user's managed stores (the picked store first), to preview a
+    template against; None when there is none."""
+    store_ids = template_store_ids_for_user(user)
+    if store_id is not None and (user.is_superuser or store_id in store_ids):
+        store_ids = [store_id]
+    cases = Case.objects.filter(type=case_type, order__isnull=False)
+    if not (user.is_superuser and store_id is None):
+        cases = cases.filter(store_id__in=store_ids)
+    return cases.select_related("store", "order", "shipment").order_by("-opened_at", "-pk").first()
+
+
+def template_stores_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Store]:
+    """The stores the user may put a template in: every store for a superuser, else those they manage."""
+    stores = Store.objects.order_by("name")
+    return stores if user.is_superuser else stores.filter(pk__in=template_store_ids_for_user(user))

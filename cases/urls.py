@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import views
+from cases import template_views, views
 
 app_name = "cases"
 urlpatterns = [
@@ -18,4 +18,12 @@ urlpatterns = [
     path("<int:pk>/note/", views.case_note_view, name="note"),
     path("<int:pk>/message/preview/", views.case_message_preview, name="message_preview"),
     path("<int:pk>/message/", views.case_message_send, name="message_send"),
+]
+urlpatterns += [
+    path("templates/", template_views.template_list, name="template_list"),
+    path("templates/new/", template_views.template_new, name="template_new"),
+    path("templates/preview/", template_views.template_preview_view, name="template_preview"),
+    path("templates/<int:pk>/edit/", template_views.template_edit, name="template_edit"),
+    path("templates/<int:pk>/duplicate/", template_views.template_duplicate_view, name="template_duplicate"),
+    path("templates/<int:pk>/active/", template_views.template_active_view, name="template_active"),
 ]
