@@ -123,6 +123,14 @@ class Case(models.Model):
         ]
         indexes = [
             models.Index(fields=["store", "status", "due_at", "id"], name="case_queue_idx"),
+            # The open queue at scale: pages read it in (due_at, id) order and stop; the queue counts run
+            # as an index-only scan over the open cases alone (0004_case_open_queue_idx).
+            models.Index(
+                fields=["store", "due_at", "id"],
+                condition=OPEN_CASE,
+                include=["assignee", "type", "sla_paused_at", "status"],
+                name="case_open_queue_idx",
+            ),
             models.Index(fields=["assignee", "status"], name="case_assignee_idx"),
         ]
         ordering = ["due_at", "id"]

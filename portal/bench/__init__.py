@@ -17,6 +17,7 @@ from portal.bench.report import Table
 SECTIONS: dict[str, str] = {
     "tracking": "portal.bench.tracking",
     "rules": "portal.bench.rules",
+    "queue": "portal.bench.queue",
 }
 
 
