@@ -24,6 +24,9 @@ from portal.models import Store
 from tracking.models import SKU, Order, Shipment, TrackingEvent
 
 OPEN_CASE = Q(status__in=OPEN_STATUSES)
+_TYPE_LABELS = dict(CaseType.choices)
+_STATUS_LABELS = dict(CaseStatus.choices)
+_PRIORITY_LABELS = dict(Priority.choices)
 
 
 def default_proactive_types() -> list[str]:
@@ -139,6 +142,17 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_type_display()}"
+
+    # Django's generated get_FOO_display rebuilds a dict of the field's choices on every call; a queue
+    # page calls them 150 times. These read module-level maps of the same lazy labels.
+    def get_type_display(self) -> str:
+        return _TYPE_LABELS.get(self.type, self.type)
+
+    def get_status_display(self) -> str:
+        return _STATUS_LABELS.get(self.status, self.status)
+
+    def get_priority_display(self) -> str:
+        return _PRIORITY_LABELS.get(self.priority, self.priority)
 
     @property
     def is_open(self) -> bool:
