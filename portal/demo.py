@@ -24,12 +24,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from cases.choices import CaseEventKind, CaseStatus
+from cases.choices import CaseStatus
 from cases.engine import exceptions_sweep
 from cases.message_defaults import default_templates_ensure
-from cases.models import OPEN_CASE, Case, CaseEvent
+from cases.models import OPEN_CASE, Case
 from cases.review import order_review_evaluate
 from cases.stock import stock_evaluate
+from cases.workflow import case_assign, case_transition
 from portal.choices import Platform, Role
 from portal.models import Membership, Store
 from tracking.choices import OrderStatus
@@ -1061,25 +1062,11 @@ def _cases_raise(
                 continue
         if spec.assigned_at is None:
             continue
-        # No assignment service exists yet; this mirrors what it will write: the change plus its timeline row.
-        case.assignee = users["agent"]
-        CaseEvent.objects.create(
-            case=case,
-            kind=CaseEventKind.ASSIGNED,
-            actor=users["supervisor"],
-            created_at=spec.assigned_at,
-            message="Assigned to agent.",
-            data={"assignee": "agent"},
-        )
+        # The supervisor hands a few cases to the agent, who starts some: through the workspace's services.
+        case_assign(case=case, assignee=users["agent"], actor=users["supervisor"], now=spec.assigned_at)
         report.created["cases assigned"] += 1
         if spec.started_at is not None:
-            case.status = CaseStatus.IN_PROGRESS
-            CaseEvent.objects.create(
-                case=case,
-                kind=CaseEventKind.STATUS_CHANGED,
-                actor=users["agent"],
-                created_at=spec.started_at,
-                data={"from": CaseStatus.NEW, "to": CaseStatus.IN_PROGRESS},
+            case_transition(
+                case=case, to_status=CaseStatus.IN_PROGRESS, actor=users["agent"], now=spec.started_at
             )
             report.created["cases in progress"] += 1
-        case.save(update_fields=["assignee", "status", "updated_at"])

@@ -190,12 +190,6 @@ def _insert_by_copy(rows: list[tuple]) -> list[tuple[int, str]]:
     return inserted
 
 
-def shipment_summary_refresh(*, shipment: Shipment, now: datetime | None = None) -> Shipment:
-    shipments_summary_refresh(shipment_ids=[shipment.pk], now=now)
-    shipment.refresh_from_db()
-    return shipment
-
-
 def shipments_summary_refresh(
     *,
     shipment_ids: Iterable[int],

@@ -38,13 +38,5 @@ def sync_due() -> int:
     return polled
 
 
-def sync_connection(connection_id: int) -> int:
-    connection = TrackingConnection.objects.select_related("store").get(pk=connection_id)
-    result = tracking_sync(connection=connection)
-    if result.ingest.new:
-        wake(RULES_TASK)
-    return result.polled
-
-
 def wake_delivery_processing() -> None:
     wake("tracking.tasks.process_deliveries")
