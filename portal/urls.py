@@ -6,6 +6,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from portal import views
 from tracking import views as tracking_views
 
+store_patterns = [
+    path("", views.store_list, name="list"),
+    path("<slug:code>/", views.store_detail, name="detail"),
+    path("<slug:code>/members/add/", views.store_member_add, name="member_add"),
+    path("<slug:code>/members/<int:pk>/role/", views.store_member_role, name="member_role"),
+    path("<slug:code>/members/<int:pk>/remove/", views.store_member_remove, name="member_remove"),
+]
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="cases:list", permanent=False), name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -15,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("cases/", include("cases.urls")),
     path("tracking/", include("tracking.urls")),
+    path("stores/", include((store_patterns, "stores"))),
     path(
         "webhooks/tracking/<str:provider>/<uuid:uuid>/",
         tracking_views.tracking_webhook,

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from cases.choices import MessageLanguage
+from portal.choices import Role
+from portal.models import Store
+
+
+class StoreSettingsForm(forms.Form):
+    """The settings a store's admin may change. The values are checked again, against the model's
+    validators, by portal.services.store_update; its errors come back onto these fields."""
+
+    name = forms.CharField(label=_("Name"), max_length=Store._meta.get_field("name").max_length)
+    timezone = forms.CharField(
+        label=_("Time zone"),
+        max_length=Store._meta.get_field("timezone").max_length,
+        help_text=_("An IANA time zone, e.g. Asia/Kuala_Lumpur. Deadlines and dates are shown in it."),
+    )
+    default_language = forms.ChoiceField(
+        label=_("Buyer language"),
+        choices=MessageLanguage.choices,
+        help_text=_("The language of buyer messages when the order does not say."),
+    )
+    region = forms.CharField(
+        label=_("Region"), max_length=2, help_text=_("Two-letter ISO country code, e.g. MY.")
+    )
+    currency = forms.CharField(
+        label=_("Currency"), max_length=3, help_text=_("Three-letter ISO currency code, e.g. MYR.")
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        language = self.initial.get("default_language")
+        if language and language not in MessageLanguage.values:
+            # a language set before the choices existed stays selectable instead of silently changing
+            field = self.fields["default_language"]
+            field.choices = [*field.choices, (language, language)]
+
+
+class MemberAddForm(forms.Form):
+    username_or_email = forms.CharField(
+        label=_("Username or email"),
+        max_length=254,
+        widget=forms.TextInput(attrs={"placeholder": _("Username or email"), "autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.AGENT)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
