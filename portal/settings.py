@@ -86,6 +86,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # No JIT: these are OLTP queries, and one whose cost estimate crosses the JIT thresholds (the set-based
     # summary refresh over thousands of shipments does) pays ~1.5 s of compilation for ~100 ms of work.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # Django turns psycopg's prepared statements off (None). Its client-side-binding cursors never prepare
+    # anyway; this lets the few statements sent through portal.db.prepared_cursor be prepared. Behind a
+    # transaction-pooling PgBouncer older than 1.21, set it back to None.
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")

@@ -4,20 +4,28 @@ and a schedule sweeps them anyway, so a lost wake-up delays work and a doubled o
 from __future__ import annotations
 
 import logging
+import time
+from math import inf
 
 from django.core.cache import cache
 from django.db import transaction
 
 log = logging.getLogger(__name__)
+# func -> when this process last enqueued it (monotonic seconds).
+_woken: dict[str, float] = {}
 
 
 def wake(func: str, *, throttle_seconds: int = 1) -> None:
     """After the current transaction commits, enqueue `func` (a dotted path, so no app imports another),
     at most once per `throttle_seconds` per process group sharing the cache."""
+    now = time.monotonic()
+    if _woken.get(func, -inf) > now - throttle_seconds:
+        return  # this process enqueued it a moment ago: skip even the shared cache (hot webhook path)
 
     def enqueue() -> None:
+        _woken[func] = time.monotonic()
         if not cache.add(f"wake:{func}", 1, timeout=throttle_seconds):
-            return
+            return  # another process did
         from django_q.tasks import async_task
 
         try:

@@ -15,6 +15,12 @@ store_patterns = [
 ]
 
 urlpatterns = [
+    # First: the busiest URL by far (every carrier push), resolved before the includes are tried.
+    path(
+        "webhooks/tracking/<str:provider>/<uuid:uuid>/",
+        tracking_views.tracking_webhook,
+        name="tracking-webhook",
+    ),
     path("", RedirectView.as_view(pattern_name="cases:list", permanent=False), name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("livez", views.livez, name="livez"),
@@ -24,11 +30,6 @@ urlpatterns = [
     path("cases/", include("cases.urls")),
     path("tracking/", include("tracking.urls")),
     path("stores/", include((store_patterns, "stores"))),
-    path(
-        "webhooks/tracking/<str:provider>/<uuid:uuid>/",
-        tracking_views.tracking_webhook,
-        name="tracking-webhook",
-    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -5,6 +5,16 @@ import pytest
 from tests.factories import make_membership, make_store, make_user
 
 
+@pytest.fixture(autouse=True)
+def _fresh_wake_throttle():
+    """Each test starts with no worker wake-up remembered (portal.tasks.wake throttles per process)."""
+    from portal import tasks
+
+    tasks._woken.clear()
+    yield
+    tasks._woken.clear()
+
+
 @pytest.fixture
 def store(db):
     return make_store(code="store-a")

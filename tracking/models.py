@@ -180,7 +180,8 @@ class OrderLine(models.Model):
 class Shipment(models.Model):
     """A parcel. Its status fields are derived from its TrackingEvents and can always be rebuilt from them."""
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="shipments")
+    # No index of its own: the unique (store, carrier, tracking_number) leads with it.
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="shipments", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="shipments")
     carrier = models.CharField(_("carrier"), max_length=40)
     tracking_number = models.CharField(_("tracking number"), max_length=64)

@@ -68,6 +68,27 @@ def test_a_signed_push_is_stored_acknowledged_and_becomes_events(client, connect
 
 
 @pytest.mark.django_db
+def test_a_push_is_stored_by_one_statement_with_the_body_byte_for_byte(
+    client, connection, body, django_assert_num_queries
+):
+    """The hot path: with the connection lookup cached, a push costs the one INSERT (a prepared statement on
+    PostgreSQL), and the raw body and the model's defaults land exactly as the model would have written."""
+    _post(client, connection, body)  # caches the connection lookup and prepares the insert
+    redelivered = body.replace(b'"event_id": "', b'"event_id": "again-', 1)
+    assert redelivered != body
+
+    with django_assert_num_queries(1):
+        response = _post(client, connection, redelivered)
+
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get(pk=response.json()["delivery"])
+    assert bytes(delivery.body) == redelivered
+    assert (delivery.status, delivery.attempts, delivery.events_new, delivery.error) == ("received", 0, 0, "")
+    assert delivery.kind == "tracking_update" and delivery.content_type == "application/json"
+    assert delivery.event_id.startswith("again-")
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("signature", [None, "", "bm90LXRoZS1zaWduYXR1cmU=", _sign(b"another body")])
 def test_a_missing_or_bad_signature_is_a_401_and_writes_nothing(client, connection, parcel, body, signature):
     response = _post(client, connection, body, signature=signature)
