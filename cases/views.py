@@ -38,6 +38,7 @@ from cases.forms import (
 )
 from cases.messages import message_preview, message_send, messages_bulk_send
 from cases.models import Case
+from cases.presenters import queue_rows_present
 from cases.selectors import (
     assignees_for_user,
     case_children,
@@ -151,6 +152,7 @@ def _queue_context(request: HttpRequest, form: CaseFilterForm) -> dict[str, Any]
         assignee_id=data["assignee"].pk if data.get("assignee") else None,
     )
     page = case_page(cases, after=int(data["after"]) if data.get("after") else None)
+    queue_rows_present(page.rows)
     query = request.GET.copy()
     query.pop("after", None)
     is_manager = _is_manager(request)

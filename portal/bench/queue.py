@@ -38,9 +38,10 @@ from tracking.models import Order, Shipment
 SMALL, LARGE = 10_000, 1_000_000
 CASES_PER_ORDER = 10  # fewer than the case types, so every open case keeps its (order, type) unique
 DEEP_ROWS = 1_000  # the deep page starts this many rows into the queue (page 21 at 50 a page)
-WARMUPS, REQUESTS = 3, 30
+WARMUPS, REQUESTS = 5, 100  # a p95 of 30 samples is their second-worst: too much noise to compare
 P95_BUDGET_MS = 150.0
 RATIO_MAX = 1.5  # p95 at the large size over p95 at the small size
+SCALE_FREE = ("first page", "deep page")  # the pages: they must cost the same at any size
 AGENTS = 5  # the benchmark user and four colleagues; open cases spread over them and "unassigned"
 # Every type but the batch incident (which has no order); order-level ones carry no shipment.
 TYPES = [value for value in CaseType.values if value != CaseType.QUALITY_BATCH]
@@ -87,8 +88,16 @@ def run(context: BenchContext) -> list[Table]:
         )
         large_rate = Measure(f"{page} at {size_label(large)}", 1000 / p95_large, "req/s",
                              f"1/p95, {p95_large:.1f} ms")  # fmt: skip
-        table.comparisons.append(Comparison(large_rate, small_rate, target=1 / RATIO_MAX))
+        if page in SCALE_FREE:
+            table.comparisons.append(Comparison(large_rate, small_rate, target=1 / RATIO_MAX))
         table.comparisons.append(Comparison(large_rate, budget, target=1.0))
+        if page not in SCALE_FREE:
+            table.notes.append(
+                f"{page}: counts every open case the user sees ({small // 20:,} against {large // 20:,}), so "
+                "its cost follows the open backlog, not the page: only the 150 ms budget applies; "
+                f"p95 {p95_small:.1f} ms at {small:,}, {p95_large:.1f} ms at {large:,}."
+            )
+            continue
         table.notes.append(
             f"{page}: p95 {p95_small:.1f} ms at {small:,}, {p95_large:.1f} ms at {large:,}; time ratio "
             f"{p95_large / p95_small:.2f} (target <= {RATIO_MAX}) -> {'PASS' if p95_large <= p95_small * RATIO_MAX else 'MISS'}; "

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -62,6 +62,39 @@ def test_the_named_queues_hold_mine_unassigned_and_breaching_cases(agent_client,
         paused.pk,
     }
     assert _ids(agent_client.get(url, {"queue": "breaching"}).content.decode()) == {breaching.pk}
+
+
+@pytest.mark.django_db
+def test_a_queue_row_shows_sla_and_age_in_the_stores_time_zone_with_links_and_states(agent_client, store):
+    now = timezone.now()
+    overdue = make_case(store=store)
+    Case.objects.filter(pk=overdue.pk).update(
+        due_at=datetime(2026, 11, 20, 1, 30, tzinfo=UTC), opened_at=now - timedelta(days=2, hours=3)
+    )
+    paused = make_case(store=store)
+    Case.objects.filter(pk=paused.pk).update(due_at=now - timedelta(hours=1), sla_paused_at=now)
+    upcoming = make_case(store=store)
+    Case.objects.filter(pk=upcoming.pk).update(due_at=now + timedelta(hours=3, minutes=5))
+
+    body = agent_client.get(reverse("cases:list")).content.decode()
+    rows = {
+        int(pk): row
+        for pk, row in re.findall(r'<tr class="case-row" data-case-id="(\d+)"(.*?)</tr>', body, re.S)
+    }
+
+    late = rows[overdue.pk]
+    # 01:30 UTC is 09:30 in Kuala Lumpur (UTC+8), the store's zone.
+    assert '<time datetime="2026-11-20T09:30:00+08:00" title="2026-11-20 09:30 +08" class="overdue">' in late
+    assert "ago" in late and "2\xa0days, 3\xa0hours" in late
+    assert f'data-href="{reverse("cases:detail", args=[overdue.pk])}"' in late
+    assert f'href="{reverse("tracking:shipment", args=[overdue.shipment_id])}"' in late
+    assert f'aria-label="Select case #{overdue.pk}"' in late
+    assert "paused" in rows[paused.pk] and 'class="overdue"' not in rows[paused.pk]
+    assert "3\xa0hours from now" in rows[upcoming.pk] and 'class="overdue"' not in rows[upcoming.pk]
+
+    body = agent_client.get(reverse("cases:list"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f'aria-label="选择工单 #{overdue.pk}"' in body
+    assert "已暂停" in body and "物流轨迹" in body and "小时" in body
 
 
 @pytest.mark.django_db
