@@ -18,11 +18,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cases.choices import OPEN_STATUSES, CaseEventKind, CaseStatus, Resolution
+from cases.choices import OPEN_STATUSES, CaseEventKind, CaseStatus, CaseType, Resolution
 from cases.models import Case, CaseEvent
 from portal.choices import Role
 from portal.models import Membership
 from portal.selectors import store_roles_for_user
+from tracking.choices import OrderStatus
+from tracking.models import Order
 
 S = CaseStatus
 WAITING = frozenset({S.WAITING_BUYER, S.WAITING_CARRIER, S.WAITING_PLATFORM})
@@ -165,9 +167,46 @@ def _transition_locked(
             ) from None
     else:
         case.save(update_fields=sorted(fields))
-    return CaseEvent.objects.create(
+    event = CaseEvent.objects.create(
         case=case, kind=kind, actor=actor, created_at=now, message=note.strip(), data=data
     )
+    if case.type == CaseType.ORDER_REVIEW and case.order_id:
+        _order_review_decided(case, kind=kind, actor=actor, now=now)
+    return event
+
+
+# A review's decision reaches the held order: resolving releases it for shipping, or cancels it when the
+# resolution says the order was cancelled; reopening the review holds it again. (from, to, timeline text)
+_REVIEW_ORDER_MOVES = {
+    (CaseEventKind.RESOLVED, False): (
+        OrderStatus.ON_HOLD,
+        OrderStatus.AWAITING_SHIPMENT,
+        "Order released for shipping after review.",
+    ),
+    (CaseEventKind.RESOLVED, True): (
+        OrderStatus.ON_HOLD,
+        OrderStatus.CANCELLED,
+        "Order cancelled after review.",
+    ),
+    (CaseEventKind.REOPENED, False): (
+        OrderStatus.AWAITING_SHIPMENT,
+        OrderStatus.ON_HOLD,
+        "Order held again: its review was reopened.",
+    ),
+}
+
+
+def _order_review_decided(case: Case, *, kind: str, actor: AbstractBaseUser, now: datetime) -> None:
+    move = _REVIEW_ORDER_MOVES.get((kind, case.resolution == Resolution.CANCELLED))
+    if move is None:
+        return
+    old, new, message = move
+    # Conditional: an order shipped or cancelled on the platform meanwhile is left as it is.
+    if Order.objects.filter(pk=case.order_id, status=old).update(status=new):
+        CaseEvent.objects.create(
+            case=case, kind=CaseEventKind.UPDATED, actor=actor, created_at=now, message=message,
+            data={"order_status": {"from": old.value, "to": new.value}},
+        )  # fmt: skip
 
 
 def case_transition(
@@ -193,6 +232,8 @@ def case_transition(
             locked, to_status=to_status, actor=actor, resolution=resolution, note=note, now=now
         )
     case_copy_back(case, locked)
+    if case.type == CaseType.ORDER_REVIEW and Case.order.is_cached(case) and case.order is not None:
+        case.order.refresh_from_db(fields=["status"])  # the decision may have moved it
     return event
 
 
@@ -290,6 +331,41 @@ def case_assign(
         changed = _assign_locked(locked, assignee=assignee, actor=actor, now=now, members={})
     case_copy_back(case, locked)
     return changed
+
+
+def cases_release_from_member(
+    *, store_id: int, user_id: int, actor: AbstractBaseUser, now: datetime | None = None
+) -> int:
+    """Put a departing member's open cases in the store back to Unassigned, one ASSIGNED entry each; their
+    closed cases keep the name of who worked them. Returns how many were released.
+
+    Called by `portal.services.member_remove` in its transaction, by dotted path (portal never imports cases),
+    so a removed member's cases do not sit in a queue nobody sees."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Case.objects.select_for_update()
+            .filter(store_id=store_id, assignee_id=user_id, status__in=OPEN_STATUSES)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            return 0
+        Case.objects.filter(pk__in=ids).update(assignee=None, updated_at=now)
+        message = "Unassigned: no longer a member of the store."
+        data = {"from": user_id, "to": None, "to_name": "", "member_removed": True}
+        CaseEvent.objects.bulk_create(
+            CaseEvent(
+                case_id=pk,
+                kind=CaseEventKind.ASSIGNED,
+                actor=actor,
+                created_at=now,
+                message=message,
+                data=data,
+            )
+            for pk in ids
+        )
+    return len(ids)
 
 
 def case_note_add(

@@ -15,12 +15,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from portal.choices import Role
 from portal.models import Membership, Store
 
 log = logging.getLogger(__name__)
+# The cases app's own service, by dotted path: portal is the base every app imports, never the reverse.
+RELEASE_MEMBER_CASES = "cases.workflow.cases_release_from_member"
 
 STORE_EDITABLE_FIELDS = ("name", "timezone", "default_language", "region", "currency")
 
@@ -151,7 +154,8 @@ def member_set_role(*, membership: Membership, actor: AbstractBaseUser, role: st
 def member_remove(*, membership: Membership, actor: AbstractBaseUser) -> None:
     """Take a member out of the store. Refuses (MembershipError, nothing written) to remove the store's last
     admin; PermissionDenied unless the actor is an admin of the store or a superuser. Locks all the store's
-    memberships while it checks and deletes. Cases stay assigned as they are."""
+    memberships while it checks and deletes. The member's open cases in the store go back to Unassigned, in
+    the same transaction."""
     store = membership.store
     with transaction.atomic():
         roles = _locked_roles(store)
@@ -167,7 +171,13 @@ def member_remove(*, membership: Membership, actor: AbstractBaseUser) -> None:
             % {"username": membership.user.get_username()},
         )
         Membership.objects.filter(pk=membership.pk).delete()
-    log.info("store %s: %s removed %s", store.code, actor.get_username(), membership.user.get_username())
+        released = import_string(RELEASE_MEMBER_CASES)(
+            store_id=store.pk, user_id=membership.user_id, actor=actor
+        )
+    log.info(
+        "store %s: %s removed %s (%d open cases back to Unassigned)",
+        store.code, actor.get_username(), membership.user.get_username(), released,
+    )  # fmt: skip
 
 
 def store_update(*, store: Store, actor: AbstractBaseUser, data: Mapping[str, Any]) -> Store:

@@ -13,10 +13,13 @@ from cases.workflow import (
     CaseWorkflowError,
     case_assign,
     case_claim,
+    case_transition,
     cases_bulk_assign,
     cases_bulk_claim,
     cases_bulk_transition,
 )
+from portal.models import Membership
+from portal.services import member_remove
 from tests.factories import make_case, make_membership, make_store, make_user
 
 
@@ -250,3 +253,34 @@ def test_two_agents_racing_to_claim_one_case_end_with_one_assignee_and_one_event
     assert case.assignee in agents and case.status == "in_progress"
     assert case.events.filter(kind="assigned").count() == 1
     assert case.events.filter(kind="status_changed").count() == 1
+
+
+@pytest.mark.django_db
+def test_removing_a_member_puts_their_open_cases_back_to_unassigned_in_that_store_only(
+    store, other_store, agent
+):
+    admin = make_user("ada")
+    make_membership(user=admin, store=store, role="admin")
+    make_membership(user=agent, store=other_store, role="agent")
+    open_case, done_case, elsewhere = (
+        make_case(store=store),
+        make_case(store=store),
+        make_case(store=other_store),
+    )
+    for case in (open_case, done_case, elsewhere):
+        case_claim(case=case, actor=agent)
+    case_transition(case=done_case, to_status="resolved", resolution="no_action", actor=agent)
+
+    member_remove(membership=Membership.objects.get(user=agent, store=store), actor=admin)
+
+    assert Case.objects.get(pk=open_case.pk).assignee_id is None
+    assert Case.objects.get(pk=done_case.pk).assignee_id == agent.pk  # who worked it stays on record
+    assert Case.objects.get(pk=elsewhere.pk).assignee_id == agent.pk  # still a member there
+    event = CaseEvent.objects.filter(case=open_case).order_by("pk").last()
+    assert (event.kind, event.actor, event.data["from"], event.data["to"]) == (
+        "assigned",
+        admin,
+        agent.pk,
+        None,
+    )
+    assert event.message == "Unassigned: no longer a member of the store."

@@ -6,7 +6,8 @@ import pytest
 
 from cases.models import Case, CaseEvent
 from cases.review import address_key, order_review_evaluate
-from tests.factories import make_live_session, make_order
+from cases.workflow import case_transition
+from tests.factories import make_live_session, make_membership, make_order, make_user
 from tracking.models import Order
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -20,6 +21,66 @@ def _order(store, session=None, *, minutes=0, **fields):
 
 def _status(order) -> str:
     return Order.objects.values_list("status", flat=True).get(pk=order.pk)
+
+
+def _reviewer(store):
+    user = make_user("rita")
+    make_membership(user=user, store=store, role="agent")
+    return user
+
+
+def _held(store):
+    order = _order(store, street="", district="")
+    order_review_evaluate(store=store, now=NOW)
+    assert _status(order) == "on_hold"
+    return order, Case.objects.get(order=order, type="order_review")
+
+
+@pytest.mark.django_db
+def test_resolving_the_review_releases_the_held_order_for_shipping_and_says_so(store):
+    order, case = _held(store)
+    case = Case.objects.select_related("order").get(pk=case.pk)
+
+    case_transition(case=case, to_status="resolved", resolution="no_action", actor=_reviewer(store), now=NOW)
+
+    assert _status(order) == "awaiting_shipment"
+    assert case.order.status == "awaiting_shipment"  # the caller's instance too (the page re-renders it)
+    last = CaseEvent.objects.filter(case=case).order_by("pk").last()
+    assert last.message == "Order released for shipping after review."
+    assert last.data == {"order_status": {"from": "on_hold", "to": "awaiting_shipment"}}
+    assert last.actor.username == "rita"
+
+
+@pytest.mark.django_db
+def test_resolving_the_review_as_cancelled_cancels_the_order_and_reopening_does_not_revive_it(store):
+    order, case = _held(store)
+    reviewer = _reviewer(store)
+
+    case_transition(case=case, to_status="resolved", resolution="cancelled", actor=reviewer, now=NOW)
+    assert _status(order) == "cancelled"
+
+    case_transition(case=case, to_status="in_progress", actor=reviewer, now=NOW)
+    assert _status(order) == "cancelled"
+
+
+@pytest.mark.django_db
+def test_reopening_a_released_review_holds_the_order_again_unless_it_shipped_meanwhile(store):
+    order, case = _held(store)
+    reviewer = _reviewer(store)
+    case_transition(case=case, to_status="resolved", resolution="no_action", actor=reviewer, now=NOW)
+
+    case_transition(case=case, to_status="in_progress", actor=reviewer, now=NOW)
+    assert _status(order) == "on_hold"
+    assert CaseEvent.objects.filter(case=case).order_by("pk").last().message == (
+        "Order held again: its review was reopened."
+    )
+
+    case_transition(case=case, to_status="resolved", resolution="no_action", actor=reviewer, now=NOW)
+    Order.objects.filter(pk=order.pk).update(status="shipped")  # handed to the carrier meanwhile
+    events = CaseEvent.objects.filter(case=case).count()
+    case_transition(case=case, to_status="in_progress", actor=reviewer, now=NOW)
+    assert _status(order) == "shipped"
+    assert CaseEvent.objects.filter(case=case).count() == events + 1  # the reopen only
 
 
 @pytest.mark.django_db
@@ -148,8 +209,9 @@ def test_an_order_a_reviewer_released_is_not_held_again_for_the_same_reason_but_
     flagged = _order(store, street="", district="")
     order_review_evaluate(store=store, now=NOW)
     # A reviewer confirmed the address with the buyer and released the order.
-    Case.objects.filter(order=flagged).update(status="resolved", resolution="no_action", resolved_at=NOW)
-    Order.objects.filter(pk=flagged.pk).update(status="awaiting_shipment")
+    reviewer = _reviewer(store)
+    case_transition(case=Case.objects.get(order=flagged), to_status="resolved", resolution="no_action",
+                    actor=reviewer, now=NOW)  # fmt: skip
 
     order_review_evaluate(store=store, now=NOW + timedelta(hours=1))
     assert _status(flagged) == "awaiting_shipment"

@@ -14,9 +14,18 @@ from cases.choices import CaseEventKind, CaseStatus
 from cases.message_defaults import default_templates_ensure
 from cases.messages import message_send
 from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate
+from cases.review import order_review_evaluate
 from cases.selectors import queue_counts_for_user
 from cases.workflow import case_claim, case_note_add
-from tests.factories import add_line, make_case, make_live_session, make_membership, make_sku, make_user
+from tests.factories import (
+    add_line,
+    make_case,
+    make_live_session,
+    make_membership,
+    make_order,
+    make_sku,
+    make_user,
+)
 
 HX = {"HX-Request": "true"}
 
@@ -95,6 +104,26 @@ def test_a_queue_row_shows_sla_and_age_in_the_stores_time_zone_with_links_and_st
     body = agent_client.get(reverse("cases:list"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert f'aria-label="选择工单 #{overdue.pk}"' in body
     assert "已暂停" in body and "物流轨迹" in body and "小时" in body
+
+
+@pytest.mark.django_db
+def test_an_order_review_case_page_says_resolving_releases_the_held_order(agent_client, store):
+    order = make_order(store=store, street="", district="")
+    order_review_evaluate(store=store, order_ids=[order.pk])
+    case = Case.objects.get(order=order, type="order_review")
+    url = reverse("cases:detail", args=[case.pk])
+
+    body = agent_client.get(url).content.decode()
+    assert "The order is held from shipping. Resolving releases it" in body
+    assert 'class="badge order-on_hold"' in body
+
+    response = agent_client.post(
+        reverse("cases:resolve", args=[case.pk]), {"resolution": "no_action"}, headers=HX
+    )
+    assert response.status_code == 200
+    assert "Order status: Awaiting shipment." in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == "awaiting_shipment"
 
 
 @pytest.mark.django_db
