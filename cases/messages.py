@@ -49,6 +49,7 @@ from cases.workflow import (
 from portal.choices import Platform
 from portal.models import Store
 from portal.tasks import wake
+from tracking.carriers import carrier_name
 from tracking.models import Shipment, TrackingEvent
 
 log = logging.getLogger(__name__)
@@ -335,7 +336,7 @@ def case_placeholder_values(case: Case, *, language: str = "en") -> dict[str, st
         "buyer_name": order.buyer_name if order else "",
         "order_id": order.platform_order_id if order else "",
         "tracking_number": shipment.tracking_number if shipment else "",
-        "carrier": shipment.carrier if shipment else "",
+        "carrier": carrier_name(shipment.carrier, language=language) if shipment else "",
         "latest_checkpoint": _latest_checkpoint(case, shipment),
         "new_eta": eta.isoformat() if eta else "",
         "restock_date": str(case.facts.get("restock_eta") or ""),

@@ -20,6 +20,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext
 
 from cases.models import Case
+from tracking.carriers import carrier_name
 
 _MARK = 2_147_483_647  # a pk no URL pattern rejects, replaced by each row's own
 SUMMARY_CHARS = 80
@@ -43,6 +44,7 @@ def queue_rows_present(cases: Iterable[Case], *, now: datetime | None = None) ->
         opened = case.opened_at.astimezone(zone)
         case.row_url = detail_url.format(case.pk)
         case.row_shipment_url = shipment_url.format(case.shipment_id) if case.shipment_id else ""
+        case.row_carrier = carrier_name(case.shipment.carrier) if case.shipment_id else ""
         case.row_select_label = select_label % {"id": case.pk}
         case.row_summary = Truncator(case.summary).chars(SUMMARY_CHARS) if case.summary else ""
         case.row_due_iso = due.isoformat(timespec="seconds")

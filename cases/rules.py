@@ -13,6 +13,7 @@ from typing import Any
 
 from cases.choices import CaseType, Priority
 from cases.policy import Thresholds
+from tracking.carriers import carrier_name
 from tracking.choices import Tag, subtag_label
 from tracking.models import Order, Shipment
 
@@ -94,7 +95,7 @@ def parcel_evaluate(
         deadline(
             CaseType.PICKUP_OVERDUE,
             shipment.booked_at + thresholds.pickup,
-            f"{shipment.carrier} has not scanned parcel {number} {_hours(thresholds.pickup)} h after pickup was booked.",
+            f"{carrier_name(shipment.carrier, language='en')} has not scanned parcel {number} {_hours(thresholds.pickup)} h after pickup was booked.",
             {"booked_at": _iso(shipment.booked_at), "threshold_hours": _hours(thresholds.pickup)},
         )
     if status == Tag.IN_TRANSIT and shipment.last_progress_at:
@@ -118,7 +119,7 @@ def parcel_evaluate(
     if rule is not None and shipment.last_event_at:
         text = getattr(shipment, "latest_text", "") or ""
         where = getattr(shipment, "latest_location", "") or ""
-        summary = f"{shipment.carrier} reports {subtag_label(shipment.substatus).lower()} on parcel {number}"
+        summary = f"{carrier_name(shipment.carrier, language='en')} reports {subtag_label(shipment.substatus).lower()} on parcel {number}"
         summary += f" at {where}" if where else ""
         summary += f": {text}" if text else "."
         findings[rule] = Finding(

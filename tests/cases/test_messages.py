@@ -92,7 +92,7 @@ def test_every_placeholder_is_filled_from_the_case(store):
     rendered = template_render(template=_template(), case=case)
 
     assert rendered.body == (
-        "buyer_name=Siti Aminah | order_id=580000000777 | tracking_number=JT5000580000000777 | carrier=jtexpress-my"
+        "buyer_name=Siti Aminah | order_id=580000000777 | tracking_number=JT5000580000000777 | carrier=J&T Express"
         " | latest_checkpoint=2026-11-19 20:00 Arrived at sorting hub, Shah Alam"  # 12:00 UTC in UTC+8
         " | new_eta=2026-11-24 | restock_date=2026-11-28"
         " | option_a=wait for the restock, expected by 2026-11-28 | option_b=swap it for Velvet Lip Tint 04"

@@ -90,3 +90,15 @@ def test_another_stores_shipment_page_is_a_404(agent_client, other_store):
     theirs = make_shipment(order=make_order(store=other_store))
 
     assert agent_client.get(reverse("tracking:shipment", args=[theirs.pk])).status_code == 404
+
+
+def test_carrier_codes_read_as_brand_names_in_the_language_asked_and_unknown_codes_as_they_are():
+    from tracking.carriers import carrier_name
+
+    assert carrier_name("ninjavan-my") == "Ninja Van"
+    assert carrier_name(" ZTO ") == "ZTO Express"
+    assert carrier_name("ZTO", language="zh-hans") == "中通快递"
+    assert carrier_name("sf", language="zh-hans") == "顺丰速运"
+    assert carrier_name("sf", language="ms") == "SF Express"  # no Malay catalogue: the English name
+    assert carrier_name("acme-couriers") == "acme-couriers"
+    assert carrier_name("") == ""
