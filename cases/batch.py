@@ -22,11 +22,13 @@ from typing import Any
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from cases.choices import CaseEventKind, CaseType, Priority
 from cases.models import OPEN_CASE, Case, CaseEvent
 from cases.policy import PolicyBook, Thresholds
 from cases.services import case_raise
+from cases.texts import Text, event_data
 from portal.choices import Role
 from portal.models import Membership, Store
 from tracking.choices import OrderStatus
@@ -187,7 +189,8 @@ def _incident_open(
     }
     incident, created = case_raise(
         type=CaseType.QUALITY_BATCH, order=None, store_id=store_id, sku_id=sku_id, lot=lot,
-        priority=Priority.URGENT, summary=f"Quality incident: repeated complaints on {sku.name}, {batch}.",
+        priority=Priority.URGENT,
+        summary=Text(gettext_noop("Quality incident: repeated complaints on %(sku)s, %(batch)s."), sku=sku.name, batch=batch),
         facts=facts, now=now, thresholds=thresholds,
     )  # fmt: skip
     if not created:
@@ -204,10 +207,13 @@ def _incident_open(
         transaction.on_commit(
             partial(_notify, incident_id=incident.pk, recipients=recipients, batch=batch), robust=True
         )
+    notified = Text(
+        gettext_noop("Supervisors and admins notified by email (%(count)s)."), count=len(recipients)
+    )
     CaseEvent.objects.create(
         case=incident, kind=CaseEventKind.NOTE, created_at=now,
-        message=f"Supervisors and admins notified by email ({len(recipients)}).",
-        data={"notified": recipients},
+        message=str(notified),
+        data=event_data(notified, {"notified": recipients}),
     )  # fmt: skip
     return incident
 
@@ -260,10 +266,10 @@ def _children_link(*, incident: Case, case_ids: Iterable[int], now: datetime, re
     )
     if linked:
         Case.objects.filter(pk__in=linked).update(parent=incident, updated_at=timezone.now())
-        message = f"Part of quality incident #{incident.pk}."
+        message = Text(gettext_noop("Part of quality incident #%(id)s."), id=incident.pk)
         CaseEvent.objects.bulk_create(
-            CaseEvent(case_id=pk, kind=CaseEventKind.UPDATED, created_at=now, message=message,
-                      data={"parent_id": incident.pk})
+            CaseEvent(case_id=pk, kind=CaseEventKind.UPDATED, created_at=now, message=str(message),
+                      data=event_data(message, {"parent_id": incident.pk}))
             for pk in linked
         )  # fmt: skip
     children = list(incident.children.order_by("pk").values_list("pk", "type"))
@@ -290,8 +296,12 @@ def _children_link(*, incident: Case, case_ids: Iterable[int], now: datetime, re
     if linked:
         changes["linked_case_ids"] = linked
     result.updated += 1
+    if linked:
+        message = Text(gettext_noop("%(count)s complaints on this batch."), count=len(children))
+    else:
+        message = Text(gettext_noop("Buyer list refreshed."))
     CaseEvent.objects.create(
         case=incident, kind=CaseEventKind.UPDATED, created_at=now,
-        message=f"{len(children)} complaints on this batch." if linked else "Buyer list refreshed.",
-        data=changes,
+        message=str(message),
+        data=event_data(message, changes),
     )  # fmt: skip

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from cases.batch import COMPLAINT_TYPES, batch_evaluate
 from cases.choices import CaseType
@@ -24,18 +25,21 @@ from cases.models import OPEN_CASE, Case
 from cases.policy import PolicyBook, Thresholds
 from cases.rules import PARCEL_TYPES, Finding, parcel_evaluate, priority_for
 from cases.services import case_condition_cleared, case_raise, case_refresh
+from cases.texts import Text
 from tracking.models import Order, Shipment, TrackingEvent
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 500
 
-CLEARED_REASONS: Mapping[str, str] = {
-    CaseType.PICKUP_OVERDUE: "The carrier scanned the parcel.",
-    CaseType.STALLED_IN_TRANSIT: "The parcel is moving again.",
-    CaseType.NO_UPDATE: "The carrier reported again.",
-    CaseType.OVERSOLD: "Stock now covers the order.",
-    CaseType.OUT_OF_STOCK: "The item is back in stock for this order.",
+CLEARED_REASONS: Mapping[str, Text] = {
+    CaseType.PICKUP_OVERDUE: Text(gettext_noop("The carrier scanned the parcel.")),
+    CaseType.STALLED_IN_TRANSIT: Text(gettext_noop("The parcel is moving again.")),
+    CaseType.NO_UPDATE: Text(gettext_noop("The carrier reported again.")),
+    CaseType.OVERSOLD: Text(gettext_noop("Stock now covers the order.")),
+    CaseType.OUT_OF_STOCK: Text(gettext_noop("The item is back in stock for this order.")),
 }
+CLEARED_OTHERWISE = Text(gettext_noop("The carrier no longer reports this problem."))
+DELIVERED = Text(gettext_noop("The parcel was delivered."))
 
 
 @dataclass
@@ -91,9 +95,9 @@ def findings_apply(
             ):  # fmt: skip
                 result.updated += 1
         elif case is not None:
-            reason = CLEARED_REASONS.get(type, "The carrier no longer reports this problem.")
+            reason = CLEARED_REASONS.get(type, CLEARED_OTHERWISE)
             if shipment is not None and shipment.status == "Delivered":
-                reason = "The parcel was delivered."
+                reason = DELIVERED
             if case_condition_cleared(case=case, reason=reason, now=now):
                 result.resolved += 1
             else:

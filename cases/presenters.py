@@ -20,6 +20,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext
 
 from cases.models import Case
+from cases.texts import case_summary
 from tracking.carriers import carrier_name
 
 _MARK = 2_147_483_647  # a pk no URL pattern rejects, replaced by each row's own
@@ -46,7 +47,8 @@ def queue_rows_present(cases: Iterable[Case], *, now: datetime | None = None) ->
         case.row_shipment_url = shipment_url.format(case.shipment_id) if case.shipment_id else ""
         case.row_carrier = carrier_name(case.shipment.carrier) if case.shipment_id else ""
         case.row_select_label = select_label % {"id": case.pk}
-        case.row_summary = Truncator(case.summary).chars(SUMMARY_CHARS) if case.summary else ""
+        summary = case_summary(case)
+        case.row_summary = Truncator(summary).chars(SUMMARY_CHARS) if summary else ""
         case.row_due_iso = due.isoformat(timespec="seconds")
         case.row_due_title = due.strftime("%Y-%m-%d %H:%M %Z")
         case.row_due_text = naturaltime(case.due_at)

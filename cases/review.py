@@ -26,6 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from cases.choices import CaseType, Priority, Resolution
 from cases.engine import SweepResult
@@ -34,6 +35,7 @@ from cases.policy import PolicyBook
 from cases.rules import priority_for
 from cases.services import case_refresh, order_review_raise
 from cases.stock import store_lock
+from cases.texts import Text
 from portal.models import Store
 from tracking.choices import OrderStatus
 from tracking.models import Order
@@ -187,10 +189,15 @@ def _facts(order: Order, cluster: tuple[int, list[tuple[int, str, str]]] | None)
     return facts
 
 
-def _summary(facts: dict[str, Any]) -> str:
+def _summary(facts: dict[str, Any]) -> Text:
     labels = {
-        SAME_ADDRESS: f"{facts.get('orders_to_address')} orders to one address in one live session",
-        VAGUE_ADDRESS: "address too vague to deliver (no street, no district)",
-        PAYMENT_FLAGGED: "payment flagged",
+        SAME_ADDRESS: Text(
+            gettext_noop("%(count)s orders to one address in one live session"),
+            count=facts.get("orders_to_address"),
+        ),
+        VAGUE_ADDRESS: Text(gettext_noop("address too vague to deliver (no street, no district)")),
+        PAYMENT_FLAGGED: Text(gettext_noop("payment flagged")),
     }
-    return "Held for review: " + "; ".join(labels[reason] for reason in facts["reasons"]) + "."
+    return Text(
+        gettext_noop("Held for review: %(reasons)s."), reasons=[labels[reason] for reason in facts["reasons"]]
+    )

@@ -11,10 +11,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from cases.choices import CaseType, Priority
 from cases.policy import Thresholds
-from tracking.carriers import carrier_name
-from tracking.choices import Tag, subtag_label
+from cases.texts import Text
+from tracking.choices import Tag
 from tracking.models import Order, Shipment
 
 PARCEL_TYPES = (
@@ -52,13 +54,22 @@ BASE_PRIORITY: dict[str, Priority] = {
 }
 
 
+# (a place given, a carrier text given) -> the summary of an event rule's case.
+_CARRIER_REPORTS = {
+    (True, True): gettext_noop("%(carrier)s reports %(subtag)s on parcel %(number)s at %(place)s: %(text)s"),
+    (True, False): gettext_noop("%(carrier)s reports %(subtag)s on parcel %(number)s at %(place)s."),
+    (False, True): gettext_noop("%(carrier)s reports %(subtag)s on parcel %(number)s: %(text)s"),
+    (False, False): gettext_noop("%(carrier)s reports %(subtag)s on parcel %(number)s."),
+}
+
+
 @dataclass(frozen=True)
 class Finding:
     """A problem that exists now: the case a rule wants open."""
 
     type: CaseType
     since: datetime  # when the deadline passed or the event happened: the case opens then
-    summary: str
+    summary: str | Text
     facts: dict[str, Any] = field(default_factory=dict)
     trigger_event_ids: tuple[int, ...] = ()
 
@@ -85,7 +96,7 @@ def parcel_evaluate(
     if status == Tag.DELIVERED:
         return Verdict(findings={}, next_check_at=None)
 
-    def deadline(rule: CaseType, due: datetime, summary: str, facts: dict[str, Any]) -> None:
+    def deadline(rule: CaseType, due: datetime, summary: Text, facts: dict[str, Any]) -> None:
         if now >= due:
             findings[rule] = Finding(rule, due, summary, {**facts, "deadline": due.isoformat()}, triggers)
         else:
@@ -95,14 +106,25 @@ def parcel_evaluate(
         deadline(
             CaseType.PICKUP_OVERDUE,
             shipment.booked_at + thresholds.pickup,
-            f"{carrier_name(shipment.carrier, language='en')} has not scanned parcel {number} {_hours(thresholds.pickup)} h after pickup was booked.",
+            Text(
+                gettext_noop(
+                    "%(carrier)s has not scanned parcel %(number)s %(hours)s h after pickup was booked."
+                ),
+                carrier=shipment.carrier,
+                number=number,
+                hours=_hours(thresholds.pickup),
+            ),
             {"booked_at": _iso(shipment.booked_at), "threshold_hours": _hours(thresholds.pickup)},
         )
     if status == Tag.IN_TRANSIT and shipment.last_progress_at:
         deadline(
             CaseType.STALLED_IN_TRANSIT,
             shipment.last_progress_at + thresholds.stalled,
-            f"Parcel {number} has made no progress for {_hours(thresholds.stalled)} h.",
+            Text(
+                gettext_noop("Parcel %(number)s has made no progress for %(hours)s h."),
+                number=number,
+                hours=_hours(thresholds.stalled),
+            ),
             {
                 "last_progress_at": _iso(shipment.last_progress_at),
                 "threshold_hours": _hours(thresholds.stalled),
@@ -112,16 +134,21 @@ def parcel_evaluate(
         deadline(
             CaseType.NO_UPDATE,
             shipment.last_event_at + thresholds.no_update,
-            f"No carrier update on parcel {number} for {_hours(thresholds.no_update)} h.",
+            Text(
+                gettext_noop("No carrier update on parcel %(number)s for %(hours)s h."),
+                number=number,
+                hours=_hours(thresholds.no_update),
+            ),
             {"last_event_at": _iso(shipment.last_event_at), "threshold_hours": _hours(thresholds.no_update)},
         )
     rule = SUBTAG_RULES.get(shipment.substatus) or TAG_RULES.get(status)
     if rule is not None and shipment.last_event_at:
         text = getattr(shipment, "latest_text", "") or ""
         where = getattr(shipment, "latest_location", "") or ""
-        summary = f"{carrier_name(shipment.carrier, language='en')} reports {subtag_label(shipment.substatus).lower()} on parcel {number}"
-        summary += f" at {where}" if where else ""
-        summary += f": {text}" if text else "."
+        summary = Text(
+            _CARRIER_REPORTS[bool(where), bool(text)],
+            carrier=shipment.carrier, subtag=shipment.substatus, number=number, place=where, text=text,
+        )  # fmt: skip
         findings[rule] = Finding(
             rule,
             shipment.last_event_at,

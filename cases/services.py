@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from cases.choices import (
     OPEN_STATUSES,
@@ -20,6 +21,7 @@ from cases.choices import (
 )
 from cases.models import OPEN_CASE, Case, CaseEvent
 from cases.policy import DEFAULTS, Thresholds
+from cases.texts import SUMMARY_KEY, Text, event_data
 from tracking.choices import OrderStatus
 from tracking.models import Order, Shipment
 
@@ -40,6 +42,17 @@ def _open_case_for(
     return cases.select_for_update(of=("self",)).first()
 
 
+def _with_summary(facts: dict[str, Any] | None, summary: str | Text) -> dict[str, Any]:
+    facts = dict(facts or {})
+    if isinstance(summary, Text):
+        facts[SUMMARY_KEY] = summary.as_data()
+    return facts
+
+
+def _without_summary(facts: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in facts.items() if key != SUMMARY_KEY}
+
+
 def case_sla(
     *, type: str, opened_at: datetime, thresholds: Thresholds = DEFAULTS
 ) -> tuple[datetime, datetime]:
@@ -54,7 +67,7 @@ def case_raise(
     order: Order | None,
     shipment: Shipment | None = None,
     priority: Priority | int = Priority.NORMAL,
-    summary: str = "",
+    summary: str | Text = "",
     facts: dict[str, Any] | None = None,
     now: datetime | None = None,
     thresholds: Thresholds = DEFAULTS,
@@ -95,8 +108,8 @@ def case_raise(
                     shipment=shipment,
                     type=type,
                     priority=priority,
-                    summary=summary[:255],
-                    facts=facts or {},
+                    summary=str(summary)[:255],
+                    facts=_with_summary(facts, summary),
                     opened_at=now,
                     first_contact_due_at=first_contact_due_at,
                     resolution_due_at=resolution_due_at,
@@ -116,8 +129,8 @@ def case_raise(
             case=case,
             kind=CaseEventKind.RAISED,
             created_at=now,
-            message=summary,
-            data={"facts": facts or {}, "trigger_event_ids": list(trigger_event_ids)},
+            message=str(summary),
+            data=event_data(summary, {"facts": facts or {}, "trigger_event_ids": list(trigger_event_ids)}),
         )
     return case, True
 
@@ -127,7 +140,7 @@ def case_refresh(
     case: Case,
     priority: Priority | int,
     facts: dict[str, Any],
-    summary: str = "",
+    summary: str | Text = "",
     now: datetime | None = None,
     trigger_event_ids: Sequence[int] = (),
 ) -> bool:
@@ -137,24 +150,27 @@ def case_refresh(
     changes: dict[str, Any] = {}
     if int(priority) != case.priority:
         changes["priority"] = {"from": case.priority, "to": int(priority)}
-    if facts != case.facts:
-        changes["facts"] = {"from": case.facts, "to": facts}
+    # The summary's Text is not a fact of its own: a case raised before summaries had one gains it with the
+    # next real change, not with a timeline entry of its own.
+    if _without_summary(facts) != _without_summary(case.facts):
+        changes["facts"] = {"from": _without_summary(case.facts), "to": _without_summary(facts)}
     if not changes:
         return False
     with transaction.atomic():
-        case.priority, case.facts = int(priority), facts
+        case.priority, case.facts = int(priority), _with_summary(facts, summary)
         if summary:
-            case.summary = summary[:255]
+            case.summary = str(summary)[:255]
         case.save(update_fields=["priority", "facts", "summary", "updated_at"])
         if trigger_event_ids:
             case.trigger_events.add(*trigger_event_ids)
         CaseEvent.objects.create(
-            case=case, kind=CaseEventKind.UPDATED, created_at=now, message=summary, data=changes
-        )
+            case=case, kind=CaseEventKind.UPDATED, created_at=now, message=str(summary),
+            data=event_data(summary, changes),
+        )  # fmt: skip
     return True
 
 
-def case_condition_cleared(*, case: Case, reason: str, now: datetime | None = None) -> bool:
+def case_condition_cleared(*, case: Case, reason: str | Text, now: datetime | None = None) -> bool:
     """The problem went away (delivered, restocked ...). An untouched case resolves itself; a case an agent
     has taken over is flagged for the agent instead, who decides. Returns True when it resolved."""
     now = now or timezone.now()
@@ -168,8 +184,8 @@ def case_condition_cleared(*, case: Case, reason: str, now: datetime | None = No
         case.refresh_from_db()
         taken_over = case.assignee_id is not None or case.status != CaseStatus.NEW
         CaseEvent.objects.create(
-            case=case, kind=CaseEventKind.CONDITION_CLEARED, created_at=now, message=reason,
-            data={"auto_resolved": not taken_over},
+            case=case, kind=CaseEventKind.CONDITION_CLEARED, created_at=now, message=str(reason),
+            data=event_data(reason, {"auto_resolved": not taken_over}),
         )  # fmt: skip
         if taken_over:
             if not case.needs_attention:
@@ -182,17 +198,22 @@ def case_condition_cleared(*, case: Case, reason: str, now: datetime | None = No
         case.resolved_at = now
         case.save(update_fields=["status", "resolution", "resolved_at", "updated_at"])
         CaseEvent.objects.create(
-            case=case, kind=CaseEventKind.RESOLVED, created_at=now, message=reason,
-            data={"from": old_status, "to": CaseStatus.RESOLVED, "resolution": Resolution.CONDITION_CLEARED},
+            case=case, kind=CaseEventKind.RESOLVED, created_at=now, message=str(reason),
+            data=event_data(
+                reason, {"from": old_status, "to": CaseStatus.RESOLVED, "resolution": Resolution.CONDITION_CLEARED}
+            ),
         )  # fmt: skip
     return True
+
+
+HELD = Text(gettext_noop("Order held from shipping until reviewed."))
 
 
 def order_review_raise(
     *,
     order: Order,
     priority: Priority | int,
-    summary: str,
+    summary: str | Text,
     facts: dict[str, Any],
     now: datetime | None = None,
     thresholds: Thresholds = DEFAULTS,
@@ -217,7 +238,9 @@ def order_review_raise(
             order.status = OrderStatus.ON_HOLD
             CaseEvent.objects.create(
                 case=case, kind=CaseEventKind.UPDATED, created_at=now,
-                message="Order held from shipping until reviewed.",
-                data={"order_status": {"from": OrderStatus.AWAITING_SHIPMENT, "to": OrderStatus.ON_HOLD}},
+                message=str(HELD),
+                data=event_data(
+                    HELD, {"order_status": {"from": OrderStatus.AWAITING_SHIPMENT, "to": OrderStatus.ON_HOLD}}
+                ),
             )  # fmt: skip
     return case, created

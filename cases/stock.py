@@ -49,12 +49,14 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from cases.choices import CaseType, Resolution
 from cases.engine import SweepResult, findings_apply
 from cases.models import OPEN_CASE, Case
 from cases.policy import PolicyBook, Thresholds
 from cases.rules import Finding
+from cases.texts import Text
 from portal.models import Store
 from tracking.choices import OrderStatus
 from tracking.models import SKU, LiveSessionAllocation, Order, OrderLine, SKUComponent, StockLevel
@@ -385,12 +387,19 @@ def _finding(
         ],
     }
     short = ", ".join(f"{s['units_short']} x {s['sku_code']}" for s in skus_short)
-    if type == CaseType.OUT_OF_STOCK:
-        when = f"restock expected {eta.isoformat()}, in {days} days" if eta else "no restock date"
-        summary = f"Out of stock: {short} short; {when}."
+    if type == CaseType.OUT_OF_STOCK and eta:
+        summary = Text(
+            gettext_noop("Out of stock: %(short)s short; restock expected %(date)s, in %(days)s days."),
+            short=short, date=eta.isoformat(), days=days,
+        )  # fmt: skip
+    elif type == CaseType.OUT_OF_STOCK:
+        summary = Text(gettext_noop("Out of stock: %(short)s short; no restock date."), short=short)
+    elif any(s.pool[0] is not None for s in shortages):
+        summary = Text(
+            gettext_noop("Oversold: %(short)s short, sold past the live-session allocation."), short=short
+        )
     else:
-        source = "live-session allocation" if any(s.pool[0] is not None for s in shortages) else "stock"
-        summary = f"Oversold: {short} short, sold past the {source}."
+        summary = Text(gettext_noop("Oversold: %(short)s short, sold past the stock."), short=short)
     return Finding(type=type, since=now, summary=summary, facts=facts)
 
 

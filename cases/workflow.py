@@ -17,9 +17,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from cases.choices import OPEN_STATUSES, CaseEventKind, CaseStatus, CaseType, Resolution
 from cases.models import Case, CaseEvent
+from cases.texts import Text, event_data
 from portal.choices import Role
 from portal.models import Membership
 from portal.selectors import store_roles_for_user
@@ -179,21 +181,15 @@ def _transition_locked(
 # resolution says the order was cancelled; reopening the review holds it again. (from, to, timeline text)
 _REVIEW_ORDER_MOVES = {
     (CaseEventKind.RESOLVED, False): (
-        OrderStatus.ON_HOLD,
-        OrderStatus.AWAITING_SHIPMENT,
-        "Order released for shipping after review.",
+        OrderStatus.ON_HOLD, OrderStatus.AWAITING_SHIPMENT, Text(gettext_noop("Order released for shipping after review."))
     ),
     (CaseEventKind.RESOLVED, True): (
-        OrderStatus.ON_HOLD,
-        OrderStatus.CANCELLED,
-        "Order cancelled after review.",
+        OrderStatus.ON_HOLD, OrderStatus.CANCELLED, Text(gettext_noop("Order cancelled after review."))
     ),
     (CaseEventKind.REOPENED, False): (
-        OrderStatus.AWAITING_SHIPMENT,
-        OrderStatus.ON_HOLD,
-        "Order held again: its review was reopened.",
+        OrderStatus.AWAITING_SHIPMENT, OrderStatus.ON_HOLD, Text(gettext_noop("Order held again: its review was reopened."))
     ),
-}
+}  # fmt: skip
 
 
 def _order_review_decided(case: Case, *, kind: str, actor: AbstractBaseUser, now: datetime) -> None:
@@ -204,8 +200,8 @@ def _order_review_decided(case: Case, *, kind: str, actor: AbstractBaseUser, now
     # Conditional: an order shipped or cancelled on the platform meanwhile is left as it is.
     if Order.objects.filter(pk=case.order_id, status=old).update(status=new):
         CaseEvent.objects.create(
-            case=case, kind=CaseEventKind.UPDATED, actor=actor, created_at=now, message=message,
-            data={"order_status": {"from": old.value, "to": new.value}},
+            case=case, kind=CaseEventKind.UPDATED, actor=actor, created_at=now, message=str(message),
+            data=event_data(message, {"order_status": {"from": old.value, "to": new.value}}),
         )  # fmt: skip
 
 
@@ -352,15 +348,15 @@ def cases_release_from_member(
         if not ids:
             return 0
         Case.objects.filter(pk__in=ids).update(assignee=None, updated_at=now)
-        message = "Unassigned: no longer a member of the store."
-        data = {"from": user_id, "to": None, "to_name": "", "member_removed": True}
+        message = Text(gettext_noop("Unassigned: no longer a member of the store."))
+        data = event_data(message, {"from": user_id, "to": None, "to_name": "", "member_removed": True})
         CaseEvent.objects.bulk_create(
             CaseEvent(
                 case_id=pk,
                 kind=CaseEventKind.ASSIGNED,
                 actor=actor,
                 created_at=now,
-                message=message,
+                message=str(message),
                 data=data,
             )
             for pk in ids

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
@@ -23,52 +24,52 @@ TERMINAL_TAGS = frozenset({Tag.DELIVERED})
 
 # Subtag codes and their English messages (AfterShip "Delivery Sub-statuses"). Unknown codes are accepted:
 # `normalize_subtag` falls back to "<Tag>_001" and the provider's raw code and text are always kept.
-SUBTAGS: dict[str, str] = {
-    "Pending_001": "No information yet",
-    "Pending_002": "Pending: carrier not yet scanned",
-    "Pending_003": "Pending: awaiting carrier update",
-    "Pending_004": "Pending: tracking number not found",
-    "Pending_005": "Pending: no recent update",
-    "Pending_006": "Pending: replaced by a new tracking number",
-    "InfoReceived_001": "Info received",
-    "InTransit_001": "In transit",
-    "InTransit_002": "Acceptance scan",
-    "InTransit_003": "Arrival scan",
-    "InTransit_004": "Arrived at the destination country",
-    "InTransit_005": "Customs clearance completed",
-    "InTransit_006": "Customs clearance started",
-    "InTransit_007": "Departure scan",
-    "InTransit_008": "Problem resolved",
-    "InTransit_009": "Forwarded to a different delivery address",
-    "OutForDelivery_001": "Out for delivery",
-    "OutForDelivery_003": "Customer contacted",
-    "OutForDelivery_004": "Delivery appointment scheduled",
-    "AvailableForPickup_001": "Available for pickup",
-    "AttemptFail_001": "Failed attempt",
-    "AttemptFail_002": "Addressee not available",
-    "AttemptFail_003": "Business closed",
-    "Delivered_001": "Delivered",
-    "Delivered_002": "Picked up by the customer",
-    "Delivered_003": "Signed by customer",
-    "Delivered_004": "Delivered and cash collected on delivery",
-    "Delivered_005": "Delivered to neighbour",
-    "Exception_001": "Exception",
-    "Exception_002": "Customer moved",
-    "Exception_003": "Customer refused delivery",
-    "Exception_004": "Delayed (customs clearance)",
-    "Exception_005": "Delayed (external factors)",
-    "Exception_006": "Held for payment",
-    "Exception_007": "Incorrect address",
-    "Exception_008": "Pick up missed",
-    "Exception_009": "Rejected by carrier",
-    "Exception_010": "Returning to sender",
-    "Exception_011": "Returned to sender",
-    "Exception_012": "Shipment damaged",
-    "Exception_013": "Shipment lost",
-    "Exception_016": "Delayed (processing issue)",
-    "Exception_017": "Delayed (extreme weather)",
-    "Exception_018": "Incorrect or missing documents",
-    "Expired_001": "Expired",
+SUBTAGS: dict[str, Promise] = {
+    "Pending_001": _("No information yet"),
+    "Pending_002": _("Pending: carrier not yet scanned"),
+    "Pending_003": _("Pending: awaiting carrier update"),
+    "Pending_004": _("Pending: tracking number not found"),
+    "Pending_005": _("Pending: no recent update"),
+    "Pending_006": _("Pending: replaced by a new tracking number"),
+    "InfoReceived_001": _("Info received"),
+    "InTransit_001": _("In transit"),
+    "InTransit_002": _("Acceptance scan"),
+    "InTransit_003": _("Arrival scan"),
+    "InTransit_004": _("Arrived at the destination country"),
+    "InTransit_005": _("Customs clearance completed"),
+    "InTransit_006": _("Customs clearance started"),
+    "InTransit_007": _("Departure scan"),
+    "InTransit_008": _("Problem resolved"),
+    "InTransit_009": _("Forwarded to a different delivery address"),
+    "OutForDelivery_001": _("Out for delivery"),
+    "OutForDelivery_003": _("Customer contacted"),
+    "OutForDelivery_004": _("Delivery appointment scheduled"),
+    "AvailableForPickup_001": _("Available for pickup"),
+    "AttemptFail_001": _("Failed attempt"),
+    "AttemptFail_002": _("Addressee not available"),
+    "AttemptFail_003": _("Business closed"),
+    "Delivered_001": _("Delivered"),
+    "Delivered_002": _("Picked up by the customer"),
+    "Delivered_003": _("Signed by customer"),
+    "Delivered_004": _("Delivered and cash collected on delivery"),
+    "Delivered_005": _("Delivered to neighbour"),
+    "Exception_001": _("Exception"),
+    "Exception_002": _("Customer moved"),
+    "Exception_003": _("Customer refused delivery"),
+    "Exception_004": _("Delayed (customs clearance)"),
+    "Exception_005": _("Delayed (external factors)"),
+    "Exception_006": _("Held for payment"),
+    "Exception_007": _("Incorrect address"),
+    "Exception_008": _("Pick up missed"),
+    "Exception_009": _("Rejected by carrier"),
+    "Exception_010": _("Returning to sender"),
+    "Exception_011": _("Returned to sender"),
+    "Exception_012": _("Shipment damaged"),
+    "Exception_013": _("Shipment lost"),
+    "Exception_016": _("Delayed (processing issue)"),
+    "Exception_017": _("Delayed (extreme weather)"),
+    "Exception_018": _("Incorrect or missing documents"),
+    "Expired_001": _("Expired"),
 }
 
 
@@ -88,7 +89,8 @@ def normalize_subtag(tag: Tag, subtag: str | None) -> str:
 
 
 def subtag_label(code: str) -> str:
-    return SUBTAGS.get(code) or SUBTAGS.get(f"{code.split('_', 1)[0]}_001", code)
+    """The subtag's label in the active language (the code itself when unknown)."""
+    return str(SUBTAGS.get(code) or SUBTAGS.get(f"{code.split('_', 1)[0]}_001", code))
 
 
 class OrderStatus(models.TextChoices):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import template
 
+from cases import texts
 from cases.selectors import user_manages_templates
 
 register = template.Library()
@@ -11,3 +12,15 @@ register = template.Library()
 def manages_templates(user) -> bool:
     """Whether the top nav shows the template library (supervisors, admins, superusers)."""
     return user_manages_templates(user)
+
+
+@register.filter
+def case_summary(case) -> str:
+    """The case's summary in the reader's language."""
+    return texts.case_summary(case)
+
+
+@register.filter
+def event_message(event) -> str:
+    """A timeline entry's message in the reader's language."""
+    return texts.event_message(event)
