@@ -120,6 +120,15 @@ def member_add(*, store: Store, actor: AbstractBaseUser, username_or_email: str,
     return membership
 
 
+def _locked_for_change(store: Store, actor: AbstractBaseUser, membership: Membership) -> dict[int, str]:
+    """The store's {user id: role} under lock, once the actor may change members and the member is still one."""
+    roles = _locked_roles(store)
+    _admin_require(actor, store, roles)
+    if membership.user_id not in roles:
+        raise MembershipError(_("This person is no longer a member of the store."))
+    return roles
+
+
 def member_set_role(*, membership: Membership, actor: AbstractBaseUser, role: str) -> Membership:
     """Change a member's role. Refuses (MembershipError, nothing written) to demote the store's last admin;
     PermissionDenied unless the actor is an admin of the store or a superuser. Locks all the store's
@@ -127,10 +136,7 @@ def member_set_role(*, membership: Membership, actor: AbstractBaseUser, role: st
     role = _role_require(role)
     store = membership.store
     with transaction.atomic():
-        roles = _locked_roles(store)
-        _admin_require(actor, store, roles)
-        if membership.user_id not in roles:
-            raise MembershipError(_("This person is no longer a member of the store."))
+        roles = _locked_for_change(store, actor, membership)
         membership.role = roles[membership.user_id]
         if membership.role == role:
             return membership
@@ -158,10 +164,7 @@ def member_remove(*, membership: Membership, actor: AbstractBaseUser) -> None:
     the same transaction."""
     store = membership.store
     with transaction.atomic():
-        roles = _locked_roles(store)
-        _admin_require(actor, store, roles)
-        if membership.user_id not in roles:
-            raise MembershipError(_("This person is no longer a member of the store."))
+        roles = _locked_for_change(store, actor, membership)
         _last_admin_refuse(
             roles,
             membership,
