@@ -38,7 +38,7 @@ class Text:
         """The sentence in `language`, or in the active language when None."""
         with translation.override(language) if language else nullcontext():
             translated = gettext(self.msgid)
-            if not self.params:
+            if not self.params and "%(" not in translated:
                 return translated
             return translated % {key: _shown(key, value) for key, value in self.params.items()}
 
@@ -104,9 +104,15 @@ def event_data(text: str | Text, data: Mapping[str, Any] | None = None) -> dict[
 
 
 def text_or(stored: str, data: object) -> str:
-    """The Text kept in `data` rendered in the active language, else the stored plain text."""
+    """The Text kept in `data` rendered in the active language, else the stored plain text (also when the
+    kept parameters no longer fit the message: a page never fails over a sentence)."""
     text = Text.from_data(data)
-    return text.render() if text is not None else stored
+    if text is None:
+        return stored
+    try:
+        return text.render()
+    except (KeyError, ValueError, TypeError):
+        return stored
 
 
 def case_summary(case: Any) -> str:

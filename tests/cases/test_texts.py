@@ -38,6 +38,11 @@ def test_unknown_or_missing_text_data_falls_back_to_the_stored_words():
     assert case_summary(case) == "Written before texts existed"
     event = CaseEvent(message="A note an agent typed", data={})
     assert event_message(event) == "A note an agent typed"
+    # Parameters that no longer fit the message (renamed since it was written): the stored words, no error.
+    stale = CaseEvent(
+        message="Stored words", data={"text": {"msgid": "Parcel %(number)s lost.", "params": {}}}
+    )
+    assert event_message(stale) == "Stored words"
 
 
 @pytest.mark.django_db
