@@ -88,7 +88,7 @@ def findings_apply(
                     result.raised_by_type[type] = result.raised_by_type.get(type, 0) + 1
                     if type in COMPLAINT_TYPES:
                         batch_evaluate(case=case, now=now)
-                    proactive_message_for(case, now=now)
+                    proactive_message_for(case, now=now, proactive_types=thresholds.proactive_types)
             elif case_refresh(
                 case=case, priority=priority, facts=finding.facts, summary=finding.summary, now=now,
                 trigger_event_ids=finding.trigger_event_ids,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from string import Formatter
@@ -556,14 +556,20 @@ def proactive_key(case: Case) -> str:
     return f"proactive:{case.pk}"
 
 
-def proactive_message_for(case: Case, now: datetime | None = None) -> BuyerMessage | None:
+def proactive_message_for(
+    case: Case, now: datetime | None = None, *, proactive_types: Collection[str] | None = None
+) -> BuyerMessage | None:
     """Queue the proactive message for a case a rule just raised, if the store's policy marks its type
     proactive and a template exists. Once per case, however often it is called (idempotency key
     `proactive:<case id>`). Returns the new message, or None when nothing was sent. Never raises for a
-    case it cannot write about (no order, no template, no address): it logs and returns None."""
+    case it cannot write about (no order, no template, no address): it logs and returns None.
+    `proactive_types`: the store's proactive case types when the caller has them (the sweeper's policy book);
+    looked up otherwise."""
     if case.order_id is None or case.status not in OPEN_STATUSES:
         return None
-    if case.type not in proactive_types_for(case.store_id):
+    if proactive_types is None:
+        proactive_types = proactive_types_for(case.store_id)
+    if case.type not in proactive_types:
         return None
     key = proactive_key(case)
     if BuyerMessage.objects.filter(idempotency_key=key).exists():

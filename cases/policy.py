@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
+from cases.choices import DEFAULT_PROACTIVE_TYPES
 from cases.models import CarrierPolicy, StorePolicy
 
 POSITIVE_FIELDS = (
@@ -81,10 +82,12 @@ class Thresholds:
     first_contact: timedelta = timedelta(hours=24)
     resolution: timedelta = timedelta(hours=72)
     high_value_amount: Decimal = Decimal("200")
+    proactive_types: frozenset[str] = frozenset(DEFAULT_PROACTIVE_TYPES)
 
     @classmethod
     def from_policy(cls, policy: StorePolicy) -> Thresholds:
         return cls(
+            proactive_types=frozenset(policy.proactive_types or ()),
             pickup=timedelta(hours=policy.pickup_hours),
             stalled=timedelta(hours=policy.stalled_hours),
             no_update=timedelta(hours=policy.no_update_hours),

@@ -95,7 +95,10 @@ def case_raise(
         raise ValueError("The shipment does not belong to the order.")
     store_id = store_id or order.store_id
 
-    with transaction.atomic():
+    # No savepoint of its own: inside a caller's transaction (the sweeper's) the caller's atomicity covers the
+    # case and its timeline entry, and a savepoint per raised case was two round trips. The inner block keeps
+    # its savepoint: it is what lets a lost race (IntegrityError) be caught and the transaction go on.
+    with transaction.atomic(savepoint=False):
         existing = _open_case_for(type=type, order=order, shipment=shipment, sku_id=sku_id, lot=lot)
         if existing is not None:
             return existing, False

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from cases.engine import exceptions_sweep
 from cases.models import CarrierPolicy, Case, CaseEvent, StorePolicy
@@ -266,3 +267,27 @@ def test_a_booked_parcel_that_never_gets_a_single_event_is_still_caught(store):
     _sweep_at(T0 + timedelta(hours=24))
 
     assert _cases(shipment, "pickup_overdue").count() == 1
+
+
+@pytest.mark.django_db
+def test_raising_a_case_costs_a_fixed_handful_of_queries_and_reads_no_policy_per_case(store):
+    """A hub outage can make thousands of parcels due at once: each raised case is its race-guard lookup, its
+    insert (in a savepoint, for the lost race) and its timeline entry; the store's policy (thresholds,
+    proactive types) is read once per sweep, not once per case."""
+    StorePolicy.objects.create(store=store, proactive_types=["stalled_in_transit"])
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+    def sweep_raising(count: int) -> list[str]:
+        for _ in range(count):
+            make_shipment(order=make_order(store=store), booked_at=now - timedelta(days=3))
+        Shipment.objects.update(next_check_at=now - timedelta(minutes=1))
+        with CaptureQueriesContext(connection) as queries:
+            result = exceptions_sweep(now=now)
+        assert result.raised_by_type == {"pickup_overdue": count}
+        Shipment.objects.update(next_check_at=None)
+        return [q["sql"] for q in queries.captured_queries]
+
+    few, many = sweep_raising(5), sweep_raising(15)
+
+    assert len(many) - len(few) <= 10 * 6
+    assert sum("cases_storepolicy" in sql for sql in many) == 1  # the policy book, loaded once
