@@ -171,5 +171,17 @@ def _evaluate_batch(shipments: list[Shipment], *, now: datetime) -> SweepResult:
 
 
 def _set_next_checks(next_checks: Mapping[int, datetime | None]) -> None:
+    """Write each evaluated shipment's next deadline (None: nothing pending), in one statement on PostgreSQL:
+    Django's bulk_update builds a CASE with a branch per row, which cost a third of a second per 500."""
+    if not next_checks:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Shipment._meta.db_table} s SET next_check_at = v.due "  # noqa: S608 - fixed identifiers
+                "FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, due) WHERE s.id = v.id",
+                [list(next_checks), list(next_checks.values())],
+            )
+        return
     rows = [Shipment(pk=pk, next_check_at=due) for pk, due in next_checks.items()]
     Shipment.objects.bulk_update(rows, ["next_check_at"], batch_size=500)
