@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from cases.models import Case
+from cases.workflow import case_claim
+from portal.models import Membership
+from tests.factories import make_case, make_membership, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "browser-pass-123"
+
+
+def test_a_store_admin_adds_promotes_and_removes_a_member_in_place(page, screenshot, store):
+    admin = make_user("ada-admin", password=PASSWORD)
+    make_membership(user=admin, store=store, role="admin")
+    lee = make_user("lee")
+    lee.email = "lee@shop.example"
+    lee.save()
+    leaving = make_user("lou")
+    make_membership(user=leaving, store=store, role="agent")
+    case = make_case(store=store)
+    case_claim(case=case, actor=leaving)
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("ada-admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Stores").click()
+    page.get_by_role("link", name="Manage").click()
+    page.evaluate("window.__noReload = true")  # gone if the page reloads: every action below swaps in place
+
+    page.locator("#member-add input[name=username_or_email]").fill("LEE@shop.example")
+    page.locator("#member-add select[name=role]").select_option("agent")
+    page.locator("#member-add").get_by_role("button", name="Add").click()
+    expect(page.locator("#flash")).to_contain_text("Added lee as agent")
+    row = page.locator("#store-members tr", has_text="lee@shop.example")
+    expect(row).to_be_visible()
+
+    row.get_by_label("Role of lee").select_option("supervisor")
+    row.get_by_role("button", name="Change role").click()
+    expect(page.locator("#flash")).to_contain_text("lee is now supervisor")
+    assert Membership.objects.get(user=lee, store=store).role == "supervisor"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#store-members tr", has_text="lou").get_by_role("button", name="Remove").click()
+    expect(page.locator("#flash")).to_contain_text("Removed lou")
+    expect(page.locator("#store-members tr", has_text="lou")).to_have_count(0)
+    assert Case.objects.get(pk=case.pk).assignee_id is None  # back to Unassigned
+    assert page.evaluate("window.__noReload") is True
+    screenshot("members")
