@@ -69,9 +69,11 @@ def findings_apply(
     thresholds: Thresholds,
     now: datetime,
     result: SweepResult,
+    template_cache: dict | None = None,
 ) -> None:
     """Make the open cases match the findings for the rule types that were evaluated: raise what is new,
-    refresh what persists, and clear what went away. Idempotent."""
+    refresh what persists, and clear what went away. Idempotent. `template_cache`: a dict kept for one batch
+    (see cases.messages.proactive_template_for)."""
     for type in evaluated:
         finding = findings.get(type)
         case = open_cases.get(type)
@@ -84,11 +86,20 @@ def findings_apply(
                     trigger_event_ids=finding.trigger_event_ids,
                 )  # fmt: skip
                 if created:
+                    if shipment is not None and Shipment.store.is_cached(shipment):
+                        case.store = (
+                            shipment.store
+                        )  # loaded with the batch: no query for the proactive message
                     result.raised += 1
                     result.raised_by_type[type] = result.raised_by_type.get(type, 0) + 1
                     if type in COMPLAINT_TYPES:
                         batch_evaluate(case=case, now=now)
-                    proactive_message_for(case, now=now, proactive_types=thresholds.proactive_types)
+                    proactive_message_for(
+                        case,
+                        now=now,
+                        proactive_types=thresholds.proactive_types,
+                        template_cache=template_cache,
+                    )
             elif case_refresh(
                 case=case, priority=priority, facts=finding.facts, summary=finding.summary, now=now,
                 trigger_event_ids=finding.trigger_event_ids,
@@ -111,7 +122,7 @@ def due_shipments(*, now: datetime, limit: int):
     if connection.features.has_select_for_update_skip_locked:
         due = due.select_for_update(skip_locked=True, of=("self",))
     latest = TrackingEvent.objects.filter(shipment=OuterRef("pk")).order_by("-checkpoint_at", "-id")
-    return due.select_related("order").annotate(
+    return due.select_related("order", "store").annotate(
         latest_event_id=Subquery(latest.values("pk")[:1]),
         latest_text=Subquery(latest.values("raw_text")[:1]),
         latest_location=Subquery(latest.values("location")[:1]),
@@ -146,11 +157,11 @@ def exceptions_sweep(
 def _evaluate_batch(shipments: list[Shipment], *, now: datetime) -> SweepResult:
     result = SweepResult(evaluated=len(shipments))
     book = PolicyBook({s.store_id for s in shipments})
-    open_cases: dict[tuple[int, str], Case] = {
-        (case.shipment_id, case.type): case
-        for case in Case.objects.filter(OPEN_CASE, shipment__in=shipments, type__in=PARCEL_TYPES)
-    }
+    open_cases: dict[int, dict[str, Case]] = {}
+    for case in Case.objects.filter(OPEN_CASE, shipment__in=shipments, type__in=PARCEL_TYPES):
+        open_cases.setdefault(case.shipment_id, {})[case.type] = case
     next_checks: dict[int, datetime | None] = {}
+    template_cache: dict = {}
     for shipment in shipments:
         thresholds = book.for_carrier(shipment.store_id, shipment.carrier)
         verdict = parcel_evaluate(
@@ -159,11 +170,11 @@ def _evaluate_batch(shipments: list[Shipment], *, now: datetime) -> SweepResult:
             now=now,
             latest_event_id=getattr(shipment, "latest_event_id", None),
         )
-        mine = {type: case for (sid, type), case in open_cases.items() if sid == shipment.pk}
+        mine = open_cases.get(shipment.pk, {})
         if verdict.findings or mine:
             findings_apply(
                 order=shipment.order, shipment=shipment, evaluated=PARCEL_TYPES, findings=verdict.findings,
-                open_cases=mine, thresholds=thresholds, now=now, result=result,
+                open_cases=mine, thresholds=thresholds, now=now, result=result, template_cache=template_cache,
             )  # fmt: skip
         next_checks[shipment.pk] = verdict.next_check_at
     _set_next_checks(next_checks)

@@ -527,10 +527,13 @@ def proactive_types_for(store_id: int) -> set[str]:
     return set(DEFAULT_PROACTIVE_TYPES if types is None else types)
 
 
-def proactive_template_for(case: Case) -> tuple[MessageTemplate | None, str]:
+def proactive_template_for(
+    case: Case, *, cache: dict[tuple, tuple[MessageTemplate | None, str]] | None = None
+) -> tuple[MessageTemplate | None, str]:
     """The template (and channel) a proactive message for the case uses: the buyer's language first, then
     the store's, then English; the store's own template before a global one; the storefront channel unless
-    the store is the seller's own site and the buyer has an email."""
+    the store is the seller's own site and the buyer has an email. `cache` (a dict the caller keeps for one
+    sweep) remembers the choice per store, case type, languages and channels: one query per combination."""
     order = case.order
     languages = language_candidates(order.buyer_language, case.store.default_language)
     channels = [MessageChannel.STOREFRONT]
@@ -539,6 +542,18 @@ def proactive_template_for(case: Case) -> tuple[MessageTemplate | None, str]:
             channels.insert(0, MessageChannel.EMAIL)
         else:
             channels.append(MessageChannel.EMAIL)
+    key = (case.store_id, case.type, tuple(languages), tuple(channels))
+    if cache is not None and key in cache:
+        return cache[key]
+    chosen = _proactive_template_pick(case, languages, channels)
+    if cache is not None:
+        cache[key] = chosen
+    return chosen
+
+
+def _proactive_template_pick(
+    case: Case, languages: list[str], channels: list[str]
+) -> tuple[MessageTemplate | None, str]:
     candidates = MessageTemplate.objects.filter(
         Q(store_id=case.store_id) | Q(store__isnull=True),
         case_type=case.type, is_active=True, language__in=languages, channel__in=channels,
@@ -557,14 +572,18 @@ def proactive_key(case: Case) -> str:
 
 
 def proactive_message_for(
-    case: Case, now: datetime | None = None, *, proactive_types: Collection[str] | None = None
+    case: Case,
+    now: datetime | None = None,
+    *,
+    proactive_types: Collection[str] | None = None,
+    template_cache: dict | None = None,
 ) -> BuyerMessage | None:
     """Queue the proactive message for a case a rule just raised, if the store's policy marks its type
     proactive and a template exists. Once per case, however often it is called (idempotency key
     `proactive:<case id>`). Returns the new message, or None when nothing was sent. Never raises for a
     case it cannot write about (no order, no template, no address): it logs and returns None.
     `proactive_types`: the store's proactive case types when the caller has them (the sweeper's policy book);
-    looked up otherwise."""
+    looked up otherwise. `template_cache`: see proactive_template_for."""
     if case.order_id is None or case.status not in OPEN_STATUSES:
         return None
     if proactive_types is None:
@@ -574,7 +593,7 @@ def proactive_message_for(
     key = proactive_key(case)
     if BuyerMessage.objects.filter(idempotency_key=key).exists():
         return None
-    template, channel = proactive_template_for(case)
+    template, channel = proactive_template_for(case, cache=template_cache)
     if template is None:
         log.debug("no proactive template for case %s (%s)", case.pk, case.type)
         return None

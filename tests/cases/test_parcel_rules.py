@@ -291,3 +291,27 @@ def test_raising_a_case_costs_a_fixed_handful_of_queries_and_reads_no_policy_per
 
     assert len(many) - len(few) <= 10 * 6
     assert sum("cases_storepolicy" in sql for sql in many) == 1  # the policy book, loaded once
+
+
+@pytest.mark.django_db
+def test_a_sweep_picks_each_proactive_template_once_and_every_raised_case_gets_its_message(store):
+    from cases.message_defaults import default_templates_ensure
+    from cases.models import BuyerMessage
+
+    default_templates_ensure()
+    StorePolicy.objects.create(store=store, proactive_types=["pickup_overdue"])
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    for _ in range(12):
+        make_shipment(order=make_order(store=store), booked_at=now - timedelta(days=3))
+    Shipment.objects.update(next_check_at=now - timedelta(minutes=1))
+
+    with CaptureQueriesContext(connection) as queries:
+        result = exceptions_sweep(now=now)
+
+    assert result.raised == 12
+    messages = BuyerMessage.objects.filter(case__store=store)
+    assert messages.count() == 12
+    assert len({m.template_id for m in messages}) == 1  # the same choice for every case of the batch
+    picks = [q for q in queries.captured_queries if 'FROM "cases_messagetemplate"' in q["sql"]]
+    assert len(picks) == 1
+    assert not [q for q in queries.captured_queries if 'FROM "portal_store"' in q["sql"]]
