@@ -10,7 +10,7 @@ from cases.models import (
     StorefrontEvent,
     StorePolicy,
 )
-from portal.admin import StoreScopedAdmin
+from portal.admin import ReadOnlyAdmin, StoreScopedAdmin
 
 
 class CaseEventInline(admin.TabularInline):
@@ -42,19 +42,10 @@ class CaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(admin.ModelAdmin):
+class CaseEventAdmin(ReadOnlyAdmin):
     list_display = ["case", "kind", "actor", "created_at"]
     list_filter = ["kind"]
     raw_id_fields = ["case", "actor"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StorePolicy)
@@ -125,22 +116,13 @@ class MessageTemplateAdmin(StoreScopedAdmin):
 
 
 @admin.register(BuyerMessage)
-class BuyerMessageAdmin(admin.ModelAdmin):
+class BuyerMessageAdmin(ReadOnlyAdmin):
     """Read-only: a sent message is proof of contact."""
 
     list_display = ["id", "case", "channel", "language", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["status", "channel", "language"]
     search_fields = ["case__id", "recipient", "idempotency_key"]
     raw_id_fields = ["case", "template", "created_by"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StorefrontEvent)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -160,7 +162,11 @@ class Case(models.Model):
 
     @property
     def is_overdue(self) -> bool:
-        return self.is_open and self.sla_paused_at is None and self.due_at < timezone.now()
+        return self.is_overdue_at(timezone.now())
+
+    def is_overdue_at(self, now: datetime) -> bool:
+        """Past its SLA at `now`: open, clocks running (not paused on the buyer), due before `now`."""
+        return self.is_open and self.sla_paused_at is None and self.due_at < now
 
 
 class CaseEvent(models.Model):

@@ -52,6 +52,6 @@ def queue_rows_present(cases: Iterable[Case], *, now: datetime | None = None) ->
         case.row_due_iso = due.isoformat(timespec="seconds")
         case.row_due_title = due.strftime("%Y-%m-%d %H:%M %Z")
         case.row_due_text = naturaltime(case.due_at)
-        case.row_overdue = case.is_open and case.sla_paused_at is None and case.due_at < now
+        case.row_overdue = case.is_overdue_at(now)
         case.row_opened_title = opened.strftime("%Y-%m-%d %H:%M")
         case.row_age = timesince(case.opened_at, now)

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from portal.choices import Role
 from portal.models import Membership, Store
-from portal.selectors import store_roles_for_user
+from portal.selectors import store_ids_with_roles
 
 
 class MembershipInline(admin.TabularInline):
@@ -27,6 +27,20 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user", "store"]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For facts and audit trails (events, timelines, sent messages): visible, never added, edited or
+    deleted by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class StoreScopedAdmin(admin.ModelAdmin):
     """Admin for a store's own settings, open to that store's supervisors and admins (not only superusers),
     and showing each of them only their stores' rows."""
@@ -35,8 +49,7 @@ class StoreScopedAdmin(admin.ModelAdmin):
     roles = (Role.SUPERVISOR, Role.ADMIN)
 
     def _store_ids(self, request) -> list[int]:
-        roles = store_roles_for_user(request.user)
-        return [store_id for store_id, role in roles.items() if role in self.roles]
+        return store_ids_with_roles(request.user, self.roles)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

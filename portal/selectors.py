@@ -42,9 +42,15 @@ def user_has_role(
 # --- store management (admins) ---------------------------------------------------------------------
 
 
+def store_ids_with_roles(user: AbstractBaseUser | AnonymousUser, roles: Iterable[str]) -> list[int]:
+    """The stores where the user's membership has one of `roles` (superuser or not)."""
+    wanted = set(roles)
+    return [store_id for store_id, role in store_roles_for_user(user).items() if role in wanted]
+
+
 def store_admin_ids_for_user(user: AbstractBaseUser | AnonymousUser) -> list[int]:
     """The stores the user is an admin of (their membership says so; superuser or not)."""
-    return [store_id for store_id, role in store_roles_for_user(user).items() if role == Role.ADMIN]
+    return store_ids_with_roles(user, (Role.ADMIN,))
 
 
 def user_manages_stores(user: AbstractBaseUser | AnonymousUser) -> bool:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
+from portal.admin import ReadOnlyAdmin
 from portal.tasks import wake
 from tracking.models import (
     SKU,
@@ -151,22 +152,13 @@ class ShipmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrackingEvent)
-class TrackingEventAdmin(admin.ModelAdmin):
+class TrackingEventAdmin(ReadOnlyAdmin):
     """Events are facts: visible, never edited or deleted by hand."""
 
     list_display = ["shipment", "checkpoint_at", "tag", "subtag", "raw_code", "location", "source"]
     list_filter = ["tag", "source"]
     search_fields = ["shipment__tracking_number", "raw_text"]
     list_select_related = ["shipment"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TrackingConnection)

@@ -63,8 +63,3 @@ def carrier_name(code: str | None, *, language: str | None = None) -> str:
         return str(name)
     with translation.override(language):
         return str(name)
-
-
-def carriers_known() -> dict[str, str]:
-    """Every known code and its display name (in the active language), for pickers and documentation."""
-    return {code: str(name) for code, name in sorted(_NAMES.items())}
