@@ -9,6 +9,10 @@ Guarantees:
 - Checkpoint times carry the checkpoint's own offset. AfterShip documents that a time may come without
   one (then it is local time at the checkpoint, in the checkpoint's time zone): we read it in the zone of
   the checkpoint's country when that country has a single zone, otherwise as UTC.
+- A well-formed push is decoded straight into typed structs (msgspec: no dict per checkpoint, no field
+  by field type checks in Python); anything else (a number where a string belongs, an empty time, a
+  broken body) is parsed again by the lenient parser, which accepts what it can and names what it can't.
+  Both build every EventData with the same `checkpoint_event`.
 - `fetch` asks GET /trackings for up to 50 tracking numbers per request (the documented maximum of the
   `tracking_numbers` filter), 200 per page, at most 6 requests/s (the documented limit of that endpoint),
   honouring 429 with Retry-After or X-RateLimit-Reset.
@@ -17,11 +21,12 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import httpx
+import msgspec
 
 from tracking.providers._parsing import (
     constant_time_equal,
@@ -109,13 +114,16 @@ class AfterShipProvider(Provider):
         return constant_time_equal(hmac_sha256_base64(self.webhook_secret, body), signature.strip())
 
     def parse_push(self, *, body: bytes, headers: Mapping[str, str]) -> ParsedPush:
+        try:
+            return _parse_push_typed(body)
+        except (msgspec.DecodeError, msgspec.ValidationError, PayloadError):
+            pass  # not the documented shape, exactly: the lenient parser takes it, or says what is wrong
         document = require_mapping(load_json(body, what="AfterShip webhook"), field="body")
         event = require_str(document, "event", field="body")
         event_id = optional_str(document, "event_id", field="body")
-        extra = {key: document[key] for key in ("ts", "is_tracking_first_tag") if key in document}
+        extra = {key: document[key] for key in _PUSH_EXTRA if key in document}
         if event not in TRACKING_EVENTS:
-            # An event type added after this adapter: acknowledged (so AfterShip stops retrying), not parsed.
-            return ParsedPush(kind=event, trackings=(), event_id=event_id, extra={**extra, "ignored": True})
+            return _ignored(event, event_id, extra)
         msg = require_mapping(document.get("msg"), field="body.msg")
         return ParsedPush(
             kind=event, trackings=(parse_tracking(msg, field="body.msg"),), event_id=event_id, extra=extra
@@ -183,45 +191,162 @@ def parse_tracking(msg: Mapping[str, Any], *, field: str) -> ParsedTracking:
         tracking_number=number,
         carrier=optional_str(msg, "slug", field=field),
         events=events,
-        expected_delivery=expected_delivery(msg),
+        expected_delivery=expected_delivery(msg.get),
         raw_status=optional_str(msg, "subtag", field=field) or optional_str(msg, "tag", field=field),
     )
 
 
 def parse_checkpoint(item: object, *, field: str) -> EventData:
     checkpoint = require_mapping(item, field=field)
-    when = optional_str(checkpoint, "checkpoint_time", field=field)
+    return checkpoint_event(
+        when=optional_str(checkpoint, "checkpoint_time", field=field),
+        created_at=optional_str(checkpoint, "created_at", field=field),
+        country=checkpoint.get("country_region") or checkpoint.get("country_iso3"),
+        tag=optional_str(checkpoint, "tag", field=field),
+        subtag=optional_str(checkpoint, "subtag", field=field),
+        raw_code=optional_str(checkpoint, "raw_tag", field=field),
+        raw_text=optional_str(checkpoint, "message", field=field),
+        location=optional_str(checkpoint, "location", field=field),
+        city=optional_str(checkpoint, "city", field=field),
+        state=optional_str(checkpoint, "state", field=field),
+        key=optional_str(checkpoint, "hash", field=field),
+        field=field,
+    )
+
+
+def checkpoint_event(
+    *,
+    when: str,
+    created_at: str,
+    country: object,
+    tag: str,
+    subtag: str,
+    raw_code: str,
+    raw_text: str,
+    location: str,
+    city: str,
+    state: str,
+    key: str,
+    field: str,
+) -> EventData:
+    """One checkpoint's fields (strings, stripped) as the EventData every parse of it gives."""
     if not when:
         # An empty checkpoint_time is documented; when AfterShip added the checkpoint (UTC) is then the
         # closest stable fact we have.
-        when = optional_str(checkpoint, "created_at", field=field)
+        when = created_at
     if not when:
         raise PayloadError(f"{field}.checkpoint_time: required, missing or empty (and no created_at).")
-    zone = country_zone(checkpoint.get("country_region") or checkpoint.get("country_iso3"))
-    tag, subtag = normalize_tags(
-        optional_str(checkpoint, "tag", field=field), optional_str(checkpoint, "subtag", field=field)
-    )
-    location = optional_str(checkpoint, "location", field=field) or join_location(
-        optional_str(checkpoint, "city", field=field), optional_str(checkpoint, "state", field=field)
-    )
+    tag, subtag = normalize_tags(tag, subtag)
     return EventData(
-        checkpoint_at=parse_timestamp(when, field=f"{field}.checkpoint_time", naive_zone=zone),
+        checkpoint_at=parse_timestamp(
+            when, field=f"{field}.checkpoint_time", naive_zone=country_zone(country)
+        ),
         tag=tag,
         subtag=subtag,
         source=SOURCE,
-        raw_code=optional_str(checkpoint, "raw_tag", field=field),
-        raw_text=optional_str(checkpoint, "message", field=field),
-        location=location,
-        provider_key=optional_str(checkpoint, "hash", field=field),
+        raw_code=raw_code,
+        raw_text=raw_text,
+        location=location or join_location(city, state),
+        provider_key=key,
     )
 
 
-def expected_delivery(msg: Mapping[str, Any]) -> date | None:
+def expected_delivery(get: Callable[[str], Any]) -> date | None:
+    """The tracking's current delivery estimate; `get` reads one of its fields (None when absent)."""
     for parent, key in _EDD_FIELDS:
-        block = msg.get(parent)
+        block = get(parent)
         if isinstance(block, Mapping) and (found := parse_date(block.get(key))):
             return found
-    return parse_date(msg.get("expected_delivery"))
+    return parse_date(get("expected_delivery"))
+
+
+def _ignored(event: str, event_id: str, extra: dict[str, Any]) -> ParsedPush:
+    """An event type added after this adapter: acknowledged (so AfterShip stops retrying), not parsed."""
+    return ParsedPush(kind=event, trackings=(), event_id=event_id, extra={**extra, "ignored": True})
+
+
+# --- the typed path: the documented push, decoded straight into structs -----------------------------------
+# Only what ingestion reads; other fields are skipped by the decoder. A field of another type than declared
+# (say a number for `raw_tag`, which the lenient parser turns into a string) fails validation, and the
+# lenient parser takes the push instead.
+_Text = str | None
+_PUSH_EXTRA = ("ts", "is_tracking_first_tag")
+
+
+class _Checkpoint(msgspec.Struct):
+    checkpoint_time: _Text = None
+    created_at: _Text = None
+    country_region: _Text = None
+    country_iso3: _Text = None
+    tag: _Text = None
+    subtag: _Text = None
+    raw_tag: _Text = None
+    message: _Text = None
+    location: _Text = None
+    city: _Text = None
+    state: _Text = None
+    hash: _Text = None
+
+
+class _Tracking(msgspec.Struct):
+    tracking_number: str
+    slug: _Text = None
+    tag: _Text = None
+    subtag: _Text = None
+    checkpoints: list[_Checkpoint] | None = None
+    expected_delivery: Any = None
+    latest_estimated_delivery: Any = None
+    courier_estimated_delivery_date: Any = None
+    aftership_estimated_delivery_date: Any = None
+    custom_estimated_delivery_date: Any = None
+    first_estimated_delivery: Any = None
+
+
+class _Push(msgspec.Struct):
+    event: str
+    event_id: _Text = None
+    ts: Any = msgspec.UNSET
+    is_tracking_first_tag: Any = msgspec.UNSET
+    msg: _Tracking | None = None
+
+
+_PUSH_DECODER = msgspec.json.Decoder(_Push)
+
+
+def _strip(value: str | None) -> str:
+    return value.strip() if value else ""
+
+
+def _parse_push_typed(body: bytes) -> ParsedPush:
+    """What the lenient parser gives for the same push; raises (for it to take over) on anything else."""
+    push = _PUSH_DECODER.decode(body)
+    event, event_id = push.event.strip(), _strip(push.event_id)
+    if not event:
+        raise PayloadError("body.event: empty")
+    extra = {key: getattr(push, key) for key in _PUSH_EXTRA if getattr(push, key) is not msgspec.UNSET}
+    if event not in TRACKING_EVENTS:
+        return _ignored(event, event_id, extra)
+    msg = push.msg
+    number = msg.tracking_number.strip() if msg else ""
+    if not number:
+        raise PayloadError("body.msg.tracking_number: missing or empty")
+    events = [
+        checkpoint_event(
+            when=_strip(c.checkpoint_time), created_at=_strip(c.created_at), country=c.country_region or c.country_iso3,
+            tag=_strip(c.tag), subtag=_strip(c.subtag), raw_code=_strip(c.raw_tag), raw_text=_strip(c.message),
+            location=_strip(c.location), city=_strip(c.city), state=_strip(c.state), key=_strip(c.hash),
+            field="body.msg.checkpoints[]",  # only for the message of an error, which hands over anyway
+        )
+        for c in msg.checkpoints or ()
+    ]  # fmt: skip
+    tracking = ParsedTracking(
+        tracking_number=number,
+        carrier=_strip(msg.slug),
+        events=events,
+        expected_delivery=expected_delivery(lambda name: getattr(msg, name)),
+        raw_status=_strip(msg.subtag) or _strip(msg.tag),
+    )
+    return ParsedPush(kind=event, trackings=(tracking,), event_id=event_id, extra=extra)
 
 
 def _envelope_data(response: httpx.Response) -> Mapping[str, Any]:

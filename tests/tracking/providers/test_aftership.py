@@ -215,6 +215,45 @@ def test_location_falls_back_to_city_and_state_and_hash_may_be_absent():
 
 
 @pytest.mark.parametrize(
+    "checkpoint_fields",
+    [
+        {},
+        {"checkpoint_time": "2026-11-19T09:12:00", "country_iso3": "CHN"},
+        {"checkpoint_time": "2026-11-19", "country_region": "THA", "country_iso3": None},
+        {"checkpoint_time": "", "created_at": "2026-11-19T01:20:11+00:00"},
+        {"location": None, "city": " Ipoh ", "state": "Perak", "hash": None},
+        {"message": "  Arrived at hub  ", "raw_tag": " 30 ", "tag": " InTransit ", "subtag": "InTransit_099"},
+        {"tag": "Teleported", "subtag": None, "slug": "ninjavan-my", "extra_field": [1, {"x": None}]},
+    ],
+)
+@pytest.mark.parametrize("fixture", ["aftership_tracking_update.json", "aftership_edd_revise.json"])
+def test_a_push_parses_the_same_whichever_decoder_takes_it(fixture, checkpoint_fields):
+    """Well-formed pushes take the typed decoder; a push with a loosely typed field takes the lenient parser.
+    Both must give the same trackings: here the same push, once as documented and once with the tracking's
+    `tag` sent as a number (only the lenient parser accepts that; it is read only when `subtag` is empty)."""
+    document = fixture_json(fixture)
+    checkpoints = document["msg"].get("checkpoints") or [
+        fixture_json("aftership_tracking_update.json")["msg"]["checkpoints"][0]
+    ]
+    document["msg"]["checkpoints"] = [{**checkpoint, **checkpoint_fields} for checkpoint in checkpoints]
+    document["msg"]["subtag"] = document["msg"].get("subtag") or "InTransit_001"
+    loose = copy.deepcopy(document)
+    loose["msg"]["tag"] = 7
+
+    typed = provider().parse_push(body=push(document), headers={})
+    lenient = provider().parse_push(body=push(loose), headers={})
+
+    assert typed.trackings == lenient.trackings
+    assert (typed.kind, typed.event_id, typed.extra) == (lenient.kind, lenient.event_id, lenient.extra)
+    assert typed.trackings[0].events
+
+
+def test_a_number_where_a_string_is_documented_is_read_as_its_text():
+    event = provider().parse_push(body=update_with(raw_tag=404), headers={}).trackings[0].events[0]
+    assert event.raw_code == "404"
+
+
+@pytest.mark.parametrize(
     ("body", "message"),
     [
         (b"{not json", "not valid JSON"),
