@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date
 
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
@@ -36,3 +37,28 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
         raw = _PreparingCursor(connection.connection)
     with connection._prepare_cursor(raw) as cursor:  # Django's own wrapping of a fresh cursor
         yield cursor
+
+
+def array_literal(values: Iterable[int | str | date]) -> str:
+    """A PostgreSQL array literal ('{1,2,3}', '{"a","b\\"c"}') for a list passed as one parameter.
+
+    For the hot statements that send a thousand ids or tracking numbers at once (`= ANY(%s::bigint[])`):
+    Django's psycopg cursors quote a Python list element by element in Python, about 2 ms per thousand
+    (3 ms for dates), where joining strings costs a tenth of that. Still a bound parameter, never SQL text:
+    the server parses the literal, and every string is quoted and escaped, so any text is safe. Cast it
+    in the SQL (`%s::text[]`); None elements are not supported.
+    """
+    values = list(values)
+    if all(type(value) is int for value in values):  # the common case: ids
+        return "{" + ",".join(map(str, values)) + "}"
+    parts = []
+    for value in values:
+        if isinstance(value, str):
+            parts.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif isinstance(value, date):
+            parts.append(value.isoformat())
+        elif isinstance(value, int) and not isinstance(value, bool):
+            parts.append(str(value))
+        else:
+            raise TypeError(f"array_literal takes ints, strings and dates, not {value!r}")
+    return "{" + ",".join(parts) + "}"

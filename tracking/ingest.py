@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from portal.db import prepared_cursor
+from portal.db import array_literal, prepared_cursor
 from tracking.choices import DeliveryStatus, Tag
 from tracking.models import Shipment, TrackingConnection, UnmatchedTracking, WebhookDelivery
 from tracking.providers import get_provider
@@ -299,13 +299,13 @@ def _shipments_numbered(*, store_id: int, numbers: list[str]) -> list[tuple[int,
     """(pk, tracking number, carrier) of the store's shipments with these numbers."""
     if db.vendor == "postgresql":
         # One array parameter instead of an IN list of a thousand: building and sending that list cost more
-        # than the query.
+        # than the query (and as a literal: see portal.db.array_literal).
         table = Shipment._meta.db_table
         with db.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, tracking_number, carrier FROM {table} "  # noqa: S608 - fixed identifiers only
-                "WHERE store_id = %s AND tracking_number = ANY(%s)",
-                [store_id, numbers],
+                "WHERE store_id = %s AND tracking_number = ANY(%s::text[])",
+                [store_id, array_literal(numbers)],
             )
             return cursor.fetchall()
     return list(

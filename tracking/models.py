@@ -180,7 +180,7 @@ class OrderLine(models.Model):
 class Shipment(models.Model):
     """A parcel. Its status fields are derived from its TrackingEvents and can always be rebuilt from them."""
 
-    # No index of its own: the unique (store, carrier, tracking_number) leads with it.
+    # No index of its own: the unique (store, tracking_number, carrier) leads with it.
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="shipments", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="shipments")
     carrier = models.CharField(_("carrier"), max_length=40)
@@ -213,8 +213,10 @@ class Shipment(models.Model):
 
     class Meta:
         constraints = [
+            # In this order it also serves matching a push to the store's parcels by tracking number alone,
+            # so no index of tracking_number of its own: every summary refresh rewrites each index of the row.
             models.UniqueConstraint(
-                fields=["store", "carrier", "tracking_number"], name="shipment_tracking_unique_per_store"
+                fields=["store", "tracking_number", "carrier"], name="shipment_tracking_unique_per_store"
             ),
         ]
         indexes = [
@@ -229,7 +231,6 @@ class Shipment(models.Model):
                 name="shipment_next_poll_idx",
                 condition=Q(next_poll_at__isnull=False),
             ),
-            models.Index(fields=["tracking_number"], name="shipment_tracking_number_idx"),
         ]
         verbose_name = _("shipment")
 

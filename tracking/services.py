@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from portal.db import array_literal
 from tracking.choices import Tag, normalize_subtag, normalize_tag
 from tracking.models import Shipment, TrackingEvent
 
@@ -127,11 +128,13 @@ def events_ingest_many(
         _expected_delivery_update(expected_delivery)
         return IngestResult(duplicate=offered, per_owner=per_owner)
     with transaction.atomic():
+        # The dedupe keys of what was inserted only matter for splitting the counts among owners.
+        returning = "shipment_id, dedupe_key" if owners is not None else "shipment_id"
         if connection.vendor == "postgresql" and len(rows) >= COPY_THRESHOLD:
-            inserted = _insert_by_copy(list(rows.values()))
+            inserted = _insert_by_copy(list(rows.values()), returning=returning)
         else:
-            inserted = _insert_by_values(list(rows.values()))
-        changed = {shipment_id for shipment_id, _ in inserted}
+            inserted = _insert_by_values(list(rows.values()), returning=returning)
+        changed = {row[0] for row in inserted}
         shipments_summary_refresh(shipment_ids=changed, now=now, expected_delivery=expected_delivery)
         _expected_delivery_update({pk: eta for pk, eta in expected_delivery.items() if pk not in changed})
     if owners is not None:
@@ -145,7 +148,7 @@ def events_ingest_many(
     )
 
 
-def _insert_by_values(rows: list[tuple]) -> list[tuple[int, str]]:
+def _insert_by_values(rows: list[tuple], *, returning: str) -> list[tuple]:
     """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING: portable (PostgreSQL, SQLite >= 3.35)."""
     table = TrackingEvent._meta.db_table
     columns = ", ".join(_EVENT_COLUMNS)
@@ -158,14 +161,14 @@ def _insert_by_values(rows: list[tuple]) -> list[tuple[int, str]]:
             params = [value for row in chunk for value in row]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 - fixed identifiers only
-                "ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING shipment_id, dedupe_key",
+                f"ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING {returning}",
                 params,
             )
             inserted += cursor.fetchall()
     return inserted
 
 
-def _insert_by_copy(rows: list[tuple]) -> list[tuple[int, str]]:
+def _insert_by_copy(rows: list[tuple], *, returning: str) -> list[tuple]:
     """PostgreSQL bulk path: binary COPY into a session staging table, then one idempotent INSERT ... SELECT."""
     table = TrackingEvent._meta.db_table
     columns = ", ".join(_EVENT_COLUMNS)
@@ -186,7 +189,7 @@ def _insert_by_copy(rows: list[tuple]) -> list[tuple[int, str]]:
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM tracking_event_stage "  # noqa: S608
-            "ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING shipment_id, dedupe_key"
+            f"ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING {returning}"
         )
         inserted = cursor.fetchall()
         cursor.execute("TRUNCATE tracking_event_stage")
@@ -262,55 +265,58 @@ def _taxonomy(tag: str, subtag: str) -> tuple[str, str]:
 
 
 # One pass over the shipments' events (the (shipment, checkpoint_at) index), grouped, instead of seven
-# correlated subqueries per shipment: the same rules as the portable version above. The planner cannot
+# correlated subqueries per shipment: the same rules as the portable version above; the latest checkpoint's
+# tag and subtag come from one ordered aggregate (one sort per shipment, not two). The planner cannot
 # estimate the grouped subquery's size; `s.id = ANY(...)` lets it probe the primary key for the shipments
-# instead of scanning the whole table to hash-join them. The estimates are looked up by array_position, not
-# joined: with the join's row estimate as low as this one's, the planner would loop over an unnest per row.
+# instead of scanning the whole table to hash-join them. The estimates join the grouped rows (a hash of at
+# most a chunk's ids), not the shipments: joined there, with that low row estimate, the planner would loop
+# over the unnest once per shipment.
 _REFRESH_BY_AGGREGATE = f"""
 UPDATE {Shipment._meta.db_table} s SET
-    status = e.latest_tag,
-    substatus = e.latest_subtag,
+    status = e.latest[1][1],
+    substatus = e.latest[1][2],
     last_event_at = e.last_event_at,
     last_progress_at = e.last_progress_at,
     accepted_at = COALESCE(e.acceptance_at, e.first_progress_at),
-    delivered_at = CASE WHEN e.latest_tag = %(delivered)s THEN e.first_delivered_at END,
-    next_poll_at = CASE WHEN e.latest_tag = %(delivered)s THEN NULL ELSE s.next_poll_at END,
+    delivered_at = CASE WHEN e.latest[1][1] = %(delivered)s THEN e.first_delivered_at END,
+    next_poll_at = CASE WHEN e.latest[1][1] = %(delivered)s THEN NULL ELSE s.next_poll_at END,
     next_check_at = %(now)s,
-    expected_delivery = COALESCE(
-        (%(etas)s::date[])[array_position(%(eta_ids)s::bigint[], s.id)], s.expected_delivery
-    )
+    expected_delivery = COALESCE(e.eta, s.expected_delivery)
 FROM (
-    SELECT
-        shipment_id,
-        (array_agg(tag ORDER BY checkpoint_at DESC, id DESC))[1] AS latest_tag,
-        (array_agg(subtag ORDER BY checkpoint_at DESC, id DESC))[1] AS latest_subtag,
-        max(checkpoint_at) AS last_event_at,
-        max(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS last_progress_at,
-        min(checkpoint_at) FILTER (WHERE subtag = %(acceptance)s) AS acceptance_at,
-        min(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS first_progress_at,
-        min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at
-    FROM {TrackingEvent._meta.db_table}
-    WHERE shipment_id = ANY(%(ids)s)
-    GROUP BY shipment_id
+    SELECT a.*, v.eta
+    FROM (
+        SELECT
+            shipment_id,
+            array_agg(ARRAY[tag, subtag] ORDER BY checkpoint_at DESC, id DESC) AS latest,
+            max(checkpoint_at) AS last_event_at,
+            max(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS last_progress_at,
+            min(checkpoint_at) FILTER (WHERE subtag = %(acceptance)s) AS acceptance_at,
+            min(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS first_progress_at,
+            min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at
+        FROM {TrackingEvent._meta.db_table}
+        WHERE shipment_id = ANY(%(ids)s::bigint[])
+        GROUP BY shipment_id
+    ) a
+    LEFT JOIN unnest(%(eta_ids)s::bigint[], %(etas)s::date[]) AS v(id, eta) ON v.id = a.shipment_id
 ) e
-WHERE s.id = e.shipment_id AND s.id = ANY(%(ids)s)
+WHERE s.id = e.shipment_id AND s.id = ANY(%(ids)s::bigint[])
 """  # noqa: S608 - fixed identifiers only
 # A shipment with no events at all (refreshed by hand) gets what the portable version gives it.
 _REFRESH_WITHOUT_EVENTS = f"""
 UPDATE {Shipment._meta.db_table} s SET
     last_event_at = NULL, last_progress_at = NULL, accepted_at = NULL, delivered_at = NULL,
     next_check_at = %(now)s
-WHERE s.id = ANY(%(ids)s)
+WHERE s.id = ANY(%(ids)s::bigint[])
     AND NOT EXISTS (SELECT 1 FROM {TrackingEvent._meta.db_table} e WHERE e.shipment_id = s.id)
 """  # noqa: S608 - fixed identifiers only
 
 
 def _summaries_refresh_aggregate(ids: list[int], now: datetime, expected_delivery: Mapping[int, date]) -> int:
     etas = [(pk, expected_delivery[pk]) for pk in ids if pk in expected_delivery]
-    params = {
-        "eta_ids": [pk for pk, _ in etas],
-        "etas": [eta for _, eta in etas],
-        "ids": ids,
+    params = {  # arrays as literals: see portal.db.array_literal
+        "eta_ids": array_literal(pk for pk, _ in etas),
+        "etas": array_literal(eta for _, eta in etas),
+        "ids": array_literal(ids),
         "now": now,
         "progress": [tag.value for tag in PROGRESS_TAGS],
         "acceptance": ACCEPTANCE_SUBTAG,

@@ -176,13 +176,17 @@ def parse_timestamp(value: str, *, field: str, naive_zone: tzinfo | None = None)
     Accepts "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS[.fff]]", a "T" separator, "Z" or "+HH:MM" offsets.
     A value without an offset is read in `naive_zone` (UTC when None); a date alone is its midnight.
     """
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text.replace("/", "-"))
-    except ValueError as exc:
-        raise PayloadError(f"{field}: {value!r} is not a date-time this provider documents.") from exc
+        # The documented forms first, as they are: Python 3.11 reads "T" or " ", "Z", offsets and fractions.
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text.replace("/", "-"))
+        except ValueError as exc:
+            raise PayloadError(f"{field}: {value!r} is not a date-time this provider documents.") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=naive_zone or UTC)
     return parsed.astimezone(UTC)

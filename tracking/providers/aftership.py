@@ -237,17 +237,15 @@ def checkpoint_event(
     if not when:
         raise PayloadError(f"{field}.checkpoint_time: required, missing or empty (and no created_at).")
     tag, subtag = normalize_tags(tag, subtag)
-    return EventData(
-        checkpoint_at=parse_timestamp(
-            when, field=f"{field}.checkpoint_time", naive_zone=country_zone(country)
-        ),
-        tag=tag,
-        subtag=subtag,
-        source=SOURCE,
-        raw_code=raw_code,
-        raw_text=raw_text,
-        location=location or join_location(city, state),
-        provider_key=key,
+    return EventData(  # positionally: one is built per checkpoint of every push, and keywords cost double
+        parse_timestamp(when, field=f"{field}.checkpoint_time", naive_zone=country_zone(country)),
+        tag,
+        subtag,
+        SOURCE,
+        raw_code,
+        raw_text,
+        location or join_location(city, state),
+        key,
     )
 
 
@@ -255,7 +253,7 @@ def expected_delivery(get: Callable[[str], Any]) -> date | None:
     """The tracking's current delivery estimate; `get` reads one of its fields (None when absent)."""
     for parent, key in _EDD_FIELDS:
         block = get(parent)
-        if isinstance(block, Mapping) and (found := parse_date(block.get(key))):
+        if block and isinstance(block, Mapping) and (found := parse_date(block.get(key))):
             return found
     return parse_date(get("expected_delivery"))
 

@@ -8,9 +8,10 @@ bucket, `Retry-After` and 429 respected). It never touches the database: ingesti
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar, NamedTuple
 
 from tracking.services import EventData
 
@@ -49,9 +50,11 @@ class TrackingRef:
     carrier: str = ""  # our carrier code (e.g. "jtexpress-my"); adapters map it to theirs where needed
 
 
-@dataclass(frozen=True)
-class ParsedTracking:
-    """One parcel's checkpoints as a provider reported them, normalized."""
+class ParsedTracking(NamedTuple):
+    """One parcel's checkpoints as a provider reported them, normalized.
+
+    Immutable. NamedTuples, like EventData, rather than frozen dataclasses: one of each is built per push,
+    and a frozen dataclass's __init__ cost several times as much."""
 
     tracking_number: str
     carrier: str  # the provider's carrier code / slug, as given
@@ -60,15 +63,14 @@ class ParsedTracking:
     raw_status: str = ""  # provider's own overall status code, kept for display and debugging
 
 
-@dataclass(frozen=True)
-class ParsedPush:
+class ParsedPush(NamedTuple):
     """A pushed delivery, parsed. `trackings` may be empty for pushes that carry no checkpoints."""
 
     kind: str  # e.g. "tracking_update", "edd_revise", "TRACKING_UPDATED", "kdniao_push"
     trackings: Sequence[ParsedTracking]
     event_id: str = ""  # the provider's id for this delivery, when given
     reply: Mapping[str, Any] | None = None  # JSON body the provider expects back (Kdniao does), else None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})  # what else the push said (read-only; empty by default)
 
 
 class Provider:
