@@ -154,3 +154,40 @@ def test_the_copy_path_is_as_idempotent_as_the_row_path(store, monkeypatch):
     assert set(
         Shipment.objects.filter(pk__in=[s.pk for s in shipments]).values_list("status", flat=True)
     ) == {"Delivered"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("copy", [False, True], ids=["row path", "copy path"])
+def test_one_call_for_many_shipments_sets_each_summary_estimate_and_owner_share(store, monkeypatch, copy):
+    if copy and connection.vendor != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    monkeypatch.setattr(services, "COPY_THRESHOLD", 1 if copy else 10**9)
+    keep = datetime(2026, 11, 30).date()
+    shipments = [make_shipment(order=make_order(store=store), expected_delivery=keep) for _ in range(4)]
+    eta = datetime(2026, 11, 25).date()
+    # The first two share one history; the third repeats the first (offered twice in one call); the fourth
+    # gets a history that stops in transit.
+    items = [
+        (shipments[0].pk, shipments[0].tracking_number, HISTORY),
+        (shipments[1].pk, shipments[1].tracking_number, HISTORY),
+        (shipments[0].pk, shipments[0].tracking_number, HISTORY),
+        (shipments[3].pk, shipments[3].tracking_number, HISTORY[:3]),
+    ]
+    result = events_ingest_many(
+        items=items, owners=["a", "b", "c", "d"], now=T0 + timedelta(days=2),
+        expected_delivery={shipments[0].pk: eta, shipments[2].pk: eta},
+    )  # fmt: skip
+
+    assert (result.new, result.duplicate) == (13, 5)
+    assert {owner: (s.new, s.duplicate) for owner, s in result.per_owner.items()} == {
+        "a": (5, 0),
+        "b": (5, 0),
+        "c": (0, 5),
+        "d": (3, 0),
+    }
+    assert result.shipments_changed == {shipments[0].pk, shipments[1].pk, shipments[3].pk}
+    rows = {s.pk: s for s in Shipment.objects.filter(pk__in=[s.pk for s in shipments])}
+    assert [rows[s.pk].status for s in shipments] == ["Delivered", "Delivered", "Pending", "InTransit"]
+    assert rows[shipments[3].pk].substatus == "InTransit_003"
+    # The estimate lands with the summary (shipment 0) or alone (shipment 2, no new events); others keep theirs.
+    assert [rows[s.pk].expected_delivery for s in shipments] == [eta, keep, eta, keep]
