@@ -129,11 +129,11 @@ def events_ingest_many(
         return IngestResult(duplicate=offered, per_owner=per_owner)
     with transaction.atomic():
         # The dedupe keys of what was inserted only matter for splitting the counts among owners.
-        returning = "shipment_id, dedupe_key" if owners is not None else "shipment_id"
+        keys = owners is not None
         if connection.vendor == "postgresql" and len(rows) >= COPY_THRESHOLD:
-            inserted = _insert_by_copy(list(rows.values()), returning=returning)
+            inserted = _insert_by_copy(list(rows.values()), keys=keys)
         else:
-            inserted = _insert_by_values(list(rows.values()), returning=returning)
+            inserted = _insert_by_values(list(rows.values()), keys=keys)
         changed = {row[0] for row in inserted}
         shipments_summary_refresh(shipment_ids=changed, now=now, expected_delivery=expected_delivery)
         _expected_delivery_update({pk: eta for pk, eta in expected_delivery.items() if pk not in changed})
@@ -148,7 +148,12 @@ def events_ingest_many(
     )
 
 
-def _insert_by_values(rows: list[tuple], *, returning: str) -> list[tuple]:
+def _returning(keys: bool) -> str:
+    """What an insert reports of each inserted row: (shipment id, dedupe key), or (shipment id,)."""
+    return "RETURNING shipment_id, dedupe_key" if keys else "RETURNING shipment_id"
+
+
+def _insert_by_values(rows: list[tuple], *, keys: bool) -> list[tuple]:
     """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING: portable (PostgreSQL, SQLite >= 3.35)."""
     table = TrackingEvent._meta.db_table
     columns = ", ".join(_EVENT_COLUMNS)
@@ -161,14 +166,14 @@ def _insert_by_values(rows: list[tuple], *, returning: str) -> list[tuple]:
             params = [value for row in chunk for value in row]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 - fixed identifiers only
-                f"ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING {returning}",
+                f"ON CONFLICT (shipment_id, dedupe_key) DO NOTHING {_returning(keys)}",
                 params,
             )
             inserted += cursor.fetchall()
     return inserted
 
 
-def _insert_by_copy(rows: list[tuple], *, returning: str) -> list[tuple]:
+def _insert_by_copy(rows: list[tuple], *, keys: bool) -> list[tuple]:
     """PostgreSQL bulk path: binary COPY into a session staging table, then one idempotent INSERT ... SELECT."""
     table = TrackingEvent._meta.db_table
     columns = ", ".join(_EVENT_COLUMNS)
@@ -189,7 +194,7 @@ def _insert_by_copy(rows: list[tuple], *, returning: str) -> list[tuple]:
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM tracking_event_stage "  # noqa: S608
-            f"ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING {returning}"
+            f"ON CONFLICT (shipment_id, dedupe_key) DO NOTHING {_returning(keys)}"
         )
         inserted = cursor.fetchall()
         cursor.execute("TRUNCATE tracking_event_stage")

@@ -7,8 +7,8 @@ One run, one process, one database:
 - raw binary COPY into a bare table (no index, no constraint): the speed of light, for reference.
 - idempotent-insert floor: the same rows, binary COPY into a staging table, then INSERT ... SELECT ...
   ON CONFLICT DO NOTHING into the real events table: the least the pipeline's database work can cost.
-- per-row ORM create() loop: what the naive implementation would do (samples, extrapolated, in every round), in the same
-  transactions as the pipeline and in autocommit (one commit per row).
+- per-row ORM create() loop: what the naive implementation would do (samples, extrapolated, in every
+  round), in the same transactions as the pipeline and in autocommit (one commit per row).
 - the pipeline: parse_push on every payload, match shipments, dedupe, insert, recompute summaries: one
   trackings_ingest call and one transaction per batch of payloads.
 - re-ingest: the pipeline again over the same payloads; must add nothing.
