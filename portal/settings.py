@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Provider webhooks (no cookies, no user) skip everything below: see portal.middleware.
+    "portal.middleware.MachineEndpointMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -53,6 +55,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "portal.urls"
+MACHINE_ENDPOINT_PREFIXES = ("/webhooks/",)
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [

@@ -6,9 +6,9 @@ from uuid import UUID
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.middleware import machine_endpoint
 from tracking.ingest import SignatureRejected, delivery_receive
 from tracking.providers.base import PayloadError
 from tracking.selectors import connection_get_for_webhook, shipment_get_for_user, shipment_timeline
@@ -17,13 +17,13 @@ from tracking.tasks import wake_delivery_processing
 log = logging.getLogger(__name__)
 
 
-@csrf_exempt
+@machine_endpoint
 @require_POST
 def tracking_webhook(request: HttpRequest, provider: str, uuid: UUID) -> HttpResponse:
     """A provider's push. 2xx only once the raw delivery is committed; processing happens in the worker."""
     connection = connection_get_for_webhook(provider=provider, uuid=uuid)
     try:
-        delivery, parsed = delivery_receive(
+        received = delivery_receive(
             connection=connection,
             body=request.body,
             headers=request.headers,
@@ -34,9 +34,9 @@ def tracking_webhook(request: HttpRequest, provider: str, uuid: UUID) -> HttpRes
     except PayloadError as exc:
         return JsonResponse({"error": f"Malformed payload: {exc}"}, status=400)
     wake_delivery_processing()
-    if parsed.reply is not None:
-        return JsonResponse(dict(parsed.reply))
-    return JsonResponse({"ok": True, "delivery": delivery.pk})
+    if received.parsed.reply is not None:
+        return JsonResponse(dict(received.parsed.reply))
+    return JsonResponse({"ok": True, "delivery": received.delivery_id})
 
 
 @require_GET

@@ -254,3 +254,15 @@ def test_a_deactivated_connection_stops_accepting_pushes_once_its_cached_lookup_
     monkeypatch.setattr(selectors, "WEBHOOK_CONNECTION_TTL", 0.0)
     selectors._webhook_connections.clear()
     assert _post(client, connection, body).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_webhook_takes_the_machine_path_past_the_browser_middleware(client, connection, parcel, body):
+    client.cookies["sessionid"] = "not-a-session"  # what a browser would send; a provider never does
+
+    response = _post(client, connection, body)
+
+    assert response.status_code == 200
+    assert "X-Frame-Options" not in response  # portal.middleware.MachineEndpointMiddleware called the view
+    assert "Cookie" not in response.get("Vary", "")  # no session looked up
+    assert WebhookDelivery.objects.filter(connection=connection).count() == 1
