@@ -22,8 +22,6 @@ from tracking.models import Shipment, TrackingEvent
 # Tags that mean the parcel physically moved forward; "last progress" is the latest of these.
 PROGRESS_TAGS = (Tag.IN_TRANSIT, Tag.OUT_FOR_DELIVERY, Tag.AVAILABLE_FOR_PICKUP, Tag.DELIVERED)
 ACCEPTANCE_SUBTAG = "InTransit_002"
-# Above this many events in one call, PostgreSQL takes the COPY path; below it, multi-row INSERTs.
-COPY_THRESHOLD = 2_000
 _INSERT_CHUNK = 500
 _REFRESH_CHUNK = 5_000
 
@@ -130,35 +128,40 @@ def events_ingest_many(
     with transaction.atomic():
         # The dedupe keys of what was inserted only matter for splitting the counts among owners.
         keys = owners is not None
-        if connection.vendor == "postgresql" and len(rows) >= COPY_THRESHOLD:
-            inserted = _insert_by_copy(list(rows.values()), keys=keys)
+        if connection.vendor == "postgresql":
+            inserted = _insert_merging(
+                list(rows.values()), keys=keys, now=now, expected_delivery=expected_delivery
+            )
         else:
             inserted = _insert_by_values(list(rows.values()), keys=keys)
-        changed = {row[0] for row in inserted}
-        shipments_summary_refresh(shipment_ids=changed, now=now, expected_delivery=expected_delivery)
+            shipments_summary_refresh(
+                shipment_ids=inserted.shipments, now=now, expected_delivery=expected_delivery
+            )
+        changed = inserted.shipments
         _expected_delivery_update({pk: eta for pk, eta in expected_delivery.items() if pk not in changed})
     if owners is not None:
-        for shipment_id, key in inserted:
+        for shipment_id, key in inserted.keys:
             share = per_owner[first_owner[shipment_id, key]]
             share.new += 1
             share.duplicate -= 1
             share.shipments_changed.add(shipment_id)
     return IngestResult(
-        new=len(inserted), duplicate=offered - len(inserted), shipments_changed=changed, per_owner=per_owner
+        new=inserted.new, duplicate=offered - inserted.new, shipments_changed=changed, per_owner=per_owner
     )
 
 
-def _returning(keys: bool) -> str:
-    """What an insert reports of each inserted row: (shipment id, dedupe key), or (shipment id,)."""
-    return "RETURNING shipment_id, dedupe_key" if keys else "RETURNING shipment_id"
+class _Inserted(NamedTuple):
+    new: int  # events inserted
+    shipments: set[int]  # the shipments that gained them
+    keys: list[tuple[int, str]]  # (shipment id, dedupe key) of each, when asked for
 
 
-def _insert_by_values(rows: list[tuple], *, keys: bool) -> list[tuple]:
-    """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING: portable (PostgreSQL, SQLite >= 3.35)."""
+def _insert_by_values(rows: list[tuple], *, keys: bool) -> _Inserted:
+    """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite >= 3.35); the summaries follow apart."""
     table = TrackingEvent._meta.db_table
     columns = ", ".join(_EVENT_COLUMNS)
     placeholders = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
-    inserted: list[tuple[int, str]] = []
+    returned: list[tuple[int, str]] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
@@ -166,24 +169,32 @@ def _insert_by_values(rows: list[tuple], *, keys: bool) -> list[tuple]:
             params = [value for row in chunk for value in row]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 - fixed identifiers only
-                f"ON CONFLICT (shipment_id, dedupe_key) DO NOTHING {_returning(keys)}",
+                "ON CONFLICT (shipment_id, dedupe_key) DO NOTHING RETURNING shipment_id, dedupe_key",
                 params,
             )
-            inserted += cursor.fetchall()
-    return inserted
+            returned += cursor.fetchall()
+    return _Inserted(len(returned), {row[0] for row in returned}, returned if keys else [])
 
 
-def _insert_by_copy(rows: list[tuple], *, keys: bool) -> list[tuple]:
-    """PostgreSQL bulk path: binary COPY into a session staging table, then one idempotent INSERT ... SELECT."""
-    table = TrackingEvent._meta.db_table
+def _insert_merging(
+    rows: list[tuple], *, keys: bool, now: datetime, expected_delivery: Mapping[int, date]
+) -> _Inserted:
+    """PostgreSQL: binary COPY into a session staging table, then one statement that inserts what is new
+    (`ON CONFLICT DO NOTHING`) and merges exactly those events into their shipments' summaries."""
     columns = ", ".join(_EVENT_COLUMNS)
+    etas = [(pk, eta) for pk, eta in expected_delivery.items()]
+    params = {  # arrays as literals: see portal.db.array_literal
+        "eta_ids": array_literal(pk for pk, _ in etas),
+        "etas": array_literal(eta for _, eta in etas),
+        "now": now,
+        "progress": [tag.value for tag in PROGRESS_TAGS],
+        "acceptance": ACCEPTANCE_SUBTAG,
+        "delivered": Tag.DELIVERED.value,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS tracking_event_stage ("
-            "shipment_id bigint, checkpoint_at timestamptz, tag varchar(20), subtag varchar(40), "
-            "raw_code varchar(64), raw_text text, location varchar(200), source varchar(20), "
-            "dedupe_key varchar(64), received_at timestamptz) ON COMMIT DELETE ROWS"
-        )
+        cursor.execute(_STAGE_CREATE)
+        # Rows of an earlier call in this transaction (commit empties the table); else a no-op.
+        cursor.execute("DELETE FROM tracking_event_stage")
         raw = cursor.cursor  # psycopg's own cursor, for COPY
         with raw.copy(f"COPY tracking_event_stage ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(
@@ -192,13 +203,19 @@ def _insert_by_copy(rows: list[tuple], *, keys: bool) -> list[tuple]:
             )  # fmt: skip
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM tracking_event_stage "  # noqa: S608
-            f"ON CONFLICT (shipment_id, dedupe_key) DO NOTHING {_returning(keys)}"
-        )
-        inserted = cursor.fetchall()
-        cursor.execute("TRUNCATE tracking_event_stage")
-    return inserted
+        cursor.execute(_INSERT_MERGING_KEYS if keys else _INSERT_MERGING, params)
+        returned = cursor.fetchall()
+    if keys:
+        return _Inserted(len(returned), {row[0] for row in returned}, returned)
+    return _Inserted(sum(row[1] for row in returned), {row[0] for row in returned}, [])
+
+
+_STAGE_CREATE = (
+    "CREATE TEMP TABLE IF NOT EXISTS tracking_event_stage ("
+    "shipment_id bigint, checkpoint_at timestamptz, tag varchar(20), subtag varchar(40), "
+    "raw_code varchar(64), raw_text text, location varchar(200), source varchar(20), "
+    "dedupe_key varchar(64), received_at timestamptz) ON COMMIT DELETE ROWS"
+)
 
 
 def shipments_summary_refresh(
@@ -207,9 +224,11 @@ def shipments_summary_refresh(
     now: datetime | None = None,
     expected_delivery: Mapping[int, date] | None = None,
 ) -> int:
-    """Derive the shipments' status fields from their events (facts first, derived state second).
+    """Derive the shipments' status fields from all their events (facts first, derived state second).
 
-    One set-based UPDATE per chunk. The status is the latest checkpoint by time, so an event that arrives
+    The rebuild: SQLite's ingestion calls it after each insert, and it repairs a summary by hand. PostgreSQL's
+    ingestion folds only the new events into the stored summary (`_INSERT_MERGING`), to the same result: a
+    test holds the two equal. One set-based UPDATE per chunk. The status is the latest checkpoint by time, so an event that arrives
     late never moves a shipment backwards; the first acceptance scan is kept as the appeal truth; delivered
     parcels stop polling; every refreshed shipment is due for the rules now. `expected_delivery`, when
     given, sets the estimates of the refreshed shipments it names in the same statement.
@@ -334,3 +353,73 @@ def _summaries_refresh_aggregate(ids: list[int], now: datetime, expected_deliver
             cursor.execute(_REFRESH_WITHOUT_EVENTS, params)
             updated += cursor.rowcount
     return updated
+
+
+# The PostgreSQL ingest in one statement: insert the staged events that are new, and fold exactly those into
+# their shipments' stored summaries, the same rules as shipments_summary_refresh without reading the
+# shipments' older events again (first acceptance and first delivery read them only where the stored summary
+# cannot tell). Folding into the stored row rather than recomputing also keeps two workers ingesting one
+# parcel at once right: the second UPDATE waits for the first, then merges into the row the first committed,
+# where a recomputation would write the aggregate of a snapshot taken before the first committed.
+# All parts of a WITH see the same snapshot: `o` (older events) does not see the rows `ins` inserts.
+_EVENTS = TrackingEvent._meta.db_table
+_NEWER = "(s.last_event_at IS NULL OR n.last_event_at >= s.last_event_at)"  # the new events hold the latest
+_LATEST_TAG = f"CASE WHEN {_NEWER} THEN n.latest[1][1] ELSE s.status END"
+_INSERT_MERGING_BASE = f"""
+WITH ins AS (
+    INSERT INTO {_EVENTS} ({", ".join(_EVENT_COLUMNS)})
+    SELECT {", ".join(_EVENT_COLUMNS)} FROM tracking_event_stage
+    ON CONFLICT (shipment_id, dedupe_key) DO NOTHING
+    RETURNING id, shipment_id, checkpoint_at, tag, subtag, dedupe_key
+), n AS (
+    SELECT
+        shipment_id,
+        count(*) AS added,
+        array_agg(ARRAY[tag, subtag] ORDER BY checkpoint_at DESC, id DESC) AS latest,
+        max(checkpoint_at) AS last_event_at,
+        max(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS last_progress_at,
+        min(checkpoint_at) FILTER (WHERE subtag = %(acceptance)s) AS acceptance_at,
+        min(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS first_progress_at,
+        min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at
+    FROM ins
+    GROUP BY shipment_id
+), merged AS (
+    UPDATE {Shipment._meta.db_table} s SET
+        status = {_LATEST_TAG},
+        substatus = CASE WHEN {_NEWER} THEN n.latest[1][2] ELSE s.substatus END,
+        last_event_at = GREATEST(s.last_event_at, n.last_event_at),
+        last_progress_at = GREATEST(s.last_progress_at, n.last_progress_at),
+        -- the first acceptance scan, else the first progress: the stored value does not say which it was
+        accepted_at = CASE
+            WHEN s.accepted_at IS NULL THEN COALESCE(n.acceptance_at, n.first_progress_at)
+            WHEN n.acceptance_at <= s.accepted_at THEN n.acceptance_at
+            WHEN n.acceptance_at IS NULL AND (n.first_progress_at IS NULL OR n.first_progress_at >= s.accepted_at)
+                THEN s.accepted_at
+            ELSE COALESCE(
+                LEAST(n.acceptance_at, (
+                    SELECT min(o.checkpoint_at) FROM {_EVENTS} o
+                    WHERE o.shipment_id = s.id AND o.subtag = %(acceptance)s
+                )),
+                LEAST(s.accepted_at, n.first_progress_at)
+            )
+        END,
+        -- the first delivery scan while the latest checkpoint is a delivery
+        delivered_at = CASE WHEN {_LATEST_TAG} = %(delivered)s THEN
+            CASE
+                WHEN s.delivered_at IS NOT NULL THEN LEAST(s.delivered_at, n.first_delivered_at)
+                WHEN s.last_event_at IS NULL THEN n.first_delivered_at
+                ELSE LEAST(n.first_delivered_at, (
+                    SELECT min(o.checkpoint_at) FROM {_EVENTS} o
+                    WHERE o.shipment_id = s.id AND o.tag = %(delivered)s
+                ))
+            END
+        END,
+        next_poll_at = CASE WHEN {_LATEST_TAG} = %(delivered)s THEN NULL ELSE s.next_poll_at END,
+        next_check_at = %(now)s,
+        expected_delivery = COALESCE(v.eta, s.expected_delivery)
+    FROM n LEFT JOIN unnest(%(eta_ids)s::bigint[], %(etas)s::date[]) AS v(id, eta) ON v.id = n.shipment_id
+    WHERE s.id = n.shipment_id
+)
+"""  # noqa: S608 - fixed identifiers only
+_INSERT_MERGING = _INSERT_MERGING_BASE + "SELECT shipment_id, added FROM n"  # noqa: S608
+_INSERT_MERGING_KEYS = _INSERT_MERGING_BASE + "SELECT shipment_id, dedupe_key FROM ins"  # noqa: S608

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import random
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from tests.factories import make_order, make_shipment
 from tracking import services
@@ -117,20 +120,16 @@ def test_unknown_codes_fall_back_and_keep_the_raw_code(shipment):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_crash_after_the_insert_rolls_back_and_a_retry_ends_in_exactly_the_right_state(store, monkeypatch):
+def test_a_crash_after_the_insert_rolls_back_and_a_retry_ends_in_exactly_the_right_state(
+    store, killed_after_the_events_insert
+):
     shipment = make_shipment(order=make_order(store=store))
-    real_refresh = services.shipments_summary_refresh
 
-    def crash(**kwargs):
-        raise RuntimeError("worker killed halfway")
-
-    monkeypatch.setattr(services, "shipments_summary_refresh", crash)
-    with pytest.raises(RuntimeError):
+    with killed_after_the_events_insert(), pytest.raises(RuntimeError):
         events_ingest_many(items=[(shipment.pk, shipment.tracking_number, HISTORY)])
     assert TrackingEvent.objects.filter(shipment=shipment).count() == 0
     assert Shipment.objects.get(pk=shipment.pk).status == "Pending"
 
-    monkeypatch.setattr(services, "shipments_summary_refresh", real_refresh)
     result = events_ingest_many(items=[(shipment.pk, shipment.tracking_number, HISTORY)])
 
     shipment.refresh_from_db()
@@ -140,9 +139,7 @@ def test_a_crash_after_the_insert_rolls_back_and_a_retry_ends_in_exactly_the_rig
 
 
 @pytest.mark.django_db
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
-def test_the_copy_path_is_as_idempotent_as_the_row_path(store, monkeypatch):
-    monkeypatch.setattr(services, "COPY_THRESHOLD", 1)
+def test_one_call_for_many_shipments_is_as_idempotent_as_one_for_one(store):
     shipments = [make_shipment(order=make_order(store=store)) for _ in range(3)]
     items = [(s.pk, s.tracking_number, HISTORY) for s in shipments]
 
@@ -157,11 +154,7 @@ def test_the_copy_path_is_as_idempotent_as_the_row_path(store, monkeypatch):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("copy", [False, True], ids=["row path", "copy path"])
-def test_one_call_for_many_shipments_sets_each_summary_estimate_and_owner_share(store, monkeypatch, copy):
-    if copy and connection.vendor != "postgresql":
-        pytest.skip("the COPY path is PostgreSQL's")
-    monkeypatch.setattr(services, "COPY_THRESHOLD", 1 if copy else 10**9)
+def test_one_call_for_many_shipments_sets_each_summary_estimate_and_owner_share(store):
     keep = datetime(2026, 11, 30).date()
     shipments = [make_shipment(order=make_order(store=store), expected_delivery=keep) for _ in range(4)]
     eta = datetime(2026, 11, 25).date()
@@ -191,3 +184,148 @@ def test_one_call_for_many_shipments_sets_each_summary_estimate_and_owner_share(
     assert rows[shipments[3].pk].substatus == "InTransit_003"
     # The estimate lands with the summary (shipment 0) or alone (shipment 2, no new events); others keep theirs.
     assert [rows[s.pk].expected_delivery for s in shipments] == [eta, keep, eta, keep]
+
+
+def _summary(shipment: Shipment) -> tuple:
+    shipment.refresh_from_db()
+    return (shipment.status, shipment.accepted_at, shipment.delivered_at)
+
+
+@pytest.mark.django_db
+def test_an_acceptance_scan_counts_as_first_acceptance_whenever_it_arrives(shipment):
+    events_ingest(shipment=shipment, events=[_event(14, "InTransit_003")])
+    assert shipment.accepted_at == T0 + timedelta(hours=14)  # no acceptance scan yet: the first progress
+
+    events_ingest(shipment=shipment, events=[_event(2, "InTransit_002")])  # late, and earlier
+    assert shipment.accepted_at == T0 + timedelta(hours=2)
+
+    other = make_shipment(order=make_order(store=shipment.store))
+    events_ingest(shipment=other, events=[_event(1, "InTransit_003"), _event(30, "OutForDelivery_001")])
+    events_ingest(
+        shipment=other, events=[_event(5, "InTransit_002")]
+    )  # the carrier's clock: after a hub scan
+    assert other.accepted_at == T0 + timedelta(hours=5)
+    assert other.status == "OutForDelivery"
+
+
+@pytest.mark.django_db
+def test_an_older_progress_scan_arriving_late_moves_only_an_acceptance_taken_from_progress(shipment):
+    events_ingest(shipment=shipment, events=[_event(2, "InTransit_002"), _event(14, "InTransit_003")])
+    events_ingest(shipment=shipment, events=[_event(1, "InTransit_007")])
+    assert shipment.accepted_at == T0 + timedelta(hours=2)  # the acceptance scan stays the appeal truth
+
+    other = make_shipment(order=make_order(store=shipment.store))
+    events_ingest(shipment=other, events=[_event(14, "InTransit_003")])
+    events_ingest(shipment=other, events=[_event(10, "InTransit_007")])
+    assert other.accepted_at == T0 + timedelta(hours=10)
+
+
+@pytest.mark.django_db
+def test_a_parcel_delivered_again_after_an_exception_keeps_its_first_delivery_scan(shipment):
+    events_ingest(shipment=shipment, events=HISTORY)
+    assert _summary(shipment)[2] == T0 + timedelta(hours=34)
+
+    events_ingest(shipment=shipment, events=[_event(40, "Exception_010", "Returned by the consignee")])
+    assert _summary(shipment) == ("Exception", T0 + timedelta(hours=2), None)
+
+    events_ingest(shipment=shipment, events=[_event(50, "Delivered_001", "Delivered again", location="Door")])
+    assert _summary(shipment) == ("Delivered", T0 + timedelta(hours=2), T0 + timedelta(hours=34))
+
+    events_ingest(
+        shipment=shipment, events=[_event(33, "Delivered_001", "Locker", location="Locker")]
+    )  # late
+    assert _summary(shipment) == ("Delivered", T0 + timedelta(hours=2), T0 + timedelta(hours=33))
+
+
+@pytest.mark.django_db
+def test_summaries_built_batch_by_batch_equal_summaries_rebuilt_from_all_events(store):
+    """Whatever order and grouping the events come in, the stored summary is the one their facts give."""
+    rng = random.Random(20261202)
+    subtags = [
+        "InfoReceived_001", "InTransit_002", "InTransit_003", "InTransit_007", "OutForDelivery_001",
+        "AvailableForPickup_001", "AttemptFail_002", "Exception_004", "Delivered_001",
+    ]  # fmt: skip
+    shipments = [make_shipment(order=make_order(store=store)) for _ in range(40)]
+    histories = {
+        s.pk: [
+            _event(rng.uniform(0, 100), rng.choice(subtags), location=f"Hub {i}")
+            for i in range(rng.randint(1, 9))
+        ]
+        for s in shipments
+    }
+    for _ in range(6):
+        items = []
+        for s in shipments:
+            offered = [event for event in histories[s.pk] if rng.random() < 0.35]
+            rng.shuffle(offered)
+            if offered:
+                items.append((s.pk, s.tracking_number, offered))
+        events_ingest_many(items=items, now=T0)
+    events_ingest_many(items=[(s.pk, s.tracking_number, histories[s.pk]) for s in shipments], now=T0)
+
+    fields = ("pk", "status", "substatus", "accepted_at", "last_event_at", "last_progress_at", "delivered_at")
+    built = list(Shipment.objects.filter(store=store).order_by("pk").values_list(*fields))
+    services.shipments_summary_refresh(shipment_ids=[s.pk for s in shipments], now=T0)
+    rebuilt = list(Shipment.objects.filter(store=store).order_by("pk").values_list(*fields))
+    assert built == rebuilt
+    assert {row[1] for row in built} >= {"Delivered", "InTransit"}  # the mix reached the interesting branches
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="two writers at once need PostgreSQL")
+def test_two_workers_ingesting_one_parcel_at_once_both_land_in_its_summary(store):
+    shipment = make_shipment(order=make_order(store=store))
+    events_ingest(shipment=shipment, events=HISTORY[:2])
+    item = (shipment.pk, shipment.tracking_number)
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def newer_first():  # ingests the newer checkpoint and holds its transaction open
+        try:
+            with transaction.atomic():
+                events_ingest_many(items=[(*item, [HISTORY[3]])])
+                holding.set()
+                release.wait(10)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def older_meanwhile():  # an older checkpoint for the same parcel, from another worker
+        try:
+            events_ingest_many(items=[(*item, [HISTORY[2]])])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=newer_first)
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=older_meanwhile)
+    second.start()
+    _wait_for_a_lock_wait()
+    release.set()
+    first.join(10)
+    second.join(10)
+
+    assert not errors
+    shipment.refresh_from_db()
+    assert TrackingEvent.objects.filter(shipment=shipment).count() == 4
+    assert (shipment.status, shipment.last_event_at) == ("OutForDelivery", HISTORY[3].checkpoint_at)
+    assert shipment.last_progress_at == HISTORY[3].checkpoint_at
+
+
+def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
+    """Until some other session of this database waits on a row lock (the second worker's UPDATE)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second worker never waited for the first")

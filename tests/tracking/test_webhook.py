@@ -176,24 +176,17 @@ def test_a_thousand_replays_of_one_delivery_create_no_duplicate_events(client, c
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_halfway_through_a_delivery_leaves_it_to_be_retried_exactly_once(
-    client, connection, parcel, body, monkeypatch
+    client, connection, parcel, body, killed_after_the_events_insert
 ):
-    from tracking import services
-
     assert _post(client, connection, body).status_code == 200
-    real_refresh = services.shipments_summary_refresh
 
-    def killed(**kwargs):
-        raise RuntimeError("worker killed after the events insert")
-
-    monkeypatch.setattr(services, "shipments_summary_refresh", killed)
-    process_deliveries(max_rounds=1)
+    with killed_after_the_events_insert():
+        process_deliveries(max_rounds=1)
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("failed", 1)
     assert "worker killed" in delivery.error
     assert not TrackingEvent.objects.exists()
 
-    monkeypatch.setattr(services, "shipments_summary_refresh", real_refresh)
     process_deliveries()
     assert WebhookDelivery.objects.get().status == "failed"  # backing off, not hammered in a loop
     WebhookDelivery.objects.update(retry_at=timezone.now())
