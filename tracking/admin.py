@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from portal.admin import ReadOnlyAdmin
 from portal.tasks import wake
@@ -18,6 +20,8 @@ from tracking.models import (
     UnmatchedTracking,
     WebhookDelivery,
 )
+from tracking.services import shipments_summary_refresh
+from tracking.tasks import RULES_TASK
 
 
 class SKUComponentInline(admin.TabularInline):
@@ -149,6 +153,25 @@ class ShipmentAdmin(admin.ModelAdmin):
         "created_at",
     ]
     inlines = [TrackingEventInline]
+    actions = ["rebuild_summaries"]
+
+    @admin.action(description=_("Rebuild the tracking summary from the events"), permissions=["change"])
+    def rebuild_summaries(self, request, queryset):
+        """Ingestion keeps each summary up to date event by event; this derives it again from all the facts
+        (after a repair in the database, say) and has the rules look at the parcels again."""
+        with transaction.atomic():
+            rebuilt = shipments_summary_refresh(shipment_ids=queryset.values_list("pk", flat=True))
+        wake(RULES_TASK)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d shipment rebuilt from its events.",
+                "%(count)d shipments rebuilt from their events.",
+                rebuilt,
+            )
+            % {"count": rebuilt},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(TrackingEvent)

@@ -383,6 +383,7 @@ WITH ins AS (
         min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at
     FROM ins
     GROUP BY shipment_id
+    ORDER BY shipment_id  -- shipments locked in id order, as every worker does: no deadlock between two
 ), merged AS (
     UPDATE {Shipment._meta.db_table} s SET
         status = {_LATEST_TAG},
