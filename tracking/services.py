@@ -22,6 +22,8 @@ from tracking.models import Shipment, TrackingEvent
 # Tags that mean the parcel physically moved forward; "last progress" is the latest of these.
 PROGRESS_TAGS = (Tag.IN_TRANSIT, Tag.OUT_FOR_DELIVERY, Tag.AVAILABLE_FOR_PICKUP, Tag.DELIVERED)
 ACCEPTANCE_SUBTAG = "InTransit_002"
+# Above this many events in one call, PostgreSQL's ingest stages them by COPY; below it, as arrays.
+COPY_THRESHOLD = 200  # measured: one array per column wins below about 100 to 200 rows, COPY above
 _INSERT_CHUNK = 500
 _REFRESH_CHUNK = 5_000
 
@@ -179,9 +181,9 @@ def _insert_by_values(rows: list[tuple], *, keys: bool) -> _Inserted:
 def _insert_merging(
     rows: list[tuple], *, keys: bool, now: datetime, expected_delivery: Mapping[int, date]
 ) -> _Inserted:
-    """PostgreSQL: binary COPY into a session staging table, then one statement that inserts what is new
-    (`ON CONFLICT DO NOTHING`) and merges exactly those events into their shipments' summaries."""
-    columns = ", ".join(_EVENT_COLUMNS)
+    """PostgreSQL: one statement that inserts what is new (`ON CONFLICT DO NOTHING`) and merges exactly
+    those events into their shipments' summaries. A large batch reaches it through binary COPY into a session
+    staging table; a small one as one array per column (one round trip: a push or a poll of a few parcels)."""
     etas = [(pk, eta) for pk, eta in expected_delivery.items()]
     params = {  # arrays as literals: see portal.db.array_literal
         "eta_ids": array_literal(pk for pk, _ in etas),
@@ -192,22 +194,35 @@ def _insert_merging(
         "delivered": Tag.DELIVERED.value,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_STAGE_CREATE)
-        # Rows of an earlier call in this transaction (commit empties the table); else a no-op.
-        cursor.execute("DELETE FROM tracking_event_stage")
-        raw = cursor.cursor  # psycopg's own cursor, for COPY
-        with raw.copy(f"COPY tracking_event_stage ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(
-                ["int8", "timestamptz", "varchar", "varchar", "varchar", "text", "varchar", "varchar", "varchar",
-                 "timestamptz"]
-            )  # fmt: skip
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(_INSERT_MERGING_KEYS if keys else _INSERT_MERGING, params)
+        if len(rows) >= COPY_THRESHOLD:
+            _stage(cursor, rows)
+            statement = _INSERT_MERGING_STAGED_KEYS if keys else _INSERT_MERGING_STAGED
+        else:
+            for index, column in enumerate(zip(*rows, strict=True)):
+                params[f"c{index}"] = array_literal(column)
+            statement = _INSERT_MERGING_ARRAYS_KEYS if keys else _INSERT_MERGING_ARRAYS
+        cursor.execute(statement, params)
         returned = cursor.fetchall()
     if keys:
         return _Inserted(len(returned), {row[0] for row in returned}, returned)
     return _Inserted(sum(row[1] for row in returned), {row[0] for row in returned}, [])
+
+
+def _stage(cursor, rows: list[tuple]) -> None:
+    """The rows, by binary COPY, into this session's staging table, emptied first."""
+    cursor.execute(_STAGE_CREATE)
+    # Rows of an earlier call in this transaction (commit empties the table); else a no-op.
+    cursor.execute("DELETE FROM tracking_event_stage")
+    raw = cursor.cursor  # psycopg's own cursor, for COPY
+    with raw.copy(
+        f"COPY tracking_event_stage ({', '.join(_EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(
+            ["int8", "timestamptz", "varchar", "varchar", "varchar", "text", "varchar", "varchar", "varchar",
+             "timestamptz"]
+        )  # fmt: skip
+        for row in rows:
+            copy.write_row(row)
 
 
 _STAGE_CREATE = (
@@ -368,7 +383,7 @@ _LATEST_TAG = f"CASE WHEN {_NEWER} THEN n.latest[1][1] ELSE s.status END"
 _INSERT_MERGING_BASE = f"""
 WITH ins AS (
     INSERT INTO {_EVENTS} ({", ".join(_EVENT_COLUMNS)})
-    SELECT {", ".join(_EVENT_COLUMNS)} FROM tracking_event_stage
+    {{source}}
     ON CONFLICT (shipment_id, dedupe_key) DO NOTHING
     RETURNING id, shipment_id, checkpoint_at, tag, subtag, dedupe_key
 ), n AS (
@@ -422,5 +437,13 @@ WITH ins AS (
     WHERE s.id = n.shipment_id
 )
 """  # noqa: S608 - fixed identifiers only
-_INSERT_MERGING = _INSERT_MERGING_BASE + "SELECT shipment_id, added FROM n"  # noqa: S608
-_INSERT_MERGING_KEYS = _INSERT_MERGING_BASE + "SELECT shipment_id, dedupe_key FROM ins"  # noqa: S608
+_STAGED = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM tracking_event_stage"  # noqa: S608 - fixed identifiers
+_ARRAYS = (  # one array per column of _EVENT_COLUMNS, in order
+    "SELECT * FROM unnest(%(c0)s::bigint[], %(c1)s::timestamptz[], %(c2)s::text[], %(c3)s::text[], "
+    "%(c4)s::text[], %(c5)s::text[], %(c6)s::text[], %(c7)s::text[], %(c8)s::text[], %(c9)s::timestamptz[])"
+)
+_BY_SHIPMENT, _BY_EVENT = "SELECT shipment_id, added FROM n", "SELECT shipment_id, dedupe_key FROM ins"
+_INSERT_MERGING_STAGED = _INSERT_MERGING_BASE.format(source=_STAGED) + _BY_SHIPMENT
+_INSERT_MERGING_STAGED_KEYS = _INSERT_MERGING_BASE.format(source=_STAGED) + _BY_EVENT
+_INSERT_MERGING_ARRAYS = _INSERT_MERGING_BASE.format(source=_ARRAYS) + _BY_SHIPMENT
+_INSERT_MERGING_ARRAYS_KEYS = _INSERT_MERGING_BASE.format(source=_ARRAYS) + _BY_EVENT

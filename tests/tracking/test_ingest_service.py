@@ -138,8 +138,21 @@ def test_a_crash_after_the_insert_rolls_back_and_a_retry_ends_in_exactly_the_rig
     assert (shipment.status, shipment.delivered_at) == ("Delivered", HISTORY[4].checkpoint_at)
 
 
+# PostgreSQL stages a large batch through COPY and sends a small one as arrays: every test of one call
+# over many shipments runs both ways there (SQLite has one path).
+PATHS = pytest.mark.parametrize("copy", [False, True], ids=["small batch", "copy"])
+
+
+@pytest.fixture
+def path(request, monkeypatch):
+    if request.node.callspec.params["copy"] and connection.vendor != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    monkeypatch.setattr(services, "COPY_THRESHOLD", 1 if request.node.callspec.params["copy"] else 10**9)
+
+
 @pytest.mark.django_db
-def test_one_call_for_many_shipments_is_as_idempotent_as_one_for_one(store):
+@PATHS
+def test_one_call_for_many_shipments_is_as_idempotent_as_one_for_one(store, path, copy):
     shipments = [make_shipment(order=make_order(store=store)) for _ in range(3)]
     items = [(s.pk, s.tracking_number, HISTORY) for s in shipments]
 
@@ -154,7 +167,8 @@ def test_one_call_for_many_shipments_is_as_idempotent_as_one_for_one(store):
 
 
 @pytest.mark.django_db
-def test_one_call_for_many_shipments_sets_each_summary_estimate_and_owner_share(store):
+@PATHS
+def test_one_call_for_many_shipments_sets_each_summary_estimate_and_owner_share(store, path, copy):
     keep = datetime(2026, 11, 30).date()
     shipments = [make_shipment(order=make_order(store=store), expected_delivery=keep) for _ in range(4)]
     eta = datetime(2026, 11, 25).date()
@@ -238,7 +252,8 @@ def test_a_parcel_delivered_again_after_an_exception_keeps_its_first_delivery_sc
 
 
 @pytest.mark.django_db
-def test_summaries_built_batch_by_batch_equal_summaries_rebuilt_from_all_events(store):
+@PATHS
+def test_summaries_built_batch_by_batch_equal_summaries_rebuilt_from_all_events(store, path, copy):
     """Whatever order and grouping the events come in, the stored summary is the one their facts give."""
     rng = random.Random(20261202)
     subtags = [
