@@ -238,6 +238,7 @@ def run(context: BenchContext) -> list[Table]:
         f"baselines write the same pre-built rows in the same {rows_per_call:,}-row transactions, except the "
         "autocommit ORM loop (one commit per row, as a loop outside transaction.atomic() does).",
     ]
+    _settle()  # the last round's dead rows vacuumed now, not by autovacuum in the middle of the HTTP rounds
     _webhook(context, fixture, table)
     gc.unfreeze()
     table.notes.append(
