@@ -303,6 +303,16 @@ def _taxonomy(tag: str, subtag: str) -> tuple[str, str]:
     return normalized.value, normalize_subtag(normalized, subtag)
 
 
+# What a summary is made of, aggregated over a set of events: the rebuild reads all of a shipment's events,
+# the merge only those just inserted. One definition, so the two cannot drift apart.
+_FACTS = """array_agg(ARRAY[tag, subtag] ORDER BY checkpoint_at DESC, id DESC) AS latest,
+    max(checkpoint_at) AS last_event_at,
+    max(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS last_progress_at,
+    min(checkpoint_at) FILTER (WHERE subtag = %(acceptance)s) AS acceptance_at,
+    min(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS first_progress_at,
+    min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at"""
+
+
 # One pass over the shipments' events (the (shipment, checkpoint_at) index), grouped, instead of seven
 # correlated subqueries per shipment: the same rules as the portable version above; the latest checkpoint's
 # tag and subtag come from one ordered aggregate (one sort per shipment, not two). The planner cannot
@@ -326,12 +336,7 @@ FROM (
     FROM (
         SELECT
             shipment_id,
-            array_agg(ARRAY[tag, subtag] ORDER BY checkpoint_at DESC, id DESC) AS latest,
-            max(checkpoint_at) AS last_event_at,
-            max(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS last_progress_at,
-            min(checkpoint_at) FILTER (WHERE subtag = %(acceptance)s) AS acceptance_at,
-            min(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS first_progress_at,
-            min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at
+            {_FACTS}
         FROM {TrackingEvent._meta.db_table}
         WHERE shipment_id = ANY(%(ids)s::bigint[])
         GROUP BY shipment_id
@@ -390,12 +395,7 @@ WITH ins AS (
     SELECT
         shipment_id,
         count(*) AS added,
-        array_agg(ARRAY[tag, subtag] ORDER BY checkpoint_at DESC, id DESC) AS latest,
-        max(checkpoint_at) AS last_event_at,
-        max(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS last_progress_at,
-        min(checkpoint_at) FILTER (WHERE subtag = %(acceptance)s) AS acceptance_at,
-        min(checkpoint_at) FILTER (WHERE tag = ANY(%(progress)s)) AS first_progress_at,
-        min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at
+        {_FACTS}
     FROM ins
     GROUP BY shipment_id
     ORDER BY shipment_id  -- shipments locked in id order, as every worker does: no deadlock between two
