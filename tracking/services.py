@@ -279,7 +279,11 @@ def shipments_summary_refresh(
                 When(is_delivered, then=aggregate(events.filter(tag=Tag.DELIVERED), Min("checkpoint_at"))),
                 default=Value(None),
             ),
-            next_poll_at=Case(When(is_delivered, then=Value(None)), default=F("next_poll_at")),
+            next_poll_at=Case(  # delivered parcels stop polling; one that is no longer delivered resumes
+                When(Exact(Coalesce(latest_tag, F("status")), Value(Tag.DELIVERED.value)), then=Value(None)),
+                When(status=Tag.DELIVERED, then=Value(now)),
+                default=F("next_poll_at"),
+            ),
             next_check_at=Value(now),
         )
     refreshed = set(ids)
@@ -328,7 +332,8 @@ UPDATE {Shipment._meta.db_table} s SET
     last_progress_at = e.last_progress_at,
     accepted_at = COALESCE(e.acceptance_at, e.first_progress_at),
     delivered_at = CASE WHEN e.latest[1][1] = %(delivered)s THEN e.first_delivered_at END,
-    next_poll_at = CASE WHEN e.latest[1][1] = %(delivered)s THEN NULL ELSE s.next_poll_at END,
+    next_poll_at = CASE WHEN e.latest[1][1] = %(delivered)s THEN NULL
+        WHEN s.status = %(delivered)s THEN %(now)s ELSE s.next_poll_at END,
     next_check_at = %(now)s,
     expected_delivery = COALESCE(e.eta, s.expected_delivery)
 FROM (
@@ -430,7 +435,9 @@ WITH ins AS (
                 ))
             END
         END,
-        next_poll_at = CASE WHEN {_LATEST_TAG} = %(delivered)s THEN NULL ELSE s.next_poll_at END,
+        -- delivered parcels stop polling; one that is no longer delivered (returned, lost after all) resumes
+        next_poll_at = CASE WHEN {_LATEST_TAG} = %(delivered)s THEN NULL
+            WHEN s.status = %(delivered)s THEN %(now)s ELSE s.next_poll_at END,
         next_check_at = %(now)s,
         expected_delivery = COALESCE(v.eta, s.expected_delivery)
     FROM n LEFT JOIN unnest(%(eta_ids)s::bigint[], %(etas)s::date[]) AS v(id, eta) ON v.id = n.shipment_id

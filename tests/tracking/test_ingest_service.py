@@ -252,6 +252,40 @@ def test_a_parcel_delivered_again_after_an_exception_keeps_its_first_delivery_sc
 
 
 @pytest.mark.django_db
+def test_a_parcel_that_is_no_longer_delivered_resumes_polling_at_once(shipment):
+    events_ingest(shipment=shipment, events=HISTORY, now=T0 + timedelta(hours=35))
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at is None
+
+    later = T0 + timedelta(hours=41)
+    events_ingest(
+        shipment=shipment, events=[_event(40, "Exception_010", "Returned by the consignee")], now=later
+    )
+    shipment.refresh_from_db()
+    assert (shipment.status, shipment.next_poll_at) == ("Exception", later)
+
+    events_ingest(shipment=shipment, events=[_event(39, "InTransit_003", "Late hub scan")], now=later)
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at == later  # still polling: nothing delivered it again
+
+    events_ingest(shipment=shipment, events=[_event(50, "Delivered_001", "Delivered again")], now=later)
+    shipment.refresh_from_db()
+    assert (shipment.status, shipment.next_poll_at) == ("Delivered", None)
+
+
+@pytest.mark.django_db
+def test_a_rebuild_that_finds_a_parcel_no_longer_delivered_resumes_its_polling(shipment):
+    events_ingest(shipment=shipment, events=[*HISTORY, _event(40, "Exception_010", "Returned")])
+    Shipment.objects.filter(pk=shipment.pk).update(status="Delivered", next_poll_at=None)  # a stale summary
+    now = T0 + timedelta(days=3)
+
+    services.shipments_summary_refresh(shipment_ids=[shipment.pk], now=now)
+
+    shipment.refresh_from_db()
+    assert (shipment.status, shipment.next_poll_at) == ("Exception", now)
+
+
+@pytest.mark.django_db
 @PATHS
 def test_summaries_built_batch_by_batch_equal_summaries_rebuilt_from_all_events(store, path, copy):
     """Whatever order and grouping the events come in, the stored summary is the one their facts give."""
@@ -278,7 +312,9 @@ def test_summaries_built_batch_by_batch_equal_summaries_rebuilt_from_all_events(
         events_ingest_many(items=items, now=T0)
     events_ingest_many(items=[(s.pk, s.tracking_number, histories[s.pk]) for s in shipments], now=T0)
 
-    fields = ("pk", "status", "substatus", "accepted_at", "last_event_at", "last_progress_at", "delivered_at")
+    fields = (
+        "pk", "status", "substatus", "accepted_at", "last_event_at", "last_progress_at", "delivered_at", "next_poll_at",
+    )  # fmt: skip
     built = list(Shipment.objects.filter(store=store).order_by("pk").values_list(*fields))
     services.shipments_summary_refresh(shipment_ids=[s.pk for s in shipments], now=T0)
     rebuilt = list(Shipment.objects.filter(store=store).order_by("pk").values_list(*fields))
