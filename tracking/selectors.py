@@ -18,6 +18,14 @@ def shipment_timeline(shipment: Shipment) -> QuerySet[TrackingEvent]:
     return shipment.events.order_by("-checkpoint_at", "-id")
 
 
+def shipment_cases(shipment: Shipment) -> QuerySet:
+    """The cases raised on this parcel, newest first: the way back to the work from its story.
+
+    Through the reverse relation, so tracking imports nothing of cases; a case belongs to its shipment's store,
+    so a shipment the user may see has only cases they may see."""
+    return shipment.cases.select_related("assignee").order_by("-opened_at", "-pk")
+
+
 def shipment_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Shipment:
     shipment = (
         Shipment.objects.filter(pk=pk, store_id__in=store_ids_for_user(user))

@@ -11,7 +11,12 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.middleware import machine_endpoint
 from tracking.ingest import SignatureRejected, delivery_receive
 from tracking.providers.base import PayloadError
-from tracking.selectors import connection_get_for_webhook, shipment_get_for_user, shipment_timeline
+from tracking.selectors import (
+    connection_get_for_webhook,
+    shipment_cases,
+    shipment_get_for_user,
+    shipment_timeline,
+)
 from tracking.tasks import wake_delivery_processing
 
 log = logging.getLogger(__name__)
@@ -43,5 +48,10 @@ def tracking_webhook(request: HttpRequest, provider: str, uuid: UUID) -> HttpRes
 @login_required
 def shipment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     shipment = shipment_get_for_user(request.user, pk)
-    context = {"shipment": shipment, "order": shipment.order, "events": shipment_timeline(shipment)}
+    context = {
+        "shipment": shipment,
+        "order": shipment.order,
+        "events": shipment_timeline(shipment),
+        "cases": shipment_cases(shipment),
+    }
     return render(request, "tracking/shipment_detail.html", context)

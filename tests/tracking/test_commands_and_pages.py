@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django_q.models import Schedule
 
-from tests.factories import make_order, make_shipment
+from tests.factories import make_case, make_order, make_shipment
 from tracking.models import TrackingConnection
 from tracking.services import EventData, events_ingest
 
@@ -83,6 +83,39 @@ def test_the_shipment_page_shows_normalized_and_raw_text_in_the_store_timezone(a
     assert "快件已由杭州余杭网点揽收" in body
     assert "In transit" in body
     assert "2026-11-19 09:12" in body  # 01:12 UTC in Asia/Kuala_Lumpur
+
+
+@pytest.mark.django_db
+def test_the_shipment_page_leads_back_to_the_parcels_cases_and_says_when_it_is_polled_next(
+    agent_client, store, django_assert_num_queries
+):
+    from cases.services import case_raise
+
+    case = make_case(store=store, type="stalled_in_transit")
+    shipment = case.shipment
+    other, _ = case_raise(type="delivery_failed", order=shipment.order, shipment=shipment, summary="Failed")
+    type(other).objects.filter(pk=other.pk).update(assignee=agent_client.agent)
+    page = reverse("tracking:shipment", args=[shipment.pk])
+
+    with django_assert_num_queries(6):  # session, user, memberships, shipment, events, cases: none per row
+        body = agent_client.get(page).content.decode()
+
+    cases = body[body.index('id="parcel-cases"') :]
+    cases = cases[: cases.index("</section>")]
+    for raised in (case, other):
+        assert f'href="{reverse("cases:detail", args=[raised.pk])}"' in cases
+    assert "Stalled in transit" in cases
+    assert f"<td>{agent_client.agent.get_username()}</td>" in cases  # the assignee
+    assert "Not polled" not in body and "Stopped: delivered" not in body  # a new parcel is due for polling
+
+    type(shipment).objects.filter(pk=shipment.pk).update(status="Delivered", next_poll_at=None)
+    assert "Stopped: delivered" in agent_client.get(page).content.decode()
+
+    bare = make_shipment(order=make_order(store=store))
+    assert (
+        "No case has been raised on this parcel."
+        in agent_client.get(reverse("tracking:shipment", args=[bare.pk])).content.decode()
+    )
 
 
 @pytest.mark.django_db
