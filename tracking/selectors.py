@@ -19,11 +19,15 @@ def shipment_timeline(shipment: Shipment) -> QuerySet[TrackingEvent]:
 
 
 def shipment_cases(shipment: Shipment) -> QuerySet:
-    """The cases raised on this parcel, newest first: the way back to the work from its story.
+    """The cases of the parcel's own store raised on it, newest first: the way back to the work from its story.
 
-    Through the reverse relation, so tracking imports nothing of cases; a case belongs to its shipment's store,
-    so a shipment the user may see has only cases they may see."""
-    return shipment.cases.select_related("assignee").order_by("-opened_at", "-pk")
+    Through the reverse relation, so tracking imports nothing of cases. Scoped to the shipment's store (which the
+    caller has checked against the user) rather than trusting that every case linked to it shares that store."""
+    return (
+        shipment.cases.filter(store_id=shipment.store_id)
+        .select_related("assignee")
+        .order_by("-opened_at", "-pk")
+    )
 
 
 def shipment_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Shipment:

@@ -119,6 +119,20 @@ def test_the_shipment_page_leads_back_to_the_parcels_cases_and_says_when_it_is_p
 
 
 @pytest.mark.django_db
+def test_the_shipment_page_lists_no_case_of_another_store_even_one_linked_to_the_parcel(
+    agent_client, store, other_store
+):
+    shipment = make_shipment(order=make_order(store=store))
+    theirs = make_case(store=other_store)
+    type(theirs).objects.filter(pk=theirs.pk).update(shipment=shipment)  # an inconsistent link, forced
+
+    body = agent_client.get(reverse("tracking:shipment", args=[shipment.pk])).content.decode()
+
+    assert reverse("cases:detail", args=[theirs.pk]) not in body
+    assert "No case has been raised on this parcel." in body
+
+
+@pytest.mark.django_db
 def test_another_stores_shipment_page_is_a_404(agent_client, other_store):
     theirs = make_shipment(order=make_order(store=other_store))
 
