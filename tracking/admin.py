@@ -6,6 +6,7 @@ from django.utils.translation import ngettext
 
 from portal.admin import ReadOnlyAdmin
 from portal.tasks import wake
+from tracking.ingest import unmatched_match
 from tracking.models import (
     SKU,
     LiveSession,
@@ -263,3 +264,27 @@ class UnmatchedTrackingAdmin(admin.ModelAdmin):
     list_filter = ["connection", "matched_at"]
     search_fields = ["tracking_number"]
     raw_id_fields = ["delivery"]
+    actions = ["match_now"]
+
+    @admin.action(description=_("Match against the store's shipments now"), permissions=["change"])
+    def match_now(self, request, queryset):
+        """What the schedule does every two minutes, for the selected numbers, now."""
+        ids = list(queryset.values_list("pk", flat=True))
+        result = unmatched_match(ids=ids, limit=len(ids))
+        if result.ingest.new:
+            wake(RULES_TASK)
+        if not result.matched:
+            self.message_user(
+                request, _("None of them matches a shipment of its store yet."), messages.WARNING
+            )
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d tracking number matched, %(new)d new events.",
+                "%(count)d tracking numbers matched, %(new)d new events.",
+                result.matched,
+            )
+            % {"count": result.matched, "new": result.ingest.new},
+            messages.SUCCESS,
+        )

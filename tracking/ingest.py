@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from portal.db import array_literal, prepared_cursor
@@ -329,14 +329,77 @@ def _unmatched_record(
     now: datetime,
 ) -> None:
     for number, (carrier, delivery) in unmatched.items():
+        # matched_at cleared: a number matched once that matches nothing again (its shipment moved to another
+        # store, say) is waiting for a match again.
         updated = UnmatchedTracking.objects.filter(connection=connection, tracking_number=number).update(
-            last_seen_at=now, times_seen=F("times_seen") + 1, delivery=delivery
+            last_seen_at=now, times_seen=F("times_seen") + 1, delivery=delivery, matched_at=None
         )
         if not updated:
             UnmatchedTracking.objects.get_or_create(
                 connection=connection, tracking_number=number,
                 defaults={"carrier": carrier[:40], "delivery": delivery, "first_seen_at": now, "last_seen_at": now},
             )  # fmt: skip
+
+
+@dataclass
+class MatchResult:
+    matched: int = 0  # tracking numbers that found their shipment
+    ingest: IngestResult = field(default_factory=IngestResult)
+
+
+def unmatched_match(
+    *, limit: int = 200, ids: Sequence[int] | None = None, now: datetime | None = None
+) -> MatchResult:
+    """Tracking numbers pushed before their shipment existed (the carrier's first scan often reaches us before
+    the platform's order does), matched now that it does: the push kept for each is ingested again, so its
+    checkpoints are not lost. Up to `limit` numbers (of `ids` only, when given), oldest first; safe with
+    several workers (SKIP LOCKED).
+
+    The kept push is the latest one for the number; the providers' pushes carry the whole history. A new
+    shipment is polled at once anyway (its next poll defaults to now) where its connection pulls. Numbers
+    whose push is gone, or no longer parses, are marked matched all the same: there is nothing left to
+    ingest. Events, summaries, counters and the marks commit together, so a crash halfway is done again.
+    """
+    now = now or timezone.now()
+    result = MatchResult()
+    has_shipment = Exists(
+        Shipment.objects.filter(
+            store_id=OuterRef("connection__store_id"), tracking_number=OuterRef("tracking_number")
+        )
+    )
+    waiting = UnmatchedTracking.objects.filter(has_shipment, matched_at__isnull=True)
+    if ids is not None:
+        waiting = waiting.filter(pk__in=ids)
+    with transaction.atomic():
+        claimed = list(_locked(waiting.order_by("first_seen_at", "id")).select_related("connection")[:limit])
+        if not claimed:
+            return result
+        by_connection: dict[int, list[UnmatchedTracking]] = {}
+        for unmatched in claimed:
+            by_connection.setdefault(unmatched.connection_id, []).append(unmatched)
+        bodies = dict(
+            WebhookDelivery.objects.filter(
+                pk__in={u.delivery_id for u in claimed if u.delivery_id}
+            ).values_list("pk", "body")
+        )
+        for rows in by_connection.values():
+            connection = rows[0].connection
+            wanted = {u.tracking_number for u in rows}
+            provider = provider_for(connection)
+            trackings: list[ParsedTracking] = []
+            for delivery_id in dict.fromkeys(u.delivery_id for u in rows if u.delivery_id in bodies):
+                try:
+                    parsed = provider.parse_push(body=bytes(bodies[delivery_id]), headers={})
+                except PayloadError as exc:  # it parsed when it arrived: a parser changed since
+                    log.warning("unmatched tracking: delivery %s no longer parses: %s", delivery_id, exc)
+                    continue
+                trackings += [t for t in parsed.trackings if t.tracking_number in wanted]
+            outcome = trackings_ingest(connection=connection, trackings=trackings, now=now)
+            _count(connection, events_new=outcome.ingest.new, events_duplicate=outcome.ingest.duplicate)
+            result.ingest += outcome.ingest
+        UnmatchedTracking.objects.filter(pk__in=[u.pk for u in claimed]).update(matched_at=now)
+        result.matched = len(claimed)
+    return result
 
 
 # --- pull ---------------------------------------------------------------------------------------------

@@ -371,6 +371,12 @@ class UnmatchedTracking(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["connection", "tracking_number"], name="unmatched_tracking_once"),
         ]
+        indexes = [
+            # The matcher reads the waiting ones, oldest first; matched rows stay as history.
+            models.Index(
+                fields=["first_seen_at"], name="unmatched_waiting_idx", condition=Q(matched_at__isnull=True)
+            ),
+        ]
         verbose_name = _("unmatched tracking number")
 
     def __str__(self) -> str:

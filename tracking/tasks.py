@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portal.tasks import wake
-from tracking.ingest import deliveries_process, tracking_sync
+from tracking.ingest import deliveries_process, tracking_sync, unmatched_match
 from tracking.models import TrackingConnection
 
 # The exception rules live in `cases`, which tracking never imports: they are woken by dotted path.
@@ -36,6 +36,20 @@ def sync_due() -> int:
     if new_events:
         wake(RULES_TASK)
     return polled
+
+
+def match_unmatched(max_rounds: int = 50) -> int:
+    """Ingest the kept pushes of tracking numbers whose shipment now exists. Returns how many matched."""
+    matched = new_events = 0
+    for _ in range(max_rounds):
+        result = unmatched_match()
+        matched += result.matched
+        new_events += result.ingest.new
+        if not result.matched:
+            break
+    if new_events:
+        wake(RULES_TASK)
+    return matched
 
 
 def wake_delivery_processing() -> None:

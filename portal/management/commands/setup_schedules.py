@@ -18,6 +18,12 @@ SCHEDULES = [
         "minutes": 5,
     },
     {
+        "name": "tracking: match pushes of parcels that arrived before their order",
+        "func": "tracking.tasks.match_unmatched",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 2,
+    },
+    {
         "name": "cases: evaluate due exception rules",
         "func": "cases.tasks.evaluate_due",
         "schedule_type": Schedule.MINUTES,
