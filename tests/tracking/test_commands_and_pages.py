@@ -82,6 +82,7 @@ def test_the_shipment_page_shows_normalized_and_raw_text_in_the_store_timezone(a
 
     assert "快件已由杭州余杭网点揽收" in body
     assert "In transit" in body
+    assert "Acceptance scan" in body  # what InTransit_002 means, beside the code
     assert "2026-11-19 09:12" in body  # 01:12 UTC in Asia/Kuala_Lumpur
 
 

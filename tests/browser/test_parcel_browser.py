@@ -1,0 +1,52 @@
+# ruff: noqa: RUF001  (full-width punctuation is correct in the Chinese carrier texts)
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import make_case, make_membership, make_user
+from tracking.services import EventData, events_ingest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+T0 = datetime(2026, 11, 19, 1, 12, tzinfo=UTC)
+
+
+def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case(page, screenshot, store):
+    agent = make_user("agent-parcel", password="browser-pass-123")
+    make_membership(user=agent, store=store)
+    case = make_case(store=store, type="delivery_failed")
+    events_ingest(
+        shipment=case.shipment,
+        events=[
+            EventData(T0, "InTransit", "InTransit_002", "kdniao", "1", "【杭州市】您的快件已被 杭州余杭网点 揽收", "杭州市"),
+            EventData(T0 + timedelta(hours=14), "InTransit", "InTransit_003", "kdniao", "204", "【杭州市】快件已到达 杭州转运中心", "杭州市"),
+            EventData(T0 + timedelta(hours=54), "AttemptFail", "AttemptFail_002", "kdniao", "405", "【长沙市】派件失败：收件人电话无人接听", "长沙市"),
+        ],
+    )  # fmt: skip
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("agent-parcel")
+    page.get_by_label("Password").fill("browser-pass-123")
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_role("link", name=case.shipment.tracking_number).click()
+
+    expect(page).to_have_url(re.compile(rf"/shipments/{case.shipment.pk}/$"))
+    rows = page.locator("tr.event-row")
+    expect(rows).to_have_count(3)
+    newest = rows.first
+    expect(newest).to_contain_text("Failed attempt")  # normalized
+    expect(newest).to_contain_text("派件失败：收件人电话无人接听")  # as the carrier wrote it
+    expect(newest).to_contain_text("2026-11-21 15:12")  # 07:12 UTC in the store's Asia/Kuala_Lumpur
+    expect(rows.last).to_contain_text("Acceptance scan")
+    screenshot("parcel-en")
+
+    page.get_by_role("button", name="中文").click()
+    expect(page.locator("tr.event-row").first).to_contain_text("投递失败")
+    screenshot("parcel-zh")
+
+    page.locator("#parcel-cases").get_by_role("link", name=str(case.pk)).click()
+    expect(page).to_have_url(re.compile(rf"/cases/{case.pk}/$"))
