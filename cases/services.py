@@ -93,7 +93,15 @@ def case_raise(
         raise ValueError(f"A {type.value} case is about an order; none was given.")
     if shipment is not None and shipment.order_id != order.pk:
         raise ValueError("The shipment does not belong to the order.")
-    store_id = store_id or order.store_id
+    # A case, its order and its parcel are one store's: the schema can't say so across tables, this does.
+    if order is not None:
+        if store_id is not None and store_id != order.store_id:
+            raise ValueError("The order belongs to another store.")
+        store_id = order.store_id
+    if shipment is not None and shipment.store_id != store_id:
+        raise ValueError("The shipment belongs to another store than its order.")
+    if store_id is None:
+        raise ValueError(f"A {type.value} case belongs to a store; none was given.")
 
     # No savepoint of its own: inside a caller's transaction (the sweeper's) the caller's atomicity covers the
     # case and its timeline entry, and a savepoint per raised case was two round trips. The inner block keeps

@@ -8,6 +8,7 @@ from django.utils import timezone
 from cases.models import Case, CaseEvent
 from cases.services import case_raise
 from tests.factories import make_order, make_shipment
+from tracking.models import Shipment
 
 
 @pytest.mark.django_db
@@ -50,4 +51,27 @@ def test_a_shipment_of_another_order_is_refused(store):
     order, other = make_order(store=store), make_order(store=store)
     with pytest.raises(ValueError, match="does not belong"):
         case_raise(type="lost", order=order, shipment=make_shipment(order=other))
+    assert not Case.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_case_is_refused_when_its_order_or_parcel_belongs_to_another_store(store, other_store):
+    order = make_order(store=store)
+    with pytest.raises(ValueError, match="order belongs to another store"):
+        case_raise(type="oversold", order=order, store_id=other_store.pk)
+
+    # The schema does not tie a shipment's store to its order's; a parcel filed under the wrong store must
+    # not open a case that one store's agents see and the other's own.
+    stray = make_shipment(order=order)
+    Shipment.objects.filter(pk=stray.pk).update(store=other_store)
+    stray.refresh_from_db()
+    with pytest.raises(ValueError, match="shipment belongs to another store"):
+        case_raise(type="lost", order=order, shipment=stray)
+    assert not Case.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_incident_without_a_store_is_refused():
+    with pytest.raises(ValueError, match="belongs to a store"):
+        case_raise(type="quality_batch", order=None, sku_id=1, lot="L1")
     assert not Case.objects.exists()
