@@ -317,6 +317,16 @@ _FACTS = """array_agg(ARRAY[tag, subtag] ORDER BY checkpoint_at DESC, id DESC) A
     min(checkpoint_at) FILTER (WHERE tag = %(delivered)s) AS first_delivered_at"""
 
 
+def _next_poll(latest_tag: str) -> str:
+    """SQL for a shipment's next poll once `latest_tag` (an SQL expression) is its status: delivered parcels
+    stop polling; one that is no longer delivered (returned, lost after all) resumes now. The same rule as
+    the portable refresh's `next_poll_at` Case, for the rebuild and the merge alike."""
+    return (
+        f"CASE WHEN {latest_tag} = %(delivered)s THEN NULL "
+        "WHEN s.status = %(delivered)s THEN %(now)s ELSE s.next_poll_at END"
+    )
+
+
 # One pass over the shipments' events (the (shipment, checkpoint_at) index), grouped, instead of seven
 # correlated subqueries per shipment: the same rules as the portable version above; the latest checkpoint's
 # tag and subtag come from one ordered aggregate (one sort per shipment, not two). The planner cannot
@@ -332,8 +342,7 @@ UPDATE {Shipment._meta.db_table} s SET
     last_progress_at = e.last_progress_at,
     accepted_at = COALESCE(e.acceptance_at, e.first_progress_at),
     delivered_at = CASE WHEN e.latest[1][1] = %(delivered)s THEN e.first_delivered_at END,
-    next_poll_at = CASE WHEN e.latest[1][1] = %(delivered)s THEN NULL
-        WHEN s.status = %(delivered)s THEN %(now)s ELSE s.next_poll_at END,
+    next_poll_at = {_next_poll("e.latest[1][1]")},
     next_check_at = %(now)s,
     expected_delivery = COALESCE(e.eta, s.expected_delivery)
 FROM (
@@ -435,9 +444,7 @@ WITH ins AS (
                 ))
             END
         END,
-        -- delivered parcels stop polling; one that is no longer delivered (returned, lost after all) resumes
-        next_poll_at = CASE WHEN {_LATEST_TAG} = %(delivered)s THEN NULL
-            WHEN s.status = %(delivered)s THEN %(now)s ELSE s.next_poll_at END,
+        next_poll_at = {_next_poll(_LATEST_TAG)},
         next_check_at = %(now)s,
         expected_delivery = COALESCE(v.eta, s.expected_delivery)
     FROM n LEFT JOIN unnest(%(eta_ids)s::bigint[], %(etas)s::date[]) AS v(id, eta) ON v.id = n.shipment_id
