@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count
@@ -185,10 +186,100 @@ class TrackingEventAdmin(ReadOnlyAdmin):
     list_select_related = ["shipment"]
 
 
+class TrackingConnectionForm(forms.ModelForm):
+    """Secrets are write-only here: typed to set or replace one, never rendered back (the page shows them
+    masked). An empty field keeps what is stored."""
+
+    new_webhook_secret = forms.CharField(
+        label=_("New webhook secret"),
+        required=False,
+        min_length=8,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "The signing secret from the provider's dashboard (17TRACK: the security key; Kdniao: the AppKey). "
+            "Leave empty to keep the current one."
+        ),
+    )
+    new_api_key = forms.CharField(
+        label=_("New API key"),
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("The key used to pull tracking. Leave empty to keep the current one."),
+    )
+    business_id = forms.CharField(
+        label=_("Kdniao EBusinessID"), required=False, max_length=50, help_text=_("Kdniao only.")
+    )
+    base_url = forms.URLField(
+        label=_("API base URL"),
+        required=False,
+        max_length=200,
+        assume_scheme="https",
+        help_text=_("Empty: the provider's public API."),
+    )
+    requests_per_second = forms.FloatField(
+        label=_("Pull requests per second"),
+        required=False,
+        min_value=0.1,
+        max_value=1000,
+        help_text=_(
+            "Your plan's quota, if it is above the provider's documented default. Empty: the default."
+        ),
+    )
+
+    class Meta:
+        model = TrackingConnection
+        fields = ["store", "provider", "is_active", "pull_enabled", "base_url"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        credentials = self.instance.credentials if isinstance(self.instance.credentials, dict) else {}
+        self.fields["business_id"].initial = credentials.get("business_id", "")
+        self.fields["requests_per_second"].initial = credentials.get("requests_per_second")
+        if "pull_enabled" in self.fields:
+            self.fields["pull_enabled"].help_text = _(
+                "Switched off by a permanent provider error (see Health): fix the credentials, then tick it again."
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            self.instance.pk is None
+            and not cleaned.get("new_webhook_secret")
+            and "new_webhook_secret" not in self.errors
+        ):
+            self.add_error(
+                "new_webhook_secret",
+                _("A new connection needs the provider's signing secret: without it every push is refused."),
+            )
+        return cleaned
+
+    def save(self, commit=True):
+        connection = super().save(commit=False)
+        data = self.cleaned_data
+        if data["new_webhook_secret"]:
+            connection.webhook_secret = data["new_webhook_secret"]
+        credentials = dict(connection.credentials) if isinstance(connection.credentials, dict) else {}
+        if data["new_api_key"]:
+            credentials["api_key"] = data["new_api_key"]
+        for name in ("business_id", "requests_per_second"):
+            if data[name] in (None, ""):
+                credentials.pop(name, None)
+            else:
+                credentials[name] = data[name]
+        connection.credentials = credentials
+        if commit:
+            connection.save()
+        return connection
+
+
 @admin.register(TrackingConnection)
 class TrackingConnectionAdmin(admin.ModelAdmin):
-    """Ingestion health at a glance: counters, the last provider error, and whether polling is on."""
+    """Ingestion health at a glance: counters, the last provider error, and whether polling is on. Secrets
+    are set and replaced here but only ever shown masked."""
 
+    form = TrackingConnectionForm
     list_display = [
         "__str__", "is_active", "pull_enabled", "deliveries", "events_new", "events_duplicate",
         "signatures_rejected", "payloads_rejected", "last_sync_at", "last_error_at",
@@ -196,17 +287,30 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     list_filter = ["provider", "is_active", "pull_enabled"]
     search_fields = ["store__code", "uuid"]
     readonly_fields = [
-        "uuid", "webhook_url", "secret", "events_new", "events_duplicate", "signatures_rejected",
+        "uuid", "webhook_url", "secret", "api_key", "events_new", "events_duplicate", "signatures_rejected",
         "payloads_rejected", "last_error", "last_error_at", "last_sync_at", "created_at",
     ]  # fmt: skip
-    fields = [
-        "store", "provider", "is_active", "pull_enabled", "base_url", "webhook_url", "secret", *readonly_fields[3:],
+    _credentials = [
+        "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "requests_per_second",
     ]  # fmt: skip
+    _health = [
+        "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "last_error", "last_error_at",
+        "last_sync_at", "created_at",
+    ]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["store", "provider", "is_active", "pull_enabled", "base_url"]}),
+        (_("Credentials"), {"fields": _credentials}),
+        (_("Health"), {"fields": _health}),
+    ]
 
     def get_queryset(self, request):
         return (
             super().get_queryset(request).select_related("store").annotate(delivery_count=Count("deliveries"))
         )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The store and provider name what the webhook URL and the stored deliveries belong to: fixed once made.
+        return [*self.readonly_fields, "store", "provider"] if obj is not None else self.readonly_fields
 
     @admin.display(description=_("deliveries received"), ordering="delivery_count")
     def deliveries(self, obj: TrackingConnection) -> int:
@@ -219,6 +323,10 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     @admin.display(description=_("webhook secret"))
     def secret(self, obj: TrackingConnection) -> str:
         return obj.masked_secret or "—"
+
+    @admin.display(description=_("API key"))
+    def api_key(self, obj: TrackingConnection) -> str:
+        return obj.masked_api_key or "—"
 
 
 @admin.register(WebhookDelivery)

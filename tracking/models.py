@@ -308,8 +308,17 @@ class TrackingConnection(models.Model):
 
     @property
     def masked_secret(self) -> str:
-        secret = self.webhook_secret
-        return f"{secret[:4]}{'•' * 8}" if len(secret) > 8 else ("•" * 8 if secret else "")
+        return _masked(self.webhook_secret)
+
+    @property
+    def masked_api_key(self) -> str:
+        key = self.credentials.get("api_key") if isinstance(self.credentials, dict) else None
+        return _masked(key if isinstance(key, str) else "")
+
+
+def _masked(secret: str) -> str:
+    """Enough of a secret to tell which one is set, never enough to use it."""
+    return f"{secret[:4]}{'•' * 8}" if len(secret) > 8 else ("•" * 8 if secret else "")
 
 
 class WebhookDelivery(models.Model):

@@ -1,0 +1,104 @@
+"""A tracking connection is set up and re-keyed in the admin; its secrets are written there, never shown."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tracking.models import TrackingConnection
+
+ADD_URL = "/admin/tracking/trackingconnection/add/"
+
+
+@pytest.fixture
+def admin_client(client, db):
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw-for-tests-123"))
+    return client
+
+
+def _form(**fields) -> dict:
+    data = {
+        "is_active": "on", "pull_enabled": "on", "base_url": "", "new_webhook_secret": "", "new_api_key": "",
+        "business_id": "", "requests_per_second": "",
+    }  # fmt: skip
+    data.update(fields)
+    return data
+
+
+def test_an_admin_adds_a_connection_and_its_secrets_are_only_ever_shown_masked(admin_client, store):
+    response = admin_client.post(
+        ADD_URL,
+        _form(
+            store=store.pk,
+            provider="kdniao",
+            new_webhook_secret="app-key-0123456789",
+            new_api_key="app-key-0123456789",
+            business_id="1234567",
+            requests_per_second="20",
+        ),
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    connection = TrackingConnection.objects.get(store=store, provider="kdniao")
+    assert connection.webhook_secret == "app-key-0123456789"
+    assert connection.credentials == {"api_key": "app-key-0123456789", "business_id": "1234567",
+                                      "requests_per_second": 20.0}  # fmt: skip
+    page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
+    assert "app-key-0123456789" not in page
+    assert "app-" in page  # masked: the first four characters tell which key is set
+    assert connection.webhook_path in page
+    assert 'value="1234567"' in page  # not a secret: shown to be edited
+
+
+def test_a_new_connection_without_a_signing_secret_is_refused(admin_client, store):
+    response = admin_client.post(ADD_URL, _form(store=store.pk, provider="aftership"))
+
+    assert response.status_code == 200
+    assert "without it every push is refused" in response.content.decode()
+    assert not TrackingConnection.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"new_webhook_secret": "short"}, "at least 8 characters"),
+        (
+            {"new_webhook_secret": "long-enough-secret", "requests_per_second": "0"},
+            "greater than or equal to 0.1",
+        ),
+    ],
+)
+def test_bad_input_is_a_form_error_and_writes_nothing(admin_client, store, fields, message):
+    response = admin_client.post(ADD_URL, _form(store=store.pk, provider="aftership", **fields))
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not TrackingConnection.objects.exists()
+
+
+def test_saving_with_the_secret_fields_empty_keeps_the_secrets_and_new_ones_replace_them(admin_client, store):
+    connection = TrackingConnection.objects.create(
+        store=store, provider="aftership", webhook_secret="old-secret-123",
+        credentials={"api_key": "old-api-key-123", "requests_per_second": 5}, pull_enabled=False,
+        last_error="PermanentProviderError: 401 Unauthorized",
+    )  # fmt: skip
+    url = f"/admin/tracking/trackingconnection/{connection.pk}/change/"
+
+    # Fixing a refused key: the old secret stays, the key is replaced, pulling is switched back on.
+    response = admin_client.post(url, _form(new_api_key="new-api-key-456", requests_per_second="5"))
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.webhook_secret == "old-secret-123"
+    assert connection.credentials == {"api_key": "new-api-key-456", "requests_per_second": 5.0}
+    assert connection.pull_enabled
+
+    # Rotating the secret; the quota field emptied: back to the provider's documented default.
+    response = admin_client.post(url, _form(new_webhook_secret="rotated-secret-789"))
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.webhook_secret == "rotated-secret-789"
+    assert connection.credentials == {"api_key": "new-api-key-456"}
+    # The store and provider the webhook URL and the stored deliveries belong to can't be changed here.
+    admin_client.post(url, _form(store=store.pk, provider="kdniao"))
+    connection.refresh_from_db()
+    assert connection.provider == "aftership"
