@@ -374,6 +374,14 @@ class UnmatchedTrackingAdmin(admin.ModelAdmin):
     raw_id_fields = ["delivery"]
     actions = ["match_now"]
 
+    # A record of what a provider pushed: made by ingestion, matched by the schedule or the action, never
+    # typed in or edited (the kept push holds the number; an edited number would match nothing in it).
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in UnmatchedTracking._meta.fields]
+
     @admin.action(description=_("Match against the store's shipments now"), permissions=["change"])
     def match_now(self, request, queryset):
         """What the schedule does every two minutes, for the selected numbers, now."""

@@ -180,6 +180,20 @@ def test_the_admin_matches_the_selected_numbers_now(client, connection, store):
 
 
 @pytest.mark.django_db
+def test_the_admin_shows_unmatched_numbers_but_does_not_let_them_be_typed_in_or_edited(client, connection):
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw-for-tests-123"))
+    _push(connection)
+    unmatched = UnmatchedTracking.objects.get()
+
+    assert client.get("/admin/tracking/unmatchedtracking/add/").status_code == 403
+    change_url = f"/admin/tracking/unmatchedtracking/{unmatched.pk}/change/"
+    assert NUMBER in client.get(change_url).content.decode()
+    client.post(change_url, {"tracking_number": "EDITED", "carrier": "other", "times_seen": 99})
+    unmatched.refresh_from_db()
+    assert (unmatched.tracking_number, unmatched.times_seen) == (NUMBER, 1)
+
+
+@pytest.mark.django_db
 def test_matching_is_a_declared_schedule():
     call_command("setup_schedules", stdout=StringIO())
 
