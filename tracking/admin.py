@@ -7,7 +7,7 @@ from django.utils.translation import ngettext
 
 from portal.admin import ReadOnlyAdmin
 from portal.tasks import wake
-from tracking.ingest import unmatched_match
+from tracking.ingest import deliveries_requeue, unmatched_match
 from tracking.models import (
     SKU,
     LiveSession,
@@ -23,7 +23,7 @@ from tracking.models import (
     WebhookDelivery,
 )
 from tracking.services import shipments_summary_refresh
-from tracking.tasks import RULES_TASK
+from tracking.tasks import RULES_TASK, wake_delivery_processing
 
 
 class SKUComponentInline(admin.TabularInline):
@@ -349,6 +349,28 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "connection", "event_id", "kind", "content_type", "received_at", "status", "attempts", "processed_at",
         "events_new", "events_duplicate", "error", "body_text",
     ]  # fmt: skip
+
+    actions = ["process_again"]
+
+    @admin.action(description=_("Process the failed ones again"), permissions=["change"])
+    def process_again(self, request, queryset):
+        """After the cause of a failure is fixed: the selected failed deliveries go back to the worker, also
+        those that used up their automatic retries."""
+        requeued = deliveries_requeue(ids=list(queryset.values_list("pk", flat=True)))
+        if not requeued:
+            self.message_user(request, _("None of the selected deliveries has failed."), messages.WARNING)
+            return
+        wake_delivery_processing()
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d delivery queued to be processed again.",
+                "%(count)d deliveries queued to be processed again.",
+                requeued,
+            )
+            % {"count": requeued},
+            messages.SUCCESS,
+        )
 
     @admin.display(description=_("raw body"))
     def body_text(self, obj: WebhookDelivery) -> str:

@@ -188,6 +188,15 @@ def deliveries_process(*, limit: int = 200, now: datetime | None = None) -> Proc
     return result
 
 
+def deliveries_requeue(*, ids: Sequence[int]) -> int:
+    """Put failed deliveries back in line for the worker, those that used up their attempts too: for when
+    the cause is fixed (a parser bug, a connection's settings). Each requeue is one more attempt: one that
+    fails again is left FAILED with its new error. Returns how many were requeued."""
+    return WebhookDelivery.objects.filter(pk__in=ids, status=DeliveryStatus.FAILED).update(
+        status=DeliveryStatus.RECEIVED, retry_at=None
+    )
+
+
 def _locked(queryset):
     """Rows no other worker holds, locked (PostgreSQL); SQLite serializes writers anyway."""
     if db.features.has_select_for_update_skip_locked:

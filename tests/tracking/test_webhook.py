@@ -8,9 +8,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from tests.factories import make_order, make_shipment
+from tracking.ingest import MAX_DELIVERY_ATTEMPTS
 from tracking.models import TrackingConnection, TrackingEvent, UnmatchedTracking, WebhookDelivery
 from tracking.tasks import process_deliveries
 
@@ -197,6 +199,56 @@ def test_a_worker_killed_halfway_through_a_delivery_leaves_it_to_be_retried_exac
     assert (delivery.status, delivery.events_new, delivery.attempts) == ("processed", 3, 2)
     assert TrackingEvent.objects.filter(shipment=parcel).count() == 3
     assert parcel.status == "AttemptFail"
+
+
+@pytest.mark.django_db
+def test_a_poison_delivery_is_isolated_from_its_batch_and_given_up_after_its_attempts(
+    client, connection, parcel, body
+):
+    # A stored body that no longer parses (say, a parser changed since it was accepted), ahead in the queue.
+    poison = WebhookDelivery.objects.create(connection=connection, body=b'{"msg": [', kind="tracking_update")
+    assert _post(client, connection, body).status_code == 200
+
+    process_deliveries(max_rounds=1)
+
+    good = WebhookDelivery.objects.exclude(pk=poison.pk).get()
+    poison.refresh_from_db()
+    assert (good.status, good.events_new) == ("processed", 3)
+    assert (poison.status, poison.attempts) == ("failed", 1)
+    assert "PayloadError" in poison.error
+    for _ in range(2 * MAX_DELIVERY_ATTEMPTS):  # each retry due at once instead of after its backoff
+        WebhookDelivery.objects.filter(pk=poison.pk).update(retry_at=timezone.now())
+        process_deliveries()
+    poison.refresh_from_db()
+    assert (poison.status, poison.attempts) == ("failed", MAX_DELIVERY_ATTEMPTS)
+
+
+@pytest.mark.django_db
+def test_the_admin_sends_failed_deliveries_back_to_the_worker_once_the_cause_is_fixed(
+    client, connection, parcel, body
+):
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw-for-tests-123"))
+    # Given up on under an older parser; the body parses now.
+    failed = WebhookDelivery.objects.create(
+        connection=connection, body=body, kind="tracking_update", status="failed",
+        attempts=MAX_DELIVERY_ATTEMPTS, error="PayloadError: old parser",
+    )  # fmt: skip
+    done = WebhookDelivery.objects.create(connection=connection, body=body, status="processed", attempts=1)
+    url = "/admin/tracking/webhookdelivery/"
+
+    only_done = client.post(url, {"action": "process_again", "_selected_action": [done.pk]}, follow=True)
+    assert [str(m) for m in only_done.context["messages"]] == ["None of the selected deliveries has failed."]
+    both = client.post(
+        url, {"action": "process_again", "_selected_action": [failed.pk, done.pk]}, follow=True
+    )
+    assert [str(m) for m in both.context["messages"]] == ["1 delivery queued to be processed again."]
+    process_deliveries()
+
+    failed.refresh_from_db()
+    done.refresh_from_db()
+    assert (failed.status, failed.events_new, failed.error) == ("processed", 3, "")
+    assert (done.status, done.attempts) == ("processed", 1)  # left alone
+    assert TrackingEvent.objects.filter(shipment=parcel).count() == 3
 
 
 @pytest.mark.django_db
