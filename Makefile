@@ -28,7 +28,7 @@ run: install
 	@echo "  Log in as agent, supervisor or admin; password: $${DEMO_PASSWORD:-afterdesk-demo}"
 	@echo "  Ctrl-C stops the web server and the worker."
 	@echo
-	@export DEBUG=$${DEBUG:-1}; trap 'kill 0' INT TERM EXIT; \
+	@export DEBUG=$${DEBUG:-1} PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)}; trap 'kill 0' INT TERM EXIT; \
 	  $(PY) manage.py qcluster & \
 	  $(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
 	  wait -n

@@ -57,6 +57,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_url(name: str, default: str) -> str:
+    """An absolute http(s) URL without a trailing slash (paths are appended to it)."""
+    raw = os.environ.get(name)
+    value = (default if raw is None else raw).strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} must be an absolute http:// or https:// URL such as https://desk.example.com, got {raw!r}."
+        )
+    return value
+
+
 def _redact(url: str) -> str:
     """The URL as it may appear in an error message: any password replaced by ***."""
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

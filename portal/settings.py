@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from portal.env import env_bool, env_database, env_int, env_list, env_str
+from portal.env import env_bool, env_database, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("AFTERDESK_VAR_DIR", str(BASE_DIR / "var")))
@@ -19,6 +19,8 @@ TESTING = env_bool("AFTERDESK_TESTING", "pytest" in sys.modules)
 SECRET_KEY = env_str("SECRET_KEY", "django-insecure-afterdesk-local-development-only")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Where providers reach this portal: the webhook URLs given to them are built on it.
+PUBLIC_URL = env_url("PUBLIC_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

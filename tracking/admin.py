@@ -318,7 +318,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("webhook URL"))
     def webhook_url(self, obj: TrackingConnection) -> str:
-        return obj.webhook_path if obj.pk else "—"
+        return obj.webhook_url if obj.pk else "—"
 
     @admin.display(description=_("webhook secret"))
     def secret(self, obj: TrackingConnection) -> str:

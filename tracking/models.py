@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -305,6 +306,11 @@ class TrackingConnection(models.Model):
     @property
     def webhook_path(self) -> str:
         return f"/webhooks/tracking/{self.provider}/{self.uuid}/"
+
+    @property
+    def webhook_url(self) -> str:
+        """The address to give the provider: the portal's public URL (settings.PUBLIC_URL) and the path."""
+        return f"{settings.PUBLIC_URL}{self.webhook_path}"
 
     @property
     def masked_secret(self) -> str:

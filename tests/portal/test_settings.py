@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_int, parse_database_url
+from portal.env import env_bool, env_int, env_url, parse_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,3 +87,19 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "raw", ["desk.example.com", "ftp://desk.example.com", "https://", "https://x.com/?a=1"]
+)
+def test_a_public_url_that_is_not_an_absolute_http_url_fails_loudly(monkeypatch, raw):
+    monkeypatch.setenv("X_URL", raw)
+    with pytest.raises(ImproperlyConfigured, match="X_URL must be an absolute http:// or https:// URL"):
+        env_url("X_URL", "http://127.0.0.1:8000")
+
+
+def test_a_public_url_loses_its_trailing_slash_so_paths_can_follow(monkeypatch):
+    monkeypatch.setenv("X_URL", " https://desk.example.com/afterdesk/ ")
+    assert env_url("X_URL", "http://127.0.0.1:8000") == "https://desk.example.com/afterdesk"
+    monkeypatch.delenv("X_URL")
+    assert env_url("X_URL", "http://127.0.0.1:8000") == "http://127.0.0.1:8000"

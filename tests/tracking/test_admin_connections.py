@@ -25,7 +25,8 @@ def _form(**fields) -> dict:
     return data
 
 
-def test_an_admin_adds_a_connection_and_its_secrets_are_only_ever_shown_masked(admin_client, store):
+def test_an_admin_adds_a_connection_and_its_secrets_are_only_ever_shown_masked(admin_client, store, settings):
+    settings.PUBLIC_URL = "https://desk.example.com"
     response = admin_client.post(
         ADD_URL,
         _form(
@@ -46,7 +47,7 @@ def test_an_admin_adds_a_connection_and_its_secrets_are_only_ever_shown_masked(a
     page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
     assert "app-key-0123456789" not in page
     assert "app-" in page  # masked: the first four characters tell which key is set
-    assert connection.webhook_path in page
+    assert f"https://desk.example.com{connection.webhook_path}" in page  # the whole URL, to paste
     assert 'value="1234567"' in page  # not a secret: shown to be edited
 
 

@@ -13,13 +13,14 @@ from tracking.services import EventData, events_ingest
 
 
 @pytest.mark.django_db
-def test_create_tracking_connection_prints_the_webhook_url_and_the_secret_once(store):
+def test_create_tracking_connection_prints_the_webhook_url_and_the_secret_once(store, settings):
+    settings.PUBLIC_URL = "http://127.0.0.1:8000"
     out = StringIO()
     call_command("create_tracking_connection", store.code, "aftership", stdout=out)
 
     connection = TrackingConnection.objects.get(store=store, provider="aftership")
     printed = out.getvalue()
-    assert f"/webhooks/tracking/aftership/{connection.uuid}/" in printed
+    assert f"Webhook URL: http://127.0.0.1:8000/webhooks/tracking/aftership/{connection.uuid}/" in printed
     assert connection.webhook_secret in printed
 
     out = StringIO()
@@ -30,6 +31,31 @@ def test_create_tracking_connection_prints_the_webhook_url_and_the_secret_once(s
     assert connection.webhook_secret == "my-own-secret"
     assert "my-own-secret" not in out.getvalue()
     assert TrackingConnection.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_webhook_url_is_built_on_the_portals_public_url(store, settings):
+    settings.PUBLIC_URL = "https://desk.example.com"
+    out = StringIO()
+    call_command("create_tracking_connection", store.code, "17track", stdout=out)
+    connection = TrackingConnection.objects.get()
+    assert (
+        f"Webhook URL: https://desk.example.com/webhooks/tracking/17track/{connection.uuid}/"
+        in out.getvalue()
+    )
+
+    out = StringIO()
+    call_command(
+        "create_tracking_connection",
+        store.code,
+        "17track",
+        "--base-url",
+        "https://other.example/",
+        stdout=out,
+    )
+    assert (
+        f"Webhook URL: https://other.example/webhooks/tracking/17track/{connection.uuid}/" in out.getvalue()
+    )
 
 
 @pytest.mark.django_db

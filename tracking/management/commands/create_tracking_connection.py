@@ -20,10 +20,13 @@ class Command(BaseCommand):
             "--api-key", help="API key / token used to pull tracking (stored as credentials)."
         )
         parser.add_argument("--business-id", help="Kdniao EBusinessID.")
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="This portal's public URL.")
+        parser.add_argument(
+            "--base-url",
+            help="This portal's public URL, if not settings.PUBLIC_URL (the PUBLIC_URL variable).",
+        )
 
     def handle(self, *args, store_code: str, provider: str, secret: str | None, api_key: str | None,
-               business_id: str | None, base_url: str, **options):  # fmt: skip
+               business_id: str | None, base_url: str | None, **options):  # fmt: skip
         store = Store.objects.filter(code=store_code).first()
         if store is None:
             raise CommandError(f"No store with code {store_code!r}.")
@@ -45,6 +48,7 @@ class Command(BaseCommand):
             connection.save(update_fields=["webhook_secret", "credentials"])
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} {connection}.")
-        self.stdout.write(f"Webhook URL: {base_url.rstrip('/')}{connection.webhook_path}")
+        url = f"{base_url.rstrip('/')}{connection.webhook_path}" if base_url else connection.webhook_url
+        self.stdout.write(f"Webhook URL: {url}")
         if generated:
             self.stdout.write(f"Webhook secret (shown once, store it in the provider's dashboard): {secret}")
