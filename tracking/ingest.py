@@ -21,6 +21,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from portal.db import array_literal, prepared_cursor
+from portal.tasks import wake
 from tracking.choices import DeliveryStatus, Tag
 from tracking.models import Shipment, TrackingConnection, UnmatchedTracking, WebhookDelivery
 from tracking.providers import get_provider
@@ -32,6 +33,7 @@ from tracking.providers.base import (
     ProviderError,
     TrackingRef,
 )
+from tracking.selectors import store_is_polled
 from tracking.services import EventData, IngestResult, events_ingest_many
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ POLL_INTERVALS: Mapping[str, timedelta] = {
     Tag.EXPIRED: timedelta(hours=24),
 }
 MAX_POLL_BACKOFF = timedelta(hours=6)
+SYNC_TASK = "tracking.tasks.sync_due"  # the polling round, woken by a refresh (tasks imports this module)
 
 
 class SignatureRejected(Exception):
@@ -432,6 +435,17 @@ def shipments_claim_for_poll(*, connection: TrackingConnection, limit: int, now:
         claimed = list(due)
         Shipment.objects.filter(pk__in=[s.pk for s in claimed]).update(next_poll_at=now + POLL_LEASE)
     return claimed
+
+
+def shipment_poll_now(*, shipment: Shipment, now: datetime | None = None) -> bool:
+    """An agent's refresh: poll this parcel in the next polling round (woken now), also a delivered one (one
+    poll; a parcel still delivered stops polling again after it). Its failure backoff is overridden.
+    False, and nothing changed, when no active connection pulls the store's tracking."""
+    if not store_is_polled(shipment.store_id):
+        return False
+    Shipment.objects.filter(pk=shipment.pk).update(next_poll_at=now or timezone.now())
+    wake(SYNC_TASK)
+    return True
 
 
 def tracking_sync(

@@ -30,6 +30,11 @@ def shipment_cases(shipment: Shipment) -> QuerySet:
     )
 
 
+def store_is_polled(store_id: int) -> bool:
+    """Whether an active connection pulls this store's tracking (else its parcels only hear of pushes)."""
+    return TrackingConnection.objects.filter(store_id=store_id, is_active=True, pull_enabled=True).exists()
+
+
 def shipment_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Shipment:
     shipment = (
         Shipment.objects.filter(pk=pk, store_id__in=store_ids_for_user(user))

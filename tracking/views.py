@@ -3,19 +3,22 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.middleware import machine_endpoint
-from tracking.ingest import SignatureRejected, delivery_receive
+from tracking.ingest import SignatureRejected, delivery_receive, shipment_poll_now
 from tracking.providers.base import PayloadError
 from tracking.selectors import (
     connection_get_for_webhook,
     shipment_cases,
     shipment_get_for_user,
     shipment_timeline,
+    store_is_polled,
 )
 from tracking.tasks import wake_delivery_processing
 
@@ -53,5 +56,25 @@ def shipment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "order": shipment.order,
         "events": shipment_timeline(shipment),
         "cases": shipment_cases(shipment),
+        "polled": store_is_polled(shipment.store_id),
     }
     return render(request, "tracking/shipment_detail.html", context)
+
+
+@require_POST
+@login_required
+def shipment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask the carrier for this parcel's latest now, instead of at its next scheduled poll."""
+    shipment = shipment_get_for_user(request.user, pk)
+    if shipment_poll_now(shipment=shipment):
+        messages.success(
+            request, _("Tracking refresh requested: new checkpoints appear here within a minute or two.")
+        )
+    else:
+        messages.warning(
+            request,
+            _(
+                "No tracking provider polls this store's parcels: their updates arrive only when the carrier pushes them."
+            ),
+        )
+    return redirect("tracking:shipment", pk=shipment.pk)

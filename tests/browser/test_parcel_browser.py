@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import make_case, make_membership, make_user
+from tracking.models import TrackingConnection
 from tracking.services import EventData, events_ingest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,6 +28,7 @@ def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case
             EventData(T0 + timedelta(hours=54), "AttemptFail", "AttemptFail_002", "kdniao", "405", "【长沙市】派件失败：收件人电话无人接听", "长沙市"),
         ],
     )  # fmt: skip
+    TrackingConnection.objects.create(store=store, provider="simulator", webhook_secret="s" * 16)
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill("agent-parcel")
     page.get_by_label("Password").fill("browser-pass-123")
@@ -43,6 +45,11 @@ def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case
     expect(newest).to_contain_text("2026-11-21 15:12")  # 07:12 UTC in the store's Asia/Kuala_Lumpur
     expect(rows.last).to_contain_text("Acceptance scan")
     screenshot("parcel-en")
+
+    page.get_by_role("button", name="Refresh tracking").click()
+    expect(page.get_by_text("Tracking refresh requested")).to_be_visible()
+    screenshot("parcel-refresh-requested")
+    expect(page).to_have_url(re.compile(rf"/shipments/{case.shipment.pk}/$"))
 
     page.get_by_role("button", name="中文").click()
     expect(page.locator("tr.event-row").first).to_contain_text("投递失败")

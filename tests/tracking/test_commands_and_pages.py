@@ -10,6 +10,7 @@ from django_q.models import Schedule
 from tests.factories import make_case, make_order, make_shipment
 from tracking.models import TrackingConnection
 from tracking.services import EventData, events_ingest
+from tracking.tasks import sync_due
 
 
 @pytest.mark.django_db
@@ -124,7 +125,8 @@ def test_the_shipment_page_leads_back_to_the_parcels_cases_and_says_when_it_is_p
     type(other).objects.filter(pk=other.pk).update(assignee=agent_client.agent)
     page = reverse("tracking:shipment", args=[shipment.pk])
 
-    with django_assert_num_queries(6):  # session, user, memberships, shipment, events, cases: none per row
+    # session, user, memberships, shipment, events, cases, whether a connection polls it: none per row
+    with django_assert_num_queries(7):
         body = agent_client.get(page).content.decode()
 
     cases = body[body.index('id="parcel-cases"') :]
@@ -164,6 +166,52 @@ def test_another_stores_shipment_page_is_a_404(agent_client, other_store):
     theirs = make_shipment(order=make_order(store=other_store))
 
     assert agent_client.get(reverse("tracking:shipment", args=[theirs.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_agent_refreshes_a_parcels_tracking_and_the_next_polling_round_brings_the_carriers_news(
+    agent_client, store
+):
+    TrackingConnection.objects.create(
+        store=store, provider="simulator", webhook_secret="s" * 16,
+        credentials={"scenario": "delivered", "seed": "7", "anchor": "2026-01-05T00:00:00+00:00"},
+    )  # fmt: skip
+    shipment = make_shipment(order=make_order(store=store), next_poll_at=None)  # not due: nobody would ask
+    page = reverse("tracking:shipment", args=[shipment.pk])
+    assert "Refresh tracking" in agent_client.get(page).content.decode()
+
+    response = agent_client.post(reverse("tracking:shipment-refresh", args=[shipment.pk]), follow=True)
+
+    assert response.redirect_chain == [(page, 302)]
+    assert "Tracking refresh requested" in response.content.decode()
+    assert sync_due() == 1
+    shipment.refresh_from_db()
+    assert shipment.events.exists()
+    assert (shipment.status, shipment.next_poll_at) == ("Delivered", None)  # delivered: polling stops again
+    assert "Acceptance scan" in agent_client.get(page).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_refresh_where_no_provider_polls_says_so_and_changes_nothing(agent_client, store, other_store):
+    TrackingConnection.objects.create(
+        store=store, provider="aftership", webhook_secret="s" * 16, pull_enabled=False
+    )
+    shipment = make_shipment(order=make_order(store=store), next_poll_at=None)
+    page = reverse("tracking:shipment", args=[shipment.pk])
+    body = agent_client.get(page).content.decode()
+    assert "Refresh tracking" not in body and "Updates by carrier push only" in body
+
+    response = agent_client.post(reverse("tracking:shipment-refresh", args=[shipment.pk]), follow=True)
+    assert "arrive only when the carrier pushes them" in response.content.decode()
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at is None
+
+    theirs = make_shipment(order=make_order(store=other_store), next_poll_at=None)
+    TrackingConnection.objects.create(store=other_store, provider="simulator", webhook_secret="s" * 16)
+    assert agent_client.post(reverse("tracking:shipment-refresh", args=[theirs.pk])).status_code == 404
+    assert agent_client.get(reverse("tracking:shipment-refresh", args=[shipment.pk])).status_code == 405
+    theirs.refresh_from_db()
+    assert theirs.next_poll_at is None
 
 
 def test_carrier_codes_read_as_brand_names_in_the_language_asked_and_unknown_codes_as_they_are():
