@@ -52,7 +52,15 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+        if k
+        not in {
+            "DEBUG",
+            "DATABASE_URL",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "PUBLIC_URL",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     clean["AFTERDESK_TESTING"] = "0"
     return subprocess.run(
@@ -82,11 +90,27 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="afterdesk.example.com",
+        PUBLIC_URL="https://afterdesk.example.com",
         DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("public_url", "warning"),
+    [("http://127.0.0.1:8000", "afterdesk.W001"), ("http://afterdesk.example.com", "afterdesk.W002")],
+)
+def test_check_deploy_warns_of_a_public_url_providers_cannot_reach_safely(tmp_path, public_url, warning):
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="afterdesk.example.com", PUBLIC_URL=public_url,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert warning in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
