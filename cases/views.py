@@ -67,7 +67,7 @@ from cases.workflow import (
     cases_bulk_transition,
 )
 from portal.selectors import store_roles_for_user, stores_for_user
-from tracking.selectors import shipment_timeline
+from tracking.selectors import connections_stopped_for_user, shipment_timeline
 
 BUYERS_SHOWN = 50
 REFUSALS_SHOWN = 5
@@ -186,6 +186,8 @@ def _nav_context(
     counts = queue_counts_for_user(request.user) if counted else None
     return {
         "counts": counts,
+        # With the counts (refreshed on every change, off the pages' query budget): tracking that stopped.
+        "tracking_stopped": connections_stopped_for_user(request.user) if counted else [],
         "type_counts": [
             (value, label, counts["types"][value] if counts else None) for value, label in CaseType.choices
         ],

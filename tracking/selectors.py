@@ -30,6 +30,22 @@ def shipment_cases(shipment: Shipment) -> QuerySet:
     )
 
 
+def connections_stopped_for_user(user: AbstractBaseUser | AnonymousUser) -> list[TrackingConnection]:
+    """The user's stores' connections whose polling a permanent provider error switched off (a refused key,
+    a closed account): their parcels' statuses go stale until someone fixes them. Oldest error first."""
+    return list(
+        TrackingConnection.objects.filter(
+            store_id__in=store_ids_for_user(user),
+            is_active=True,
+            pull_enabled=False,
+            last_error_at__isnull=False,
+        )
+        .exclude(last_error="")
+        .select_related("store")
+        .order_by("last_error_at", "pk")
+    )
+
+
 def store_is_polled(store_id: int) -> bool:
     """Whether an active connection pulls this store's tracking (else its parcels only hear of pushes)."""
     return TrackingConnection.objects.filter(store_id=store_id, is_active=True, pull_enabled=True).exists()

@@ -597,3 +597,38 @@ def test_filtering_by_someone_outside_the_users_stores_is_refused(agent_client, 
     response = agent_client.get("/cases/", {"assignee": stranger.pk})
 
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_counts_partial_warns_when_a_stores_tracking_polling_stopped(agent_client, store, other_store):
+    from datetime import UTC, datetime
+
+    from tracking.models import TrackingConnection
+
+    stopped_at = datetime(2026, 12, 2, 1, 30, tzinfo=UTC)
+    stopped = TrackingConnection.objects.create(
+        store=store, provider="aftership", webhook_secret="s" * 16, pull_enabled=False,
+        last_error="PermanentProviderError: aftership: 401 Unauthorized", last_error_at=stopped_at,
+    )  # fmt: skip
+    TrackingConnection.objects.create(  # polling fine, though it once failed
+        store=store,
+        provider="17track",
+        webhook_secret="s" * 16,
+        last_error="timeout",
+        last_error_at=stopped_at,
+    )
+    TrackingConnection.objects.create(  # not this agent's store
+        store=other_store, provider="aftership", webhook_secret="s" * 16, pull_enabled=False,
+        last_error="PermanentProviderError", last_error_at=stopped_at,
+    )  # fmt: skip
+
+    body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+
+    assert re.findall(r'data-tracking-stopped="(\d+)"', body) == [str(stopped.pk)]
+    # In the store's time zone (Asia/Kuala_Lumpur); the error itself stays in the admin.
+    assert f"{store.code} · AfterShip, since 2026-12-02 09:30, after a provider error" in body
+    assert "401" not in body
+
+    TrackingConnection.objects.filter(pk=stopped.pk).update(pull_enabled=True)  # fixed: the warning goes
+    body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+    assert "data-tracking-stopped" not in body
