@@ -11,6 +11,10 @@ Guarantees:
 - The same event parses to the same dedupe key on every push and pull (see `_event_status`).
 - `fetch` sends at most 40 numbers per request (the documented maximum) and at most 3 requests/s (the
   documented quota), and turns 17TRACK's envelope error codes into permanent or retryable errors.
+- 17TRACK tracks (and pushes) only numbers registered with it: numbers `gettrackinfo` rejects as not
+  registered are registered (`register`, same batches, same quota) in the same `fetch`, so the next poll
+  reads them and 17TRACK pushes their updates from then on. "Already registered" is not an error; a number
+  17TRACK refuses to register is logged and asked again at its next poll (a refusal costs no quota).
 """
 
 from __future__ import annotations
@@ -132,6 +136,8 @@ AUTH_ERROR_CODES = {
     -18010005: "unauthorized access",
 }
 RETRYABLE_ERROR_CODES = {-18010003}  # internal service error, try again later
+NOT_REGISTERED = -18019902  # gettrackinfo: "does not register, please register first"
+ALREADY_REGISTERED = -18019901  # register: "has been registered, don't need to repeat registration"
 
 
 def subtag_for(code: str) -> str | None:
@@ -200,7 +206,7 @@ class SeventeenTrackProvider(Provider):
         if not self.api_key:
             raise PermanentProviderError("17track: no API key configured (credentials['api_key']).")
         bucket = self._bucket or shared_bucket(
-            provider=self.name, account=self.api_key, endpoint="gettrackinfo",
+            provider=self.name, account=self.api_key, endpoint="gettrackinfo+register",
             requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
         )  # fmt: skip
         client = self._client or httpx.Client(timeout=self.timeout)
@@ -216,23 +222,13 @@ class SeventeenTrackProvider(Provider):
     def _fetch_chunk(
         self, client: httpx.Client, bucket: TokenBucket, items: list[dict[str, Any]]
     ) -> list[ParsedTracking]:
-        response = request_with_retries(
-            client, "POST", f"{self.base_url}/gettrackinfo", bucket=bucket, provider=self.name,
-            error_message=_error_message, json=items,
-            headers={"17token": self.api_key, "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            document = response.json()
-        except ValueError as exc:
-            raise RetryableProviderError(
-                "17track: gettrackinfo answered with a body that is not JSON."
-            ) from exc
-        if not isinstance(document, Mapping):
-            raise RetryableProviderError("17track: gettrackinfo answered with an unexpected body.")
-        _raise_for_code(document)
-        data = document.get("data") if isinstance(document.get("data"), Mapping) else {}
+        data = self._post(client, bucket, "gettrackinfo", items)
+        unregistered: set[str] = set()
         for rejected in data.get("rejected") or []:
-            log.info("17track: number rejected by gettrackinfo: %s", rejected)
+            if _rejection_code(rejected) == NOT_REGISTERED:
+                unregistered.add(rejected.get("number"))
+            else:
+                log.info("17track: number rejected by gettrackinfo: %s", rejected)
         results = []
         for index, item in enumerate(data.get("accepted") or []):
             try:
@@ -241,7 +237,37 @@ class SeventeenTrackProvider(Provider):
                 )
             except PayloadError as exc:
                 log.warning("17track: skipping a malformed item in gettrackinfo: %s", exc)
+        to_register = [item for item in items if item["number"] in unregistered]
+        if to_register:
+            self._register(client, bucket, to_register)
         return results
+
+    def _register(self, client: httpx.Client, bucket: TokenBucket, items: list[dict[str, Any]]) -> None:
+        """Start 17TRACK tracking these numbers (the carrier too, where we know 17TRACK's code for it)."""
+        data = self._post(client, bucket, "register", items)
+        for rejected in data.get("rejected") or []:
+            if _rejection_code(rejected) != ALREADY_REGISTERED:
+                log.warning("17track: number not registered: %s", rejected)
+
+    def _post(
+        self, client: httpx.Client, bucket: TokenBucket, endpoint: str, items: list[dict[str, Any]]
+    ) -> Mapping[str, Any]:
+        """POST a batch to an endpoint; its envelope's `data` once the code says it was taken."""
+        response = request_with_retries(
+            client, "POST", f"{self.base_url}/{endpoint}", bucket=bucket, provider=self.name,
+            error_message=_error_message, json=items,
+            headers={"17token": self.api_key, "Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            document = response.json()
+        except ValueError as exc:
+            raise RetryableProviderError(
+                f"17track: {endpoint} answered with a body that is not JSON."
+            ) from exc
+        if not isinstance(document, Mapping):
+            raise RetryableProviderError(f"17track: {endpoint} answered with an unexpected body.")
+        _raise_for_code(document)
+        return document.get("data") if isinstance(document.get("data"), Mapping) else {}
 
 
 def parse_item(item: Mapping[str, Any], *, field: str) -> ParsedTracking:
@@ -369,6 +395,13 @@ def _expected_delivery(info: Mapping[str, Any]) -> date | None:
     if not isinstance(estimate, Mapping):
         return None
     return parse_date(estimate.get("to")) or parse_date(estimate.get("from"))
+
+
+def _rejection_code(rejected: object) -> int | None:
+    """The error code of a `data.rejected[]` item, if it has the documented shape."""
+    error = rejected.get("error") if isinstance(rejected, Mapping) else None
+    code = error.get("code") if isinstance(error, Mapping) else None
+    return code if isinstance(code, int) else None
 
 
 def _request_item(ref: TrackingRef) -> dict[str, Any]:

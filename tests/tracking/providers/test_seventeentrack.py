@@ -316,9 +316,81 @@ def test_fetch_sends_40_numbers_a_request_so_100_numbers_take_3(httpserver: HTTP
     assert [e.subtag for e in parsed[0].events] == ["InTransit_002", "InTransit_006"]
 
 
-def test_fetch_returns_accepted_numbers_and_skips_rejected_ones(httpserver: HTTPServer, fake_bucket):
+def test_fetch_returns_accepted_numbers_and_registers_the_ones_17track_does_not_track_yet(
+    httpserver: HTTPServer, fake_bucket
+):
+    registered: list[list[dict]] = []
+    httpserver.expect_request("/gettrackinfo").respond_with_json(
+        fixture_json("seventeentrack_gettrackinfo.json")  # LX000000000CN rejected: not registered
+    )
+    httpserver.expect_request("/register", method="POST", headers={"17token": API_KEY}).respond_with_handler(
+        _register_handler(registered, already=set())
+    )
+
+    parsed = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch(
+        [TrackingRef("RR123456789CN"), TrackingRef("LX000000000CN", carrier="3011")]
+    )
+
+    assert [t.tracking_number for t in parsed] == ["RR123456789CN"]
+    assert parsed[0].raw_status == "InTransit_CustomsProcessing"
+    assert registered == [[{"number": "LX000000000CN", "carrier": 3011}]]
+
+
+def _register_handler(registered: list[list[dict]], *, already: set[str]):
+    """17TRACK's `register`: accepts new numbers, rejects known ones as already registered."""
+
+    def handler(request: Request) -> Response:
+        items = json.loads(request.data)
+        registered.append(items)
+        accepted, rejected = [], []
+        for item in items:
+            if item["number"] in already:
+                message = f"The tracking number '{item['number']}' has been registered, don't need to repeat registration."
+                rejected.append({"number": item["number"], "error": {"code": -18019901, "message": message}})
+            else:
+                already.add(item["number"])
+                accepted.append({"origin": 1, "number": item["number"], "carrier": item.get("carrier", 3011)})
+        body = {"code": 0, "data": {"accepted": accepted, "rejected": rejected}}
+        return Response(json.dumps(body), content_type="application/json")
+
+    return handler
+
+
+def test_a_number_registered_at_one_poll_is_read_at_the_next(httpserver: HTTPServer, fake_bucket):
+    known: set[str] = set()  # what 17TRACK tracks
+    template = fixture_json("seventeentrack_gettrackinfo.json")["data"]["accepted"][0]
+
+    def gettrackinfo(request: Request) -> Response:
+        accepted, rejected = [], []
+        for item in json.loads(request.data):
+            if item["number"] in known:
+                accepted.append({**copy.deepcopy(template), "number": item["number"]})
+            else:
+                message = f"The tracking number '{item['number']}' does not register, please register first."
+                rejected.append({"number": item["number"], "error": {"code": -18019902, "message": message}})
+        return Response(json.dumps({"code": 0, "data": {"accepted": accepted, "rejected": rejected}}))
+
+    calls: list[list[dict]] = []
+    httpserver.expect_request("/gettrackinfo").respond_with_handler(gettrackinfo)
+    httpserver.expect_request("/register").respond_with_handler(_register_handler(calls, already=known))
+    client = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket)
+    refs = [TrackingRef("RR000000000CN"), TrackingRef("RR000000001CN")]
+
+    assert client.fetch(refs) == []
+    assert calls == [[{"number": "RR000000000CN"}, {"number": "RR000000001CN"}]]  # one request for both
+
+    assert [t.tracking_number for t in client.fetch(refs)] == ["RR000000000CN", "RR000000001CN"]
+    assert len(calls) == 1  # nothing left to register
+
+
+def test_a_number_registered_meanwhile_is_not_an_error(httpserver: HTTPServer, fake_bucket):
+    calls: list[list[dict]] = []
     httpserver.expect_request("/gettrackinfo").respond_with_json(
         fixture_json("seventeentrack_gettrackinfo.json")
+    )
+    # Another worker (or the seller in 17TRACK's dashboard) registered it since gettrackinfo answered.
+    httpserver.expect_request("/register").respond_with_handler(
+        _register_handler(calls, already={"LX000000000CN"})
     )
 
     parsed = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch(
@@ -326,7 +398,22 @@ def test_fetch_returns_accepted_numbers_and_skips_rejected_ones(httpserver: HTTP
     )
 
     assert [t.tracking_number for t in parsed] == ["RR123456789CN"]
-    assert parsed[0].raw_status == "InTransit_CustomsProcessing"
+    assert len(calls) == 1
+
+
+def test_a_refused_registration_request_is_a_provider_error(httpserver: HTTPServer, fake_bucket):
+    httpserver.expect_request("/gettrackinfo").respond_with_json(
+        fixture_json("seventeentrack_gettrackinfo.json")
+    )
+    httpserver.expect_request("/register").respond_with_json(
+        {
+            "code": -18010013,
+            "data": {"errors": [{"code": -18010013, "message": "Submitted data is invalid."}]},
+        }
+    )
+
+    with pytest.raises(PermanentProviderError, match="Submitted data is invalid"):
+        provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch([TrackingRef("LX000000000CN")])
 
 
 def test_fetch_waits_out_a_429_then_succeeds(httpserver: HTTPServer, fake_bucket, fake_clock):
@@ -399,6 +486,33 @@ def test_a_rate_limited_client_never_exceeds_3_requests_in_any_second(httpserver
     parsed = client.fetch([TrackingRef(f"RR{i:09d}CN") for i in range(7 * 40)])
 
     assert len(parsed) == 280 and len(stamps) == 7
+    windows = [stamps[i + 3] - stamps[i] for i in range(len(stamps) - 3)]
+    assert min(windows) >= 1.0, f"4 requests within {min(windows):.3f} s"
+
+
+def test_registering_shares_the_3_requests_a_second_quota_with_gettrackinfo(httpserver: HTTPServer):
+    stamps: list[float] = []
+
+    def not_registered(request: Request) -> Response:
+        stamps.append(time.monotonic())
+        rejected = [
+            {"number": item["number"], "error": {"code": -18019902, "message": "does not register"}}
+            for item in json.loads(request.data)
+        ]
+        return Response(json.dumps({"code": 0, "data": {"accepted": [], "rejected": rejected}}))
+
+    def register(request: Request) -> Response:
+        stamps.append(time.monotonic())
+        accepted = [{"number": item["number"]} for item in json.loads(request.data)]
+        return Response(json.dumps({"code": 0, "data": {"accepted": accepted, "rejected": []}}))
+
+    httpserver.expect_request("/gettrackinfo").respond_with_handler(not_registered)
+    httpserver.expect_request("/register").respond_with_handler(register)
+    client = provider(credentials={"api_key": f"quota-{uuid.uuid4()}"}, base_url=httpserver.url_for("/"))
+
+    assert client.fetch([TrackingRef(f"RR{i:09d}CN") for i in range(3 * 40)]) == []
+
+    assert len(stamps) == 6  # three of each
     windows = [stamps[i + 3] - stamps[i] for i in range(len(stamps) - 3)]
     assert min(windows) >= 1.0, f"4 requests within {min(windows):.3f} s"
 
