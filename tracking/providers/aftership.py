@@ -16,6 +16,12 @@ Guarantees:
 - `fetch` asks GET /trackings for up to 50 tracking numbers per request (the documented maximum of the
   `tracking_numbers` filter), 200 per page, at most 6 requests/s (the documented limit of that endpoint),
   honouring 429 with Retry-After or X-RateLimit-Reset.
+- AfterShip tracks (and pushes) only trackings created in the account: numbers GET /trackings does not
+  return are created (POST /trackings, one each, at most 20 requests/s, its documented limit; the courier
+  left to AfterShip's detection, as our carrier codes are not its slugs) in the same `fetch`, so the next
+  poll reads them and AfterShip pushes their updates. "Already exists" (4003) is not an error; a number
+  AfterShip refuses (an invalid number, say) is logged and tried again at its next poll, and never stops
+  the connection.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ SIGNATURE_HEADER = "aftership-hmac-sha256"
 # Webhook events whose `msg` is a tracking. Pending-time and EDD updates may carry no new checkpoint.
 TRACKING_EVENTS = frozenset({"tracking_update", "edd_revise", "tracking_pending_time"})
 GET_TRACKINGS_PER_SECOND = 6.0  # "GET /trackings: 6 req/s" since the 2024-07 version's per-endpoint limits
+POST_TRACKINGS_PER_SECOND = 20.0  # "POST /trackings: 20 req/s", the same table
+TRACKING_EXISTS = 4003  # meta.code of a create for a number the account already tracks
 PAGE_LIMIT = 200  # documented maximum page size of GET /trackings
 MAX_PAGES = 10
 
@@ -145,10 +153,38 @@ class AfterShipProvider(Provider):
             results: list[ParsedTracking] = []
             for start in range(0, len(numbers), self.batch_size):
                 results += self._fetch_chunk(client, bucket, numbers[start : start + self.batch_size])
+            returned = {tracking.tracking_number for tracking in results}
+            missing = [number for number in numbers if number not in returned]
+            if missing:
+                self._create(client, missing)
             return results
         finally:
             if self._client is None:
                 client.close()
+
+    def _create(self, client: httpx.Client, numbers: list[str]) -> None:
+        """Have AfterShip start tracking these numbers; a refusal about one number is logged, not raised."""
+        bucket = self._bucket or shared_bucket(
+            provider=self.name, account=self.api_key, endpoint="POST /trackings",
+            requests_per_second=POST_TRACKINGS_PER_SECOND,
+        )  # fmt: skip
+        for number in numbers:
+            response = request_with_retries(
+                client, "POST", f"{self.base_url}/trackings", bucket=bucket, provider=self.name,
+                error_message=_error_message, passthrough=(400, 404, 409, 422), json={"tracking_number": number},
+                headers={"as-api-key": self.api_key, "Accept": "application/json"},
+            )  # fmt: skip
+            if response.status_code < 300:
+                continue
+            try:
+                document = response.json()
+            except ValueError:
+                document = None
+            meta = document.get("meta") if isinstance(document, Mapping) else None
+            if isinstance(meta, Mapping) and meta.get("code") == TRACKING_EXISTS:
+                continue
+            log.warning("aftership: tracking %s not created (HTTP %s): %s", number, response.status_code,
+                        _error_message(response))  # fmt: skip
 
     def _fetch_chunk(
         self, client: httpx.Client, bucket: TokenBucket, numbers: list[str]

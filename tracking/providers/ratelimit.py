@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -173,6 +173,7 @@ def request_with_retries(
     max_inline_wait: float = MAX_INLINE_WAIT,
     default_backoff: float = 1.0,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    passthrough: Collection[int] = (),
     **kwargs: object,
 ) -> httpx.Response:
     """Send one request politely and return a 2xx response, or raise a ProviderError that says what to do.
@@ -184,7 +185,8 @@ def request_with_retries(
       on the same account wait too.
     - Timeouts, connection errors, 408 and other 5xx: RetryableProviderError.
     - 401 / 403: PermanentProviderError (credentials or account). Other 4xx: PermanentProviderError with
-      the provider's own message (`error_message(response)`), since sending it again cannot help.
+      the provider's own message (`error_message(response)`), since sending it again cannot help, except
+      the statuses in `passthrough`, returned for the caller to read (a refusal about one item, say).
     """
     describe = error_message or _default_message
     attempt = 0
@@ -223,6 +225,8 @@ def request_with_retries(
             raise PermanentProviderError(
                 f"{provider}: credentials refused (HTTP {status}){_suffix(describe(response))}"
             )
+        if status in passthrough:
+            return response
         raise PermanentProviderError(
             f"{provider}: request refused (HTTP {status}){_suffix(describe(response))}"
         )

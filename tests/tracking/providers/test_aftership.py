@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import copy
 import json
+import time
+import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -11,7 +13,7 @@ from werkzeug import Request, Response
 from tests.tracking.providers.conftest import fixture_bytes, fixture_json
 from tracking.choices import SUBTAGS
 from tracking.providers._parsing import hmac_sha256_base64
-from tracking.providers.aftership import AfterShipProvider
+from tracking.providers.aftership import TRACKING_EXISTS, AfterShipProvider
 from tracking.providers.base import PayloadError, PermanentProviderError, RetryableProviderError, TrackingRef
 from tracking.services import EventData
 
@@ -423,6 +425,116 @@ def test_fetch_without_an_api_key_is_a_permanent_error_and_sends_nothing(httpser
     with pytest.raises(PermanentProviderError, match="no API key"):
         AfterShipProvider(base_url=httpserver.url_for("/")).fetch([TrackingRef("X1")])
     assert httpserver.log == []
+
+
+class FakeAccount:
+    """An AfterShip account as its Tracking API shows it: GET /trackings returns the trackings it has,
+    POST /trackings creates one (201), or answers 4003 for a number it has, or 4005 for a refused one."""
+
+    def __init__(self, *, known=(), refused=(), unlisted=()):
+        self.known, self.refused, self.unlisted = set(known), set(refused), set(unlisted)
+        self.created: list[dict] = []
+        self.post_stamps: list[float] = []
+        self.template = fixture_json("aftership_get_trackings.json")["data"]["trackings"][0]
+
+    def serve(self, httpserver: HTTPServer) -> None:
+        httpserver.expect_request("/trackings", method="GET").respond_with_handler(self.get)
+        httpserver.expect_request(
+            "/trackings", method="POST", headers={"as-api-key": API_KEY}
+        ).respond_with_handler(self.post)
+
+    def get(self, request: Request) -> Response:
+        numbers = [n for n in request.args["tracking_numbers"].split(",") if n in self.known - self.unlisted]
+        trackings = [{**copy.deepcopy(self.template), "tracking_number": n} for n in numbers]
+        body = {
+            "meta": {"code": 200},
+            "data": {"pagination": {"has_next_page": False}, "trackings": trackings},
+        }
+        return Response(json.dumps(body), content_type="application/json")
+
+    def post(self, request: Request) -> Response:
+        self.post_stamps.append(time.monotonic())
+        body = json.loads(request.data)
+        self.created.append(body)
+        number = body["tracking_number"]
+        if number in self.refused:
+            meta = {
+                "code": 4005,
+                "type": "BadRequest",
+                "message": "The value of `tracking_number` is invalid.",
+            }
+            return Response(
+                json.dumps({"meta": meta, "data": {}}), status=400, content_type="application/json"
+            )
+        if number in self.known:
+            meta = {"code": TRACKING_EXISTS, "type": "BadRequest", "message": "Tracking already exists."}
+            return Response(
+                json.dumps({"meta": meta, "data": {}}), status=400, content_type="application/json"
+            )
+        self.known.add(number)
+        data = {"id": uuid.uuid4().hex, "tracking_number": number, "slug": "jtexpress", "tag": "Pending"}
+        return Response(
+            json.dumps({"meta": {"code": 201}, "data": data}), status=201, content_type="application/json"
+        )
+
+
+def test_numbers_the_account_does_not_track_are_created_and_read_at_the_next_poll(
+    httpserver: HTTPServer, fake_bucket
+):
+    account = FakeAccount(known={"ER000000001MY"})
+    account.serve(httpserver)
+    client = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket)
+    refs = [
+        TrackingRef("ER000000000MY"),
+        TrackingRef("ER000000001MY"),
+        TrackingRef("ER000000002MY", "jtexpress-my"),
+    ]
+
+    assert [t.tracking_number for t in client.fetch(refs)] == ["ER000000001MY"]
+    # One create each, the courier left to AfterShip's detection.
+    assert account.created == [{"tracking_number": "ER000000000MY"}, {"tracking_number": "ER000000002MY"}]
+
+    assert [t.tracking_number for t in client.fetch(refs)] == [r.tracking_number for r in refs]
+    assert len(account.created) == 2  # nothing left to create
+
+
+def test_a_number_aftership_refuses_or_already_has_is_not_an_error(httpserver: HTTPServer, fake_bucket):
+    # ER000000009MY: created meanwhile by another worker, after GET /trackings answered without it.
+    account = FakeAccount(refused={"BAD"}, known={"ER000000009MY"}, unlisted={"ER000000009MY"})
+    account.serve(httpserver)
+
+    parsed = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch(
+        [TrackingRef("BAD"), TrackingRef("ER000000009MY"), TrackingRef("ER000000010MY")]
+    )
+
+    assert parsed == []
+    assert [c["tracking_number"] for c in account.created] == ["BAD", "ER000000009MY", "ER000000010MY"]
+    assert "ER000000010MY" in account.known  # the refusal of one did not stop the others
+
+
+def test_a_refused_api_key_when_creating_is_a_permanent_error(httpserver: HTTPServer, fake_bucket):
+    httpserver.expect_request("/trackings", method="GET").respond_with_json(
+        {"meta": {"code": 200}, "data": {"pagination": {"has_next_page": False}, "trackings": []}}
+    )
+    httpserver.expect_request("/trackings", method="POST").respond_with_json(
+        {"meta": {"code": 401, "message": "Invalid API key.", "type": "Unauthorized"}, "data": {}}, status=401
+    )
+    with pytest.raises(PermanentProviderError, match="credentials refused"):
+        provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch([TrackingRef("X1")])
+
+
+def test_creating_trackings_never_exceeds_20_requests_in_any_second(httpserver: HTTPServer):
+    """Real clock, real default buckets: the server's timestamps must respect POST /trackings' 20 req/s."""
+    account = FakeAccount()
+    account.serve(httpserver)
+    client = provider(base_url=httpserver.url_for("/"))  # the process-wide buckets of this account
+
+    assert client.fetch([TrackingRef(f"ER{i:09d}MY") for i in range(45)]) == []
+
+    stamps = account.post_stamps
+    assert len(stamps) == 45
+    windows = [stamps[i + 20] - stamps[i] for i in range(len(stamps) - 20)]
+    assert min(windows) >= 1.0, f"21 creates within {min(windows):.3f} s"
 
 
 def test_the_default_endpoint_is_the_versioned_tracking_api():
