@@ -10,6 +10,7 @@ from portal.tasks import wake
 from tracking.ingest import deliveries_requeue, unmatched_match
 from tracking.models import (
     SKU,
+    WEBHOOK_SECRET_MIN_LENGTH,
     LiveSession,
     LiveSessionAllocation,
     Order,
@@ -22,7 +23,7 @@ from tracking.models import (
     UnmatchedTracking,
     WebhookDelivery,
 )
-from tracking.services import shipments_summary_refresh
+from tracking.services import connection_credentials_apply, shipments_summary_refresh
 from tracking.tasks import RULES_TASK, wake_delivery_processing
 
 
@@ -193,7 +194,7 @@ class TrackingConnectionForm(forms.ModelForm):
     new_webhook_secret = forms.CharField(
         label=_("New webhook secret"),
         required=False,
-        min_length=8,
+        min_length=WEBHOOK_SECRET_MIN_LENGTH,
         max_length=200,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_(
@@ -258,17 +259,12 @@ class TrackingConnectionForm(forms.ModelForm):
     def save(self, commit=True):
         connection = super().save(commit=False)
         data = self.cleaned_data
-        if data["new_webhook_secret"]:
-            connection.webhook_secret = data["new_webhook_secret"]
-        credentials = dict(connection.credentials) if isinstance(connection.credentials, dict) else {}
-        if data["new_api_key"]:
-            credentials["api_key"] = data["new_api_key"]
-        for name in ("business_id", "requests_per_second"):
-            if data[name] in (None, ""):
-                credentials.pop(name, None)
-            else:
-                credentials[name] = data[name]
-        connection.credentials = credentials
+        connection_credentials_apply(
+            connection,
+            webhook_secret=data["new_webhook_secret"],
+            api_key=data["new_api_key"],
+            settings={name: data[name] for name in ("business_id", "requests_per_second")},
+        )
         if commit:
             connection.save()
         return connection

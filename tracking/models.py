@@ -322,6 +322,9 @@ class TrackingConnection(models.Model):
         return _masked(key if isinstance(key, str) else "")
 
 
+WEBHOOK_SECRET_MIN_LENGTH = 8
+
+
 def _masked(secret: str) -> str:
     """Enough of a secret to tell which one is set, never enough to use it."""
     return f"{secret[:4]}{'•' * 8}" if len(secret) > 8 else ("•" * 8 if secret else "")

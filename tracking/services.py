@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from portal.db import array_literal
 from tracking.choices import Tag, normalize_subtag, normalize_tag
-from tracking.models import Shipment, TrackingEvent
+from tracking.models import Shipment, TrackingConnection, TrackingEvent
 
 # Tags that mean the parcel physically moved forward; "last progress" is the latest of these.
 PROGRESS_TAGS = (Tag.IN_TRANSIT, Tag.OUT_FOR_DELIVERY, Tag.AVAILABLE_FOR_PICKUP, Tag.DELIVERED)
@@ -57,6 +57,30 @@ class EventData(NamedTuple):
                 (tracking_number, self.checkpoint_at.isoformat(), self.raw_code or self.subtag, self.location)
             )
         return hashlib.sha256(basis.encode()).hexdigest()[:40]
+
+
+def connection_credentials_apply(
+    connection: TrackingConnection,
+    *,
+    webhook_secret: str = "",
+    api_key: str = "",
+    settings: Mapping[str, object] | None = None,
+) -> None:
+    """Re-key a connection in memory (the caller saves it): a given secret or API key replaces the stored
+    one, an empty one keeps it; each of `settings` (non-secret credentials such as Kdniao's business_id or
+    requests_per_second) is set, or removed when None or empty. The one place the command and the admin
+    change what a connection signs and pulls with."""
+    if webhook_secret:
+        connection.webhook_secret = webhook_secret
+    credentials = dict(connection.credentials) if isinstance(connection.credentials, dict) else {}
+    if api_key:
+        credentials["api_key"] = api_key
+    for name, value in (settings or {}).items():
+        if value in (None, ""):
+            credentials.pop(name, None)
+        else:
+            credentials[name] = value
+    connection.credentials = credentials
 
 
 @dataclass

@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portal.models import Store
 from tracking.choices import ProviderName
-from tracking.models import TrackingConnection
+from tracking.models import WEBHOOK_SECRET_MIN_LENGTH, TrackingConnection
+from tracking.services import connection_credentials_apply
 
 
 class Command(BaseCommand):
@@ -30,22 +31,20 @@ class Command(BaseCommand):
         store = Store.objects.filter(code=store_code).first()
         if store is None:
             raise CommandError(f"No store with code {store_code!r}.")
-        if secret is not None and len(secret) < 8:
-            raise CommandError("A webhook secret must be at least 8 characters.")
+        if secret is not None and len(secret) < WEBHOOK_SECRET_MIN_LENGTH:
+            raise CommandError(f"A webhook secret must be at least {WEBHOOK_SECRET_MIN_LENGTH} characters.")
         generated = secret is None
         secret = secret or secrets.token_urlsafe(32)
-        credentials = {}
-        if api_key:
-            credentials["api_key"] = api_key
-        if business_id:
-            credentials["business_id"] = business_id
-        connection, created = TrackingConnection.objects.get_or_create(
-            store=store, provider=provider, defaults={"webhook_secret": secret, "credentials": credentials}
-        )
-        if not created:
-            connection.webhook_secret = secret
-            connection.credentials = {**connection.credentials, **credentials}
-            connection.save(update_fields=["webhook_secret", "credentials"])
+        connection = TrackingConnection.objects.filter(
+            store=store, provider=provider
+        ).first() or TrackingConnection(store=store, provider=provider)
+        created = connection.pk is None
+        # Options not given keep what the connection has.
+        connection_credentials_apply(
+            connection, webhook_secret=secret, api_key=api_key or "",
+            settings={"business_id": business_id} if business_id else {},
+        )  # fmt: skip
+        connection.save()
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} {connection}.")
         url = f"{base_url.rstrip('/')}{connection.webhook_path}" if base_url else connection.webhook_url
