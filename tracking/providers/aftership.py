@@ -16,12 +16,12 @@ Guarantees:
 - `fetch` asks GET /trackings for up to 50 tracking numbers per request (the documented maximum of the
   `tracking_numbers` filter), 200 per page, at most 6 requests/s (the documented limit of that endpoint),
   honouring 429 with Retry-After or X-RateLimit-Reset.
-- AfterShip tracks (and pushes) only trackings created in the account: numbers GET /trackings does not
-  return are created (POST /trackings, one each, at most 20 requests/s, its documented limit; the courier
-  left to AfterShip's detection, as our carrier codes are not its slugs) in the same `fetch`, so the next
-  poll reads them and AfterShip pushes their updates. "Already exists" (4003) is not an error; a number
-  AfterShip refuses (an invalid number, say) is logged and tried again at its next poll, and never stops
-  the connection.
+- AfterShip tracks (and pushes) only trackings created in the account. `register` creates them (POST
+  /trackings, one each, at most 20 requests/s, its documented limit; the courier left to AfterShip's
+  detection, as our carrier codes are not its slugs) and returns the numbers AfterShip refused (an invalid
+  number, say) with its message; "already exists" (4003) is not a refusal, and a refusal never stops the
+  connection. The registration step (`tracking.registration`) calls it for every new parcel; `fetch`
+  also creates numbers GET /trackings does not return (one deleted in AfterShip's dashboard, say).
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ class AfterShipProvider(Provider):
     name = "aftership"
     label = "AfterShip"
     batch_size = 50
+    registers = True
+    pulls_unregistered = False
     default_base_url = f"https://api.aftership.com/tracking/{API_VERSION}"
 
     def __init__(
@@ -162,8 +164,23 @@ class AfterShipProvider(Provider):
             if self._client is None:
                 client.close()
 
-    def _create(self, client: httpx.Client, numbers: list[str]) -> None:
-        """Have AfterShip start tracking these numbers; a refusal about one number is logged, not raised."""
+    def register(self, refs: Sequence[TrackingRef]) -> dict[str, str]:
+        numbers = list(dict.fromkeys(ref.tracking_number for ref in refs))
+        if not numbers:
+            return {}
+        if not self.api_key:
+            raise PermanentProviderError("aftership: no API key configured (credentials['api_key']).")
+        client = self._client or httpx.Client(timeout=self.timeout)
+        try:
+            return self._create(client, numbers)
+        finally:
+            if self._client is None:
+                client.close()
+
+    def _create(self, client: httpx.Client, numbers: list[str]) -> dict[str, str]:
+        """Have AfterShip start tracking these numbers. Returns those it refused, with its message: a refusal
+        about one number is not raised."""
+        refused: dict[str, str] = {}
         bucket = self._bucket or shared_bucket(
             provider=self.name, account=self.api_key, endpoint="POST /trackings",
             requests_per_second=POST_TRACKINGS_PER_SECOND,
@@ -183,8 +200,9 @@ class AfterShipProvider(Provider):
             meta = document.get("meta") if isinstance(document, Mapping) else None
             if isinstance(meta, Mapping) and meta.get("code") == TRACKING_EXISTS:
                 continue
-            log.warning("aftership: tracking %s not created (HTTP %s): %s", number, response.status_code,
-                        _error_message(response))  # fmt: skip
+            refused[number] = f"HTTP {response.status_code}: {_error_message(response) or 'no message'}"
+            log.warning("aftership: tracking %s not created: %s", number, refused[number])
+        return refused
 
     def _fetch_chunk(
         self, client: httpx.Client, bucket: TokenBucket, numbers: list[str]

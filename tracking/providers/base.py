@@ -42,12 +42,25 @@ class PayloadError(ValueError):
     """A pushed body that is not in the provider's documented format. The webhook answers 400 with this text."""
 
 
+class Recipient(NamedTuple):
+    """Who the parcel goes to, for providers whose registration asks (Kdniao's subscription: SF Express
+    checks the last four digits of the phone). Empty strings where the order does not say."""
+
+    name: str = ""
+    phone: str = ""
+    province: str = ""
+    city: str = ""
+    district: str = ""
+    address: str = ""
+
+
 @dataclass(frozen=True)
 class TrackingRef:
-    """What a pull asks about: one parcel."""
+    """What a pull or a registration asks about: one parcel."""
 
     tracking_number: str
     carrier: str = ""  # our carrier code (e.g. "jtexpress-my"); adapters map it to theirs where needed
+    recipient: Recipient | None = None  # given to `register` only
 
 
 class ParsedTracking(NamedTuple):
@@ -83,6 +96,11 @@ class Provider:
     name: ClassVar[str]
     label: ClassVar[str]
     batch_size: ClassVar[int] = 40  # tracking numbers per pull request
+    # True where the provider tracks, and pushes, only numbers registered with it (`register`).
+    registers: ClassVar[bool] = False
+    # False where `fetch` gets nothing for a number the provider has not registered: polling such a number
+    # waits for its registration. True where the pull works regardless (Kdniao's instant query).
+    pulls_unregistered: ClassVar[bool] = True
     default_base_url: ClassVar[str] = ""
 
     def __init__(
@@ -110,4 +128,11 @@ class Provider:
     # --- pull -------------------------------------------------------------------------------------------
     def fetch(self, refs: Sequence[TrackingRef]) -> list[ParsedTracking]:
         """Pull the current checkpoints of up to `batch_size` parcels. Raises ProviderError subclasses."""
+        raise NotImplementedError
+
+    # --- registration -----------------------------------------------------------------------------------
+    def register(self, refs: Sequence[TrackingRef]) -> dict[str, str]:
+        """Have the provider track these parcels (and push their updates). Returns the numbers it refused,
+        each with its reason; a number it already tracks is not refused. Raises ProviderError subclasses
+        when the request as a whole fails. Only called where `registers` is True."""
         raise NotImplementedError

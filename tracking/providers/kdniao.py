@@ -13,6 +13,15 @@ Guarantees:
   The raw code and AcceptStation text are always kept.
 - `reply` is the acknowledgement Kdniao expects: {"EBusinessID", "UpdateTime", "Success": true, "Reason"}.
 - `fetch` uses the instant query (RequestType 8001, one number per request) at a polite 5 requests/s.
+- Kdniao pushes only parcels subscribed to: `register` subscribes them (RequestType 8008, the in-transit
+  monitor's subscription that goes with the 8001 query; credentials['subscribe_request_type'] = "1008"
+  for the standard track subscription), one number per request at the same 5 requests/s, with the
+  recipient Kdniao asks for (name, phone, address) and, for SF Express and ZTO, CustomerName = the last
+  four digits of the phone (credentials['customer_names'] sets it per ShipperCode instead, e.g. JD's
+  青龙 code). A parcel whose carrier has no ShipperCode, or that Kdniao answers Success false for, is
+  refused with the reason; an answer that names the account (signature, business id, no plan) is a
+  permanent error, a busy one retryable. The instant query works without a subscription, so polling
+  never waits for one.
 """
 
 from __future__ import annotations
@@ -66,6 +75,12 @@ PUSH_REQUEST_TYPES = frozenset(
 )  # track push: standard, map edition, in-transit monitor
 INSTANT_QUERY_REQUEST_TYPE = "8001"
 INSTANT_QUERY_PATH = "/Ebusiness/EbusinessOrderHandle.aspx"
+SUBSCRIBE_REQUEST_TYPE = "8008"
+SUBSCRIBE_PATH = "/api/dist"
+PHONE_CHECKED_SHIPPERS = frozenset({"SF", "ZTO"})  # CustomerName: last four digits of the phone
+# A Success false whose Reason says one of these is about the account, not the number.
+ACCOUNT_REASONS = ("签名", "DataSign", "EBusinessID", "商户", "用户", "套餐", "权限", "未开通", "余额")
+BUSY_REASONS = ("繁忙", "稍后", "超时")  # busy / try later / timed out
 # Kdniao publishes no per-second figure for the instant query that we could find: a polite default,
 # raised per connection with credentials['requests_per_second'].
 REQUESTS_PER_SECOND = 5.0
@@ -152,6 +167,7 @@ class KdniaoProvider(Provider):
     name = "kdniao"
     label = "Kdniao"
     batch_size = 1  # the instant query takes one number per request
+    registers = True  # pushes come for subscribed parcels only; the instant query needs no subscription
     default_base_url = "https://api.kdniao.com"
 
     def __init__(
@@ -230,10 +246,7 @@ class KdniaoProvider(Provider):
         refs = list({ref.tracking_number: ref for ref in refs}.values())
         if not refs:
             return []
-        if not (self.app_key and self.business_id):
-            raise PermanentProviderError(
-                "kdniao: credentials incomplete (needs credentials['api_key'] and credentials['business_id'])."
-            )
+        self._require_credentials()
         bucket = self._bucket or shared_bucket(
             provider=self.name, account=self.business_id, endpoint="instant query",
             requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
@@ -256,6 +269,67 @@ class KdniaoProvider(Provider):
             if self._client is None:
                 client.close()
 
+    def register(self, refs: Sequence[TrackingRef]) -> dict[str, str]:
+        refs = list({ref.tracking_number: ref for ref in refs}.values())
+        if not refs:
+            return {}
+        self._require_credentials()
+        bucket = self._bucket or shared_bucket(
+            provider=self.name, account=self.business_id, endpoint="subscribe",
+            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
+        )  # fmt: skip
+        client = self._client or httpx.Client(timeout=self.timeout)
+        refused: dict[str, str] = {}
+        try:
+            for ref in refs:
+                shipper = self.shipper_code(ref.carrier)
+                if not shipper:
+                    refused[ref.tracking_number] = f"no Kdniao ShipperCode for carrier {ref.carrier!r}"
+                    continue
+                reason = self._subscribe(client, bucket, ref, shipper)
+                if reason:
+                    refused[ref.tracking_number] = reason
+        finally:
+            if self._client is None:
+                client.close()
+        if refused:
+            log.warning("kdniao: numbers not subscribed: %s", refused)
+        return refused
+
+    def _subscribe(self, client: httpx.Client, bucket: TokenBucket, ref: TrackingRef, shipper: str) -> str:
+        """Subscribe one parcel; Kdniao's reason when it refused it, else ""."""
+        request = {"OrderCode": "", "ShipperCode": shipper, "LogisticCode": ref.tracking_number}
+        customer_name = self.customer_name(shipper, ref)
+        if customer_name:
+            request["CustomerName"] = customer_name
+        recipient = ref.recipient
+        if recipient and (recipient.name or recipient.phone):
+            request["Receiver"] = {
+                "Name": recipient.name, "Mobile": recipient.phone, "ProvinceName": recipient.province,
+                "CityName": recipient.city, "ExpAreaName": recipient.district, "Address": recipient.address,
+            }  # fmt: skip
+        document = self._call(
+            client, bucket, path=SUBSCRIBE_PATH, what="subscription", request=request,
+            request_type=str(self.credentials.get("subscribe_request_type") or SUBSCRIBE_REQUEST_TYPE),
+        )  # fmt: skip
+        if document.get("Success") is True:
+            return ""
+        reason = str(document.get("Reason") or "no reason given")
+        if any(word in reason for word in BUSY_REASONS):
+            raise RetryableProviderError(f"kdniao: subscription failed, try later: {reason}")
+        if any(word in reason for word in ACCOUNT_REASONS):
+            raise PermanentProviderError(f"kdniao: subscription refused for the account: {reason}")
+        return reason[:500]
+
+    def customer_name(self, shipper: str, ref: TrackingRef) -> str:
+        """CustomerName for the subscription: configured per ShipperCode, else the phone's last four digits
+        for the carriers that check them."""
+        configured = self.credentials.get("customer_names")
+        if isinstance(configured, Mapping) and isinstance(configured.get(shipper), str):
+            return configured[shipper]
+        digits = "".join(c for c in (ref.recipient.phone if ref.recipient else "") if c.isdigit())
+        return digits[-4:] if shipper in PHONE_CHECKED_SHIPPERS and len(digits) >= 4 else ""
+
     def shipper_code(self, carrier: str) -> str:
         overrides = self.credentials.get("shipper_codes")
         if isinstance(overrides, Mapping) and isinstance(overrides.get(carrier), str):
@@ -265,34 +339,46 @@ class KdniaoProvider(Provider):
             return SHIPPER_CODES[code.lower()]
         return code if code.isalnum() and code.isupper() else ""
 
-    def _query(self, client: httpx.Client, bucket: TokenBucket, number: str, shipper: str) -> ParsedTracking:
-        request_data = json.dumps(
-            {"OrderCode": "", "ShipperCode": shipper, "LogisticCode": number},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+    def _require_credentials(self) -> None:
+        if not (self.app_key and self.business_id):
+            raise PermanentProviderError(
+                "kdniao: credentials incomplete (needs credentials['api_key'] and credentials['business_id'])."
+            )
+
+    def _call(
+        self, client: httpx.Client, bucket: TokenBucket, *, path: str, what: str, request_type: str,
+        request: Mapping[str, Any],
+    ) -> Mapping[str, Any]:  # fmt: skip
+        """POST one signed, form-encoded request; the JSON object Kdniao answered."""
+        request_data = json.dumps(request, ensure_ascii=False, separators=(",", ":"))
         form = {
             "RequestData": request_data,
             "EBusinessID": self.business_id,
-            "RequestType": INSTANT_QUERY_REQUEST_TYPE,
+            "RequestType": request_type,
             "DataSign": data_sign(request_data, self.app_key),
             "DataType": "2",
         }
         response = request_with_retries(
-            client, "POST", f"{self.base_url}{INSTANT_QUERY_PATH}", bucket=bucket, provider=self.name,
+            client, "POST", f"{self.base_url}{path}", bucket=bucket, provider=self.name,
             error_message=_error_message, data=form,
         )  # fmt: skip
         try:
             document = response.json()
         except ValueError as exc:
-            raise RetryableProviderError(
-                "kdniao: instant query answered with a body that is not JSON."
-            ) from exc
+            raise RetryableProviderError(f"kdniao: {what} answered with a body that is not JSON.") from exc
         if not isinstance(document, Mapping):
-            raise RetryableProviderError("kdniao: instant query answered with an unexpected body.")
+            raise RetryableProviderError(f"kdniao: {what} answered with an unexpected body.")
+        return document
+
+    def _query(self, client: httpx.Client, bucket: TokenBucket, number: str, shipper: str) -> ParsedTracking:
+        document = self._call(
+            client, bucket, path=INSTANT_QUERY_PATH, what="instant query",
+            request_type=INSTANT_QUERY_REQUEST_TYPE,
+            request={"OrderCode": "", "ShipperCode": shipper, "LogisticCode": number},
+        )  # fmt: skip
         if document.get("Success") is False and document.get("State") in (None, ""):
             reason = str(document.get("Reason") or "no reason given")
-            if any(word in reason for word in ("繁忙", "稍后", "超时")):  # busy / try later / timed out
+            if any(word in reason for word in BUSY_REASONS):
                 raise RetryableProviderError(f"kdniao: instant query failed, try later: {reason}")
             raise PermanentProviderError(f"kdniao: instant query refused: {reason}")
         try:

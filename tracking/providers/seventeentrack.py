@@ -11,17 +11,18 @@ Guarantees:
 - The same event parses to the same dedupe key on every push and pull (see `_event_status`).
 - `fetch` sends at most 40 numbers per request (the documented maximum) and at most 3 requests/s (the
   documented quota), and turns 17TRACK's envelope error codes into permanent or retryable errors.
-- 17TRACK tracks (and pushes) only numbers registered with it: numbers `gettrackinfo` rejects as not
-  registered are registered (`register`, same batches, same quota) in the same `fetch`, so the next poll
-  reads them and 17TRACK pushes their updates from then on. "Already registered" is not an error; a number
-  17TRACK refuses to register is logged and asked again at its next poll (a refusal costs no quota).
+- 17TRACK tracks (and pushes) only numbers registered with it. `register` registers parcels (batches of
+  40, the same quota) and returns the numbers 17TRACK refused, with its message; "already registered" is
+  not a refusal. The registration step (`tracking.registration`) calls it for every new parcel; `fetch`
+  also registers numbers `gettrackinfo` rejects as not registered (one deleted in 17TRACK's dashboard,
+  say), so the next poll reads them again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -154,6 +155,8 @@ class SeventeenTrackProvider(Provider):
     name = "17track"
     label = "17TRACK"
     batch_size = 40
+    registers = True
+    pulls_unregistered = False
     default_base_url = "https://api.17track.net/track/v2.2"
 
     def __init__(
@@ -200,9 +203,24 @@ class SeventeenTrackProvider(Provider):
 
     # --- pull -------------------------------------------------------------------------------------------
     def fetch(self, refs: Sequence[TrackingRef]) -> list[ParsedTracking]:
+        results: list[ParsedTracking] = []
+        for client, bucket, items in self._batches(refs):
+            results += self._fetch_chunk(client, bucket, items)
+        return results
+
+    def register(self, refs: Sequence[TrackingRef]) -> dict[str, str]:
+        refused: dict[str, str] = {}
+        for client, bucket, items in self._batches(refs):
+            refused |= self._register(client, bucket, items)
+        return refused
+
+    def _batches(
+        self, refs: Sequence[TrackingRef]
+    ) -> Iterator[tuple[httpx.Client, TokenBucket, list[dict[str, Any]]]]:
+        """The distinct numbers in request items, 40 at a time, with the client and the shared quota."""
         items = list({ref.tracking_number: _request_item(ref) for ref in refs}.values())
         if not items:
-            return []
+            return
         if not self.api_key:
             raise PermanentProviderError("17track: no API key configured (credentials['api_key']).")
         bucket = self._bucket or shared_bucket(
@@ -211,10 +229,8 @@ class SeventeenTrackProvider(Provider):
         )  # fmt: skip
         client = self._client or httpx.Client(timeout=self.timeout)
         try:
-            results: list[ParsedTracking] = []
             for start in range(0, len(items), self.batch_size):
-                results += self._fetch_chunk(client, bucket, items[start : start + self.batch_size])
-            return results
+                yield client, bucket, items[start : start + self.batch_size]
         finally:
             if self._client is None:
                 client.close()
@@ -242,12 +258,26 @@ class SeventeenTrackProvider(Provider):
             self._register(client, bucket, to_register)
         return results
 
-    def _register(self, client: httpx.Client, bucket: TokenBucket, items: list[dict[str, Any]]) -> None:
-        """Start 17TRACK tracking these numbers (the carrier too, where we know 17TRACK's code for it)."""
+    def _register(
+        self, client: httpx.Client, bucket: TokenBucket, items: list[dict[str, Any]]
+    ) -> dict[str, str]:
+        """Start 17TRACK tracking these numbers (the carrier too, where we know 17TRACK's code for it).
+        Returns the refused numbers with 17TRACK's message."""
         data = self._post(client, bucket, "register", items)
+        refused: dict[str, str] = {}
         for rejected in data.get("rejected") or []:
-            if _rejection_code(rejected) != ALREADY_REGISTERED:
-                log.warning("17track: number not registered: %s", rejected)
+            if _rejection_code(rejected) == ALREADY_REGISTERED:
+                continue
+            number = rejected.get("number") if isinstance(rejected, Mapping) else None
+            if not isinstance(number, str):
+                log.warning("17track: register rejected an item we cannot place: %s", rejected)
+                continue
+            error = rejected.get("error")
+            message = error.get("message") if isinstance(error, Mapping) else None
+            refused[number] = f"{_rejection_code(rejected)}: {message or 'no message'}"
+        if refused:
+            log.warning("17track: numbers not registered: %s", refused)
+        return refused
 
     def _post(
         self, client: httpx.Client, bucket: TokenBucket, endpoint: str, items: list[dict[str, Any]]

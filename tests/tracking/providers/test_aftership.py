@@ -540,3 +540,24 @@ def test_creating_trackings_never_exceeds_20_requests_in_any_second(httpserver: 
 def test_the_default_endpoint_is_the_versioned_tracking_api():
     assert AfterShipProvider().base_url == "https://api.aftership.com/tracking/2026-07"
     assert AfterShipProvider.batch_size == 50
+
+
+def test_register_creates_the_trackings_and_returns_the_refused_ones_with_the_reason(
+    httpserver: HTTPServer, fake_bucket
+):
+    account = FakeAccount(known={"ER000000001MY"}, refused={"BAD"})
+    account.serve(httpserver)
+
+    refused = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).register(
+        [
+            TrackingRef("ER000000000MY"),
+            TrackingRef("ER000000001MY"),
+            TrackingRef("BAD"),
+            TrackingRef("ER000000000MY"),
+        ]
+    )
+
+    assert refused == {"BAD": "HTTP 400: BadRequest - The value of `tracking_number` is invalid."}
+    assert [c["tracking_number"] for c in account.created] == ["ER000000000MY", "ER000000001MY", "BAD"]
+    assert "ER000000000MY" in account.known  # created; ER000000001MY (4003, already there) is no refusal
+    assert not any(request.method == "GET" for request, _ in httpserver.log)  # registering reads nothing

@@ -11,7 +11,13 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.tracking.providers.conftest import fixture_bytes, fixture_json
-from tracking.providers.base import PayloadError, PermanentProviderError, RetryableProviderError, TrackingRef
+from tracking.providers.base import (
+    PayloadError,
+    PermanentProviderError,
+    Recipient,
+    RetryableProviderError,
+    TrackingRef,
+)
 from tracking.providers.kdniao import STATE_SUBTAGS, KdniaoProvider, data_sign, subtag_for
 from tracking.services import EventData
 
@@ -351,4 +357,111 @@ def test_fetch_without_credentials_is_permanent_and_sends_nothing(httpserver: HT
         KdniaoProvider(credentials={"api_key": APP_KEY}, base_url=httpserver.url_for("/")).fetch(
             [TrackingRef("YT1", "YTO")]
         )
+    assert httpserver.log == []
+
+
+# --- subscription (register) ------------------------------------------------------------------------
+SUBSCRIBE = "/api/dist"
+BUYER = Recipient(
+    name="王小明", phone="+86 138-0013-8000", province="广东省", city="广州市", district="天河区",
+    address="体育西路 191 号",
+)  # fmt: skip
+
+
+def _subscribe_handler(seen: list[dict], refuse: dict[str, str] | None = None):
+    """Kdniao's subscription: Success true, or false with the reason for the numbers in `refuse`."""
+
+    def handler(request: Request) -> Response:
+        form = {key: values[0] for key, values in parse_qs(request.get_data(as_text=True)).items()}
+        seen.append(form)
+        number = json.loads(form["RequestData"])["LogisticCode"]
+        body = fixture_json("kdniao_subscribe_response.json")
+        if refuse and number in refuse:
+            body = {**body, "Success": False, "Reason": refuse[number]}
+        return Response(json.dumps(body, ensure_ascii=False), content_type="application/json")
+
+    return handler
+
+
+def test_register_subscribes_each_parcel_signed_with_the_recipient_kdniao_asks_for(
+    httpserver: HTTPServer, fake_bucket
+):
+    seen: list[dict] = []
+    httpserver.expect_request(SUBSCRIBE, method="POST").respond_with_handler(_subscribe_handler(seen))
+    refs = [TrackingRef("SF1400000000001", "sf-express", BUYER), TrackingRef("YT7500000000009", "yto", BUYER)]
+
+    refused = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).register(refs)
+
+    assert refused == {}
+    assert len(seen) == 2
+    for form in seen:
+        assert (form["RequestType"], form["EBusinessID"], form["DataType"]) == ("8008", BUSINESS_ID, "2")
+        assert form["DataSign"] == data_sign(form["RequestData"], APP_KEY)
+    sf, yto = (json.loads(form["RequestData"]) for form in seen)
+    assert (sf["ShipperCode"], sf["LogisticCode"], sf["CustomerName"]) == ("SF", "SF1400000000001", "8000")
+    assert sf["Receiver"] == {
+        "Name": "王小明", "Mobile": "+86 138-0013-8000", "ProvinceName": "广东省", "CityName": "广州市",
+        "ExpAreaName": "天河区", "Address": "体育西路 191 号",
+    }  # fmt: skip
+    assert "CustomerName" not in yto  # only SF Express and ZTO check the phone
+
+
+def test_register_takes_the_configured_request_type_and_customer_names(httpserver: HTTPServer, fake_bucket):
+    seen: list[dict] = []
+    httpserver.expect_request(SUBSCRIBE).respond_with_handler(_subscribe_handler(seen))
+    credentials = {
+        "api_key": APP_KEY, "business_id": BUSINESS_ID, "subscribe_request_type": "1008",
+        "customer_names": {"JD": "020K123456"},
+    }  # fmt: skip
+
+    provider(base_url=httpserver.url_for("/"), bucket=fake_bucket, credentials=credentials).register(
+        [TrackingRef("JDVA00000000001", "jd")]
+    )
+
+    assert seen[0]["RequestType"] == "1008"
+    request = json.loads(seen[0]["RequestData"])
+    assert request["CustomerName"] == "020K123456"
+    assert "Receiver" not in request  # no recipient given, none invented
+
+
+def test_a_parcel_kdniao_refuses_or_cannot_name_the_carrier_of_is_returned_with_the_reason(
+    httpserver: HTTPServer, fake_bucket
+):
+    seen: list[dict] = []
+    httpserver.expect_request(SUBSCRIBE).respond_with_handler(
+        _subscribe_handler(seen, refuse={"YT0": "单号格式不正确"})
+    )
+
+    refused = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).register(
+        [TrackingRef("YT0", "yto"), TrackingRef("630012345678", "jtexpress-my"), TrackingRef("YT1", "yto")]
+    )
+
+    assert refused == {
+        "YT0": "单号格式不正确",
+        "630012345678": "no Kdniao ShipperCode for carrier 'jtexpress-my'",
+    }
+    assert [json.loads(f["RequestData"])["LogisticCode"] for f in seen] == [
+        "YT0",
+        "YT1",
+    ]  # the others went on
+
+
+@pytest.mark.parametrize(
+    ("reason", "error"),
+    [("DataSign签名错误", PermanentProviderError), ("该商户未开通此接口", PermanentProviderError),
+     ("系统繁忙，请稍后再试", RetryableProviderError)],  # noqa: RUF001
+)  # fmt: skip
+def test_an_answer_about_the_account_is_permanent_and_a_busy_one_retryable(
+    httpserver: HTTPServer, fake_bucket, reason, error
+):
+    httpserver.expect_request(SUBSCRIBE).respond_with_json(
+        {"EBusinessID": BUSINESS_ID, "Success": False, "Reason": reason}
+    )
+    with pytest.raises(error, match=reason[:4]):
+        provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).register([TrackingRef("YT1", "YTO")])
+
+
+def test_register_without_credentials_is_permanent_and_sends_nothing(httpserver: HTTPServer):
+    with pytest.raises(PermanentProviderError, match="credentials incomplete"):
+        provider(base_url=httpserver.url_for("/"), credentials={}).register([TrackingRef("YT1", "YTO")])
     assert httpserver.log == []

@@ -521,3 +521,30 @@ def test_fetch_without_an_api_key_is_permanent_and_sends_nothing(httpserver: HTT
     with pytest.raises(PermanentProviderError, match="no API key"):
         SeventeenTrackProvider(base_url=httpserver.url_for("/")).fetch([TrackingRef("X1")])
     assert httpserver.log == []
+
+
+def test_register_sends_40_numbers_a_request_and_returns_the_refused_ones_with_the_message(
+    httpserver: HTTPServer, fake_bucket
+):
+    calls: list[list[dict]] = []
+    handler = _register_handler(calls, already={"RR000000001CN"})
+
+    def register(request: Request) -> Response:
+        response = handler(request)
+        body = json.loads(response.get_data())
+        refused = {"number": "BAD1", "error": {"code": -18019903, "message": "Carrier can not be detected."}}
+        body["data"]["accepted"] = [a for a in body["data"]["accepted"] if a["number"] != "BAD1"]
+        if any(item["number"] == "BAD1" for item in json.loads(request.data)):
+            body["data"]["rejected"].append(refused)
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/register", method="POST", headers={"17token": API_KEY}).respond_with_handler(
+        register
+    )
+    refs = [TrackingRef("BAD1")] + [TrackingRef(f"RR{i:09d}CN") for i in range(45)]
+
+    refused = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).register(refs)
+
+    assert [len(items) for items in calls] == [40, 6]
+    assert refused == {"BAD1": "-18019903: Carrier can not be detected."}  # already registered: no refusal
+    assert not any(request.path == "/gettrackinfo" for request, _ in httpserver.log)
