@@ -20,11 +20,14 @@ from tracking.models import (
     StockLevel,
     TrackingConnection,
     TrackingEvent,
+    TrackingRegistration,
     UnmatchedTracking,
     WebhookDelivery,
 )
+from tracking.registration import registrations_retry
+from tracking.selectors import registration_counts
 from tracking.services import connection_credentials_apply, shipments_summary_refresh
-from tracking.tasks import RULES_TASK, wake_delivery_processing
+from tracking.tasks import REGISTER_TASK, RULES_TASK, wake_delivery_processing
 
 
 class SKUComponentInline(admin.TabularInline):
@@ -284,14 +287,14 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     search_fields = ["store__code", "uuid"]
     readonly_fields = [
         "uuid", "webhook_url", "secret", "api_key", "events_new", "events_duplicate", "signatures_rejected",
-        "payloads_rejected", "last_error", "last_error_at", "last_sync_at", "created_at",
+        "payloads_rejected", "last_error", "last_error_at", "last_sync_at", "created_at", "registrations",
     ]  # fmt: skip
     _credentials = [
         "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "requests_per_second",
     ]  # fmt: skip
     _health = [
-        "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "last_error", "last_error_at",
-        "last_sync_at", "created_at",
+        "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "registrations", "last_error",
+        "last_error_at", "last_sync_at", "created_at",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["store", "provider", "is_active", "pull_enabled", "base_url"]}),
@@ -311,6 +314,13 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     @admin.display(description=_("deliveries received"), ordering="delivery_count")
     def deliveries(self, obj: TrackingConnection) -> int:
         return obj.delivery_count
+
+    @admin.display(description=_("parcels registered with the provider"))
+    def registrations(self, obj: TrackingConnection) -> str:
+        if obj.pk is None:
+            return "—"
+        counts = registration_counts([obj.pk])[obj.pk]
+        return _("%(registered)d registered, %(pending)d waiting, %(refused)d refused") % counts
 
     @admin.display(description=_("webhook URL"))
     def webhook_url(self, obj: TrackingConnection) -> str:
@@ -422,3 +432,53 @@ class UnmatchedTrackingAdmin(admin.ModelAdmin):
             % {"count": result.matched, "new": result.ingest.new},
             messages.SUCCESS,
         )
+
+
+@admin.register(TrackingRegistration)
+class TrackingRegistrationAdmin(admin.ModelAdmin):
+    """Which parcels each provider tracks and pushes, and the provider's reason for those it refused."""
+
+    list_display = [
+        "shipment",
+        "connection",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "registered_at",
+        "error",
+    ]
+    list_filter = ["status", "connection"]
+    search_fields = ["shipment__tracking_number"]
+    list_select_related = ["shipment", "connection__store"]
+    actions = ["register_again"]
+
+    @admin.action(description=_("Register again now"), permissions=["change"])
+    def register_again(self, request, queryset):
+        """After the cause of a refusal is fixed (a carrier code, the account's plan): asked again at the next
+        registration round, which is woken, with the refusals forgotten."""
+        retried = registrations_retry(ids=list(queryset.values_list("pk", flat=True)))
+        if not retried:
+            self.message_user(request, _("All of the selected parcels are registered."), messages.WARNING)
+            return
+        wake(REGISTER_TASK)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d parcel will be registered again.",
+                "%(count)d parcels will be registered again.",
+                retried,
+            )
+            % {"count": retried},
+            messages.SUCCESS,
+        )
+
+    # Made by the registration step, changed by it and by the action only: the form is read-only, and a row
+    # deleted would never be made again (the step seeds each shipment once).
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in TrackingRegistration._meta.fields]

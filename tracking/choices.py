@@ -107,6 +107,12 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", _("Failed")  # processing raised; retried by the next round until max attempts
 
 
+class RegistrationStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")  # to be registered (or again: the provider lost it)
+    REGISTERED = "registered", _("Registered")  # the provider tracks the parcel and pushes its updates
+    REFUSED = "refused", _("Refused")  # the provider refused the number; asked again later, then given up
+
+
 class ProviderName(models.TextChoices):
     AFTERSHIP = "aftership", "AfterShip"
     SEVENTEEN_TRACK = "17track", "17TRACK"

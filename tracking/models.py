@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Store
-from tracking.choices import DeliveryStatus, OrderStatus, ProviderName, Tag
+from tracking.choices import DeliveryStatus, OrderStatus, ProviderName, RegistrationStatus, Tag
 
 
 class SKU(models.Model):
@@ -286,6 +286,8 @@ class TrackingConnection(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
     last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    # The registration step has seen the store's shipments up to this id (tracking.registration).
+    registration_cursor = models.PositiveBigIntegerField(_("registered up to shipment"), default=0)
     signatures_rejected = models.PositiveBigIntegerField(_("signatures rejected"), default=0)
     payloads_rejected = models.PositiveBigIntegerField(_("malformed payloads"), default=0)
     events_new = models.PositiveBigIntegerField(_("events new"), default=0)
@@ -399,3 +401,43 @@ class UnmatchedTracking(models.Model):
 
     def __str__(self) -> str:
         return self.tracking_number
+
+
+class TrackingRegistration(models.Model):
+    """A parcel registered with a connection's provider, which tracks and pushes only registered numbers.
+
+    One row per connection and shipment, made when the registration step first sees the shipment. Due
+    rows (`next_attempt_at` passed) are claimed with SKIP LOCKED and leased like polls; a refused number
+    is asked again with backoff, then given up (`next_attempt_at` empty).
+    """
+
+    connection = models.ForeignKey(TrackingConnection, on_delete=models.CASCADE, related_name="registrations")
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="registrations")
+    status = models.CharField(
+        _("status"), max_length=20, choices=RegistrationStatus.choices, default=RegistrationStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("refusals"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"), null=True, blank=True, default=timezone.now,
+        help_text=_("Empty once registered, or once the provider has refused too often."),
+    )  # fmt: skip
+    registered_at = models.DateTimeField(_("registered"), null=True, blank=True)
+    error = models.TextField(_("provider's reason"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "shipment"], name="tracking_registration_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["connection", "next_attempt_at"],
+                name="tracking_registration_due_idx",
+                condition=Q(next_attempt_at__isnull=False),
+            ),
+        ]
+        verbose_name = _("provider registration")
+        verbose_name_plural = _("provider registrations")
+
+    def __str__(self) -> str:
+        return f"{self.connection} {self.shipment}"

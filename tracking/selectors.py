@@ -6,11 +6,12 @@ import time
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from portal.selectors import store_ids_for_user
-from tracking.models import Shipment, TrackingConnection, TrackingEvent
+from tracking.choices import RegistrationStatus
+from tracking.models import Shipment, TrackingConnection, TrackingEvent, TrackingRegistration
 
 
 def shipment_timeline(shipment: Shipment) -> QuerySet[TrackingEvent]:
@@ -43,6 +44,29 @@ def connections_stopped_for_user(user: AbstractBaseUser | AnonymousUser) -> list
         .exclude(last_error="")
         .select_related("store")
         .order_by("last_error_at", "pk")
+    )
+
+
+def registration_counts(connection_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per connection, how many parcels are waiting for registration, registered and refused."""
+    counts = {pk: dict.fromkeys(RegistrationStatus.values, 0) for pk in connection_ids}
+    rows = (
+        TrackingRegistration.objects.filter(connection_id__in=connection_ids)
+        .values_list("connection_id", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for connection_id, status, n in rows:
+        counts[connection_id][status] = n
+    return counts
+
+
+def shipment_registrations(shipment: Shipment) -> list[TrackingRegistration]:
+    """The parcel's registrations with its store's providers (whether pushes can come, and why not)."""
+    return list(
+        shipment.registrations.filter(connection__store_id=shipment.store_id)
+        .select_related("connection")
+        .order_by("connection__provider")
     )
 
 

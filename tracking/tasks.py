@@ -5,9 +5,11 @@ from __future__ import annotations
 from portal.tasks import wake
 from tracking.ingest import deliveries_process, tracking_sync, unmatched_match
 from tracking.models import TrackingConnection
+from tracking.registration import registrations_run
 
 # The exception rules live in `cases`, which tracking never imports: they are woken by dotted path.
 RULES_TASK = "cases.tasks.evaluate_due"
+REGISTER_TASK = "tracking.tasks.register_due"
 
 
 def process_deliveries(max_rounds: int = 50) -> int:
@@ -36,6 +38,15 @@ def sync_due() -> int:
     if new_events:
         wake(RULES_TASK)
     return polled
+
+
+def register_due() -> int:
+    """Register new parcels with every active connection whose provider pushes only registered numbers,
+    and ask again about refused ones that are due. Returns how many were registered."""
+    registered = 0
+    for connection in TrackingConnection.objects.filter(is_active=True).select_related("store"):
+        registered += registrations_run(connection=connection).registered
+    return registered
 
 
 def match_unmatched(max_rounds: int = 50) -> int:

@@ -17,6 +17,7 @@ from tracking.selectors import (
     connection_get_for_webhook,
     shipment_cases,
     shipment_get_for_user,
+    shipment_registrations,
     shipment_timeline,
     store_is_polled,
 )
@@ -57,6 +58,7 @@ def shipment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": shipment_timeline(shipment),
         "cases": shipment_cases(shipment),
         "polled": store_is_polled(shipment.store_id),
+        "registrations": shipment_registrations(shipment),
     }
     return render(request, "tracking/shipment_detail.html", context)
 

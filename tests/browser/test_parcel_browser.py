@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import make_case, make_membership, make_user
-from tracking.models import TrackingConnection
+from tracking.models import TrackingConnection, TrackingRegistration
 from tracking.services import EventData, events_ingest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,6 +29,11 @@ def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case
         ],
     )  # fmt: skip
     TrackingConnection.objects.create(store=store, provider="simulator", webhook_secret="s" * 16)
+    seventeen = TrackingConnection.objects.create(store=store, provider="17track", webhook_secret="s" * 16)
+    TrackingRegistration.objects.create(
+        connection=seventeen, shipment=case.shipment, status="refused", attempts=1,
+        next_attempt_at=T0 + timedelta(days=3), error="-18019903: Carrier can not be detected.",
+    )  # fmt: skip
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill("agent-parcel")
     page.get_by_label("Password").fill("browser-pass-123")
@@ -44,6 +49,10 @@ def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case
     expect(newest).to_contain_text("派件失败：收件人电话无人接听")  # as the carrier wrote it
     expect(newest).to_contain_text("2026-11-21 15:12")  # 07:12 UTC in the store's Asia/Kuala_Lumpur
     expect(rows.last).to_contain_text("Acceptance scan")
+    # Why 17TRACK pushes nothing for this parcel, and when it is asked again (store time).
+    refused = page.locator('[data-registration="refused"]')
+    expect(refused).to_contain_text("Carrier can not be detected.")
+    expect(refused).to_contain_text("asked again 2026-11-22 09:12")
     screenshot("parcel-en")
 
     page.get_by_role("button", name="Refresh tracking").click()
@@ -53,6 +62,7 @@ def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case
 
     page.get_by_role("button", name="中文").click()
     expect(page.locator("tr.event-row").first).to_contain_text("投递失败")
+    expect(page.get_by_text("17TRACK 推送")).to_be_visible()
     screenshot("parcel-zh")
 
     page.locator("#parcel-cases").get_by_role("link", name=str(case.pk)).click()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from tracking.models import TrackingConnection
+from tests.factories import make_order, make_shipment
+from tracking.models import TrackingConnection, TrackingRegistration
 
 ADD_URL = "/admin/tracking/trackingconnection/add/"
 
@@ -103,3 +104,42 @@ def test_saving_with_the_secret_fields_empty_keeps_the_secrets_and_new_ones_repl
     admin_client.post(url, _form(store=store.pk, provider="kdniao"))
     connection.refresh_from_db()
     assert connection.provider == "aftership"
+
+
+def test_registrations_show_on_the_connection_and_refused_ones_are_asked_again_from_the_admin(
+    admin_client, store
+):
+    connection = TrackingConnection.objects.create(store=store, provider="17track", webhook_secret="s" * 16)
+    refused, registered, waiting = (
+        make_shipment(order=make_order(store=store), tracking_number=number)
+        for number in ("BAD1", "OK1", "NEW1")
+    )
+    TrackingRegistration.objects.create(
+        connection=connection, shipment=refused, status="refused", attempts=6, next_attempt_at=None,
+        error="-18019903: Carrier can not be detected.",
+    )  # fmt: skip
+    TrackingRegistration.objects.create(
+        connection=connection, shipment=registered, status="registered", next_attempt_at=None
+    )
+    TrackingRegistration.objects.create(connection=connection, shipment=waiting)
+
+    page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
+    assert "1 registered, 1 waiting, 1 refused" in page
+    listing = admin_client.get("/admin/tracking/trackingregistration/?status=refused").content.decode()
+    assert "BAD1" in listing and "Carrier can not be detected." in listing and "OK1" not in listing
+
+    url = "/admin/tracking/trackingregistration/"
+    done = TrackingRegistration.objects.get(shipment=registered)
+    only_done = admin_client.post(
+        url, {"action": "register_again", "_selected_action": [done.pk]}, follow=True
+    )
+    assert [str(m) for m in only_done.context["messages"]] == ["All of the selected parcels are registered."]
+    given_up = TrackingRegistration.objects.get(shipment=refused)
+    response = admin_client.post(
+        url, {"action": "register_again", "_selected_action": [given_up.pk, done.pk]}, follow=True
+    )
+    assert [str(m) for m in response.context["messages"]] == ["1 parcel will be registered again."]
+    given_up.refresh_from_db()
+    assert given_up.attempts == 0 and given_up.next_attempt_at is not None
+    assert admin_client.get(f"{url}add/").status_code == 403
+    assert admin_client.post(f"{url}{given_up.pk}/delete/", {"post": "yes"}).status_code == 403

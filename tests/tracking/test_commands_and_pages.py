@@ -125,8 +125,9 @@ def test_the_shipment_page_leads_back_to_the_parcels_cases_and_says_when_it_is_p
     type(other).objects.filter(pk=other.pk).update(assignee=agent_client.agent)
     page = reverse("tracking:shipment", args=[shipment.pk])
 
-    # session, user, memberships, shipment, events, cases, whether a connection polls it: none per row
-    with django_assert_num_queries(7):
+    # session, user, memberships, shipment, events, cases, whether a connection polls it, its registrations
+    # with the providers: none per row
+    with django_assert_num_queries(8):
         body = agent_client.get(page).content.decode()
 
     cases = body[body.index('id="parcel-cases"') :]
@@ -145,6 +146,35 @@ def test_the_shipment_page_leads_back_to_the_parcels_cases_and_says_when_it_is_p
         "No case has been raised on this parcel."
         in agent_client.get(reverse("tracking:shipment", args=[bare.pk])).content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_the_shipment_page_says_whether_each_provider_pushes_the_parcels_updates_and_why_not(
+    agent_client, store
+):
+    from datetime import UTC, datetime
+
+    from tracking.models import TrackingRegistration
+
+    shipment = make_shipment(order=make_order(store=store))
+    page = reverse("tracking:shipment", args=[shipment.pk])
+    seventeen = TrackingConnection.objects.create(store=store, provider="17track", webhook_secret="s" * 16)
+    registration = TrackingRegistration.objects.create(
+        connection=seventeen, shipment=shipment, status="refused", attempts=2,
+        next_attempt_at=datetime(2026, 12, 3, 4, 0, tzinfo=UTC), error="-18019903: Carrier can not be detected.",
+    )  # fmt: skip
+
+    body = agent_client.get(page).content.decode()
+    assert "Pushes from 17TRACK" in body
+    assert "Carrier can not be detected." in body
+    assert "asked again 2026-12-03 12:00" in body  # in the store's time zone
+
+    type(registration).objects.filter(pk=registration.pk).update(next_attempt_at=None)
+    assert "given up: an admin can ask again" in agent_client.get(page).content.decode()
+    type(registration).objects.filter(pk=registration.pk).update(
+        status="registered", registered_at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    )
+    assert "Registered 2026-12-01 10:00" in agent_client.get(page).content.decode()
 
 
 @pytest.mark.django_db

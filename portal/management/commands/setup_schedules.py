@@ -18,6 +18,12 @@ SCHEDULES = [
         "minutes": 5,
     },
     {
+        "name": "tracking: register new parcels with the providers",
+        "func": "tracking.tasks.register_due",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
         "name": "tracking: match pushes of parcels that arrived before their order",
         "func": "tracking.tasks.match_unmatched",
         "schedule_type": Schedule.MINUTES,

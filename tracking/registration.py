@@ -1,0 +1,197 @@
+"""Registering parcels with the providers that track, and push, only registered numbers.
+
+AfterShip, 17TRACK and Kdniao push a parcel's updates only once it is registered with them (a tracking
+created, a number registered, a subscription). Each round, per active connection whose provider registers:
+
+  seed:     one TrackingRegistration per new shipment of the store (those past the connection's
+            `registration_cursor`, delivered ones left out), so push-only connections register too;
+  claim:    due registrations (SKIP LOCKED), leased like polls so a dead worker releases them;
+  register: provider.register in the provider's batches; registered rows are done, refused ones are asked
+            again after 1, 2, 4, 8, 16 hours and then given up. Where the provider's pull reads nothing of
+            an unregistered number, the parcel's next poll waits for its next attempt, so a refused number
+            is not asked about at every poll.
+
+A provider error is recorded on the connection: retryable ones back the batch off, a permanent one also
+ends the connection's round. Every step commits on its own and is safe to repeat: registering a number
+twice is harmless (the providers answer "already registered").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from tracking.choices import RegistrationStatus, Tag
+from tracking.ingest import provider_for
+from tracking.models import Shipment, TrackingConnection, TrackingRegistration
+from tracking.providers.base import Provider, ProviderError, Recipient, TrackingRef
+
+log = logging.getLogger(__name__)
+
+SEED_BATCH = 2000  # shipments seeded per statement
+REGISTRATION_LEASE = timedelta(
+    minutes=10
+)  # a claimed registration is tried again after this if its worker died
+MAX_REFUSALS = 6  # asked again after 1, 2, 4, 8 and 16 hours, then given up
+RETRY_BACKOFF = timedelta(minutes=5)  # after a retryable provider error (or its Retry-After, if longer)
+PERMANENT_BACKOFF = timedelta(hours=1)  # after a permanent one: someone has to fix the connection
+GIVEN_UP_POLL = timedelta(hours=24)  # a parcel its provider will not register is still polled daily
+
+
+@dataclass
+class RegistrationResult:
+    seeded: int = 0
+    registered: int = 0
+    refused: int = 0
+    error: str = ""
+
+
+def registrations_seed(
+    *, connection: TrackingConnection, now: datetime, limit: int = SEED_BATCH
+) -> int | None:
+    """Make the registrations of up to `limit` of the store's shipments created since the last seeding
+    (delivered ones need none), and advance the connection's cursor past them. Returns how many were made,
+    None when no shipment is past the cursor. Conflicts with rows another worker made are ignored."""
+    with transaction.atomic():
+        cursor = (
+            TrackingConnection.objects.select_for_update()
+            .values_list("registration_cursor", flat=True)
+            .get(pk=connection.pk)
+        )
+        window = Shipment.objects.filter(store_id=connection.store_id, pk__gt=cursor).order_by("pk")
+        last = window[:limit].aggregate(last=Max("pk"))["last"]
+        if last is None:
+            return None
+        pks = list(window.filter(pk__lte=last).exclude(status=Tag.DELIVERED).values_list("pk", flat=True))
+        TrackingRegistration.objects.bulk_create(
+            [
+                TrackingRegistration(
+                    connection_id=connection.pk, shipment_id=pk, next_attempt_at=now, created_at=now
+                )
+                for pk in pks
+            ],
+            ignore_conflicts=True,
+        )
+        TrackingConnection.objects.filter(pk=connection.pk).update(registration_cursor=last)
+        connection.registration_cursor = last
+    return len(pks)
+
+
+def registrations_claim(
+    *, connection: TrackingConnection, limit: int, now: datetime
+) -> list[TrackingRegistration]:
+    """Claim up to `limit` of the connection's due registrations, with their shipments and orders."""
+    with transaction.atomic():
+        due = TrackingRegistration.objects.filter(connection=connection, next_attempt_at__lte=now)
+        if transaction.get_connection().features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        claimed = list(due.order_by("next_attempt_at", "pk").select_related("shipment__order")[:limit])
+        TrackingRegistration.objects.filter(pk__in=[r.pk for r in claimed]).update(
+            next_attempt_at=now + REGISTRATION_LEASE
+        )
+    return claimed
+
+
+def registrations_run(
+    *, connection: TrackingConnection, now: datetime | None = None, max_batches: int = 25
+) -> RegistrationResult:
+    """One registration round for one connection (see the module's docstring)."""
+    now = now or timezone.now()
+    result = RegistrationResult()
+    provider = provider_for(connection)
+    if not (connection.is_active and provider.registers):
+        return result
+    while (seeded := registrations_seed(connection=connection, now=now, limit=SEED_BATCH)) is not None:
+        result.seeded += seeded
+    batch_size = max(provider.batch_size, 40)  # Kdniao's one per request is still sent 40 per claim
+    for _ in range(max_batches):
+        batch = registrations_claim(connection=connection, limit=batch_size, now=now)
+        if not batch:
+            break
+        try:
+            refused = provider.register([_ref(registration.shipment) for registration in batch])
+        except ProviderError as exc:
+            result.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            _register_failed(connection=connection, batch=batch, exc=exc, message=result.error, now=now)
+            if not exc.retryable:
+                break
+            continue
+        _register_done(provider=provider, batch=batch, refused=refused, now=now)
+        result.refused += sum(1 for r in batch if r.shipment.tracking_number in refused)
+        result.registered += sum(1 for r in batch if r.shipment.tracking_number not in refused)
+    return result
+
+
+def registrations_retry(*, ids: Sequence[int], now: datetime | None = None) -> int:
+    """Ask the provider again now about parcels not registered (refused, given up, or waiting), their count
+    of refusals forgotten: for when the cause is fixed (a carrier code, the connection's plan). The reason
+    stays on show until the provider answers. Returns how many registrations were put back in line."""
+    return (
+        TrackingRegistration.objects.filter(pk__in=ids)
+        .exclude(status=RegistrationStatus.REGISTERED)
+        .update(attempts=0, next_attempt_at=now or timezone.now())
+    )
+
+
+def _ref(shipment: Shipment) -> TrackingRef:
+    order = shipment.order
+    recipient = Recipient(
+        name=order.buyer_name, phone=order.buyer_phone, province=order.province, city=order.city,
+        district=order.district, address=order.street,
+    )  # fmt: skip
+    return TrackingRef(shipment.tracking_number, shipment.carrier, recipient)
+
+
+def _register_done(
+    *, provider: Provider, batch: Sequence[TrackingRegistration], refused: dict[str, str], now: datetime
+) -> None:
+    registered = [r for r in batch if r.shipment.tracking_number not in refused]
+    with transaction.atomic():
+        TrackingRegistration.objects.filter(pk__in=[r.pk for r in registered]).update(
+            status=RegistrationStatus.REGISTERED, registered_at=now, next_attempt_at=None, error=""
+        )
+        if not provider.pulls_unregistered:
+            # Parcels whose polls waited for a registration that has now succeeded are polled at once.
+            waited = [r.shipment_id for r in registered if r.status == RegistrationStatus.REFUSED]
+            Shipment.objects.filter(pk__in=waited, next_poll_at__gt=now).exclude(status=Tag.DELIVERED).update(
+                next_poll_at=now
+            )
+        for registration in batch:
+            reason = refused.get(registration.shipment.tracking_number)
+            if reason is None:
+                continue
+            attempts = registration.attempts + 1
+            retry_at = now + timedelta(hours=2 ** (attempts - 1)) if attempts < MAX_REFUSALS else None
+            TrackingRegistration.objects.filter(pk=registration.pk).update(
+                status=RegistrationStatus.REFUSED, attempts=attempts, next_attempt_at=retry_at,
+                error=reason[:2000],
+            )  # fmt: skip
+            if not provider.pulls_unregistered:
+                Shipment.objects.filter(pk=registration.shipment_id, next_poll_at__isnull=False).update(
+                    next_poll_at=retry_at or now + GIVEN_UP_POLL
+                )
+
+
+def _register_failed(
+    *,
+    connection: TrackingConnection,
+    batch: Sequence[TrackingRegistration],
+    exc: ProviderError,
+    message: str,
+    now: datetime,
+) -> None:
+    log.warning("tracking registration %s: %s", connection, message)
+    backoff = RETRY_BACKOFF if exc.retryable else PERMANENT_BACKOFF
+    if exc.retry_after:
+        backoff = max(backoff, timedelta(seconds=exc.retry_after))
+    with transaction.atomic():
+        TrackingConnection.objects.filter(pk=connection.pk).update(last_error=message, last_error_at=now)
+        TrackingRegistration.objects.filter(pk__in=[r.pk for r in batch]).update(
+            next_attempt_at=now + backoff
+        )
