@@ -10,6 +10,7 @@ The database row is the unit of durable work; a wake-up that is lost or doubled 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -51,6 +52,9 @@ POLL_INTERVALS: Mapping[str, timedelta] = {
     Tag.EXPIRED: timedelta(hours=24),
 }
 MAX_POLL_BACKOFF = timedelta(hours=6)
+# Shipments a round claims at a time, at least: a provider that takes one number per request (Kdniao's
+# instant query) still has 40 claimed per query (its fetch sends them one by one, under its quota).
+MIN_CLAIM = 40
 SYNC_TASK = "tracking.tasks.sync_due"  # the polling round, woken by a refresh (tasks imports this module)
 
 
@@ -448,11 +452,26 @@ def shipment_poll_now(*, shipment: Shipment, now: datetime | None = None) -> boo
     return True
 
 
+def claim_size(provider: Provider) -> int:
+    return max(provider.batch_size, MIN_CLAIM)
+
+
+def in_time(deadline: float | None) -> bool:
+    """Whether a round may start another batch: no deadline, or `time.monotonic()` not past it yet."""
+    return deadline is None or time.monotonic() < deadline
+
+
 def tracking_sync(
-    *, connection: TrackingConnection, now: datetime | None = None, max_batches: int = 25
+    *,
+    connection: TrackingConnection,
+    now: datetime | None = None,
+    max_batches: int | None = None,
+    deadline: float | None = None,
 ) -> SyncResult:
     """One polling round for one connection: claim due shipments, fetch them in provider-sized batches,
-    ingest, and schedule each shipment's next poll by its status (delivered parcels stop polling).
+    ingest, and schedule each shipment's next poll by its status (delivered parcels stop polling). Runs
+    until nothing is due, or `max_batches` batches, or no new batch after `deadline` (time.monotonic()):
+    the provider's quota, not a count, sets how many parcels a round polls.
 
     A permanent provider error is recorded on the connection and stops its polling until fixed; a
     retryable one pushes the batch's next poll back with exponential backoff.
@@ -462,8 +481,9 @@ def tracking_sync(
     if not (connection.is_active and connection.pull_enabled):
         return result
     provider = provider_for(connection)
-    for _ in range(max_batches):
-        batch = shipments_claim_for_poll(connection=connection, limit=provider.batch_size, now=now)
+    # At least one batch per round, however late: a connection after slow ones is never starved outright.
+    while (max_batches is None or result.batches < max_batches) and (not result.batches or in_time(deadline)):
+        batch = shipments_claim_for_poll(connection=connection, limit=claim_size(provider), now=now)
         if not batch:
             break
         result.batches += 1

@@ -28,7 +28,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from tracking.choices import RegistrationStatus, Tag
-from tracking.ingest import provider_for
+from tracking.ingest import claim_size, in_time, provider_for
 from tracking.models import Shipment, TrackingConnection, TrackingRegistration
 from tracking.providers.base import Provider, ProviderError, Recipient, TrackingRef
 
@@ -99,9 +99,10 @@ def registrations_claim(
 
 
 def registrations_run(
-    *, connection: TrackingConnection, now: datetime | None = None, max_batches: int = 25
+    *, connection: TrackingConnection, now: datetime | None = None, deadline: float | None = None
 ) -> RegistrationResult:
-    """One registration round for one connection (see the module's docstring)."""
+    """One registration round for one connection (see the module's docstring): until nothing is due, or no
+    new batch after `deadline` (time.monotonic())."""
     now = now or timezone.now()
     result = RegistrationResult()
     provider = provider_for(connection)
@@ -109,9 +110,10 @@ def registrations_run(
         return result
     while (seeded := registrations_seed(connection=connection, now=now, limit=SEED_BATCH)) is not None:
         result.seeded += seeded
-    batch_size = max(provider.batch_size, 40)  # Kdniao's one per request is still sent 40 per claim
-    for _ in range(max_batches):
-        batch = registrations_claim(connection=connection, limit=batch_size, now=now)
+    batches = 0
+    while not batches or in_time(deadline):  # at least one batch per round, however late
+        batches += 1
+        batch = registrations_claim(connection=connection, limit=claim_size(provider), now=now)
         if not batch:
             break
         try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
+
 from portal.tasks import wake
 from tracking.ingest import deliveries_process, tracking_sync, unmatched_match
 from tracking.models import TrackingConnection
@@ -26,13 +29,34 @@ def process_deliveries(max_rounds: int = 50) -> int:
     return total
 
 
+# How long one round may keep starting batches: within the worker's task timeout (Q_CLUSTER, 120 s), and
+# shared out among the connections so one store's backlog cannot starve the others. A round still
+# running when the next one is due is safe: both claim with SKIP LOCKED.
+SYNC_ROUND_SECONDS = 90.0
+REGISTER_ROUND_SECONDS = 50.0
+
+
+def budgeted(
+    connections: Sequence[TrackingConnection], seconds: float
+) -> Iterator[tuple[TrackingConnection, float]]:
+    """Each connection with its deadline: an equal share of the time left, so time a quick connection did
+    not need goes to the ones after it."""
+    end = time.monotonic() + seconds
+    for index, connection in enumerate(connections):
+        left = end - time.monotonic()
+        yield connection, time.monotonic() + max(left, 0.0) / (len(connections) - index)
+
+
 def sync_due() -> int:
     """One polling round over every active pull connection. Returns the number of shipments polled."""
     polled = new_events = 0
-    for connection in TrackingConnection.objects.filter(is_active=True, pull_enabled=True).select_related(
-        "store"
-    ):
-        result = tracking_sync(connection=connection)
+    connections = list(
+        TrackingConnection.objects.filter(is_active=True, pull_enabled=True)
+        .select_related("store")
+        .order_by("pk")
+    )
+    for connection, deadline in budgeted(connections, SYNC_ROUND_SECONDS):
+        result = tracking_sync(connection=connection, deadline=deadline)
         polled += result.polled
         new_events += result.ingest.new
     if new_events:
@@ -44,8 +68,11 @@ def register_due() -> int:
     """Register new parcels with every active connection whose provider pushes only registered numbers,
     and ask again about refused ones that are due. Returns how many were registered."""
     registered = 0
-    for connection in TrackingConnection.objects.filter(is_active=True).select_related("store"):
-        registered += registrations_run(connection=connection).registered
+    connections = list(
+        TrackingConnection.objects.filter(is_active=True).select_related("store").order_by("pk")
+    )
+    for connection, deadline in budgeted(connections, REGISTER_ROUND_SECONDS):
+        registered += registrations_run(connection=connection, deadline=deadline).registered
     return registered
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -8,10 +10,12 @@ from django.db import connection as db
 from django.db import connections
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from tests.factories import make_order, make_shipment, make_store
 from tracking.ingest import POLL_LEASE, shipments_claim_for_poll, tracking_sync
 from tracking.models import Shipment, TrackingConnection, TrackingEvent
+from tracking.tasks import sync_due
 
 
 def _connection(store, provider="simulator", **fields) -> TrackingConnection:
@@ -156,3 +160,45 @@ def test_two_workers_claiming_at_once_never_get_the_same_shipment():
     assert len(claims) == 2
     assert not set(claims[0]) & set(claims[1])
     assert len(claims[0]) + len(claims[1]) == 60
+
+
+@pytest.mark.django_db
+def test_a_round_polls_every_due_kdniao_parcel_not_a_fixed_number_of_requests(store, httpserver: HTTPServer):
+    # Kdniao's instant query takes one number per request; a round is bounded by time and quota, not by a
+    # count of batches (it once stopped after 25 requests: 300 parcels an hour).
+    httpserver.expect_request("/Ebusiness/EbusinessOrderHandle.aspx").respond_with_json(
+        {"EBusinessID": "1", "Success": True, "State": "2", "Traces": []}
+    )
+    connection = _connection(
+        store, provider="kdniao", base_url=httpserver.url_for("").rstrip("/"),
+        credentials={"api_key": "k", "business_id": "1", "requests_per_second": 1000},
+    )  # fmt: skip
+    _shipments(store, 100, carrier="yto")
+
+    result = tracking_sync(connection=connection)
+
+    assert (result.polled, result.batches) == (100, 3)  # claimed 40 at a time
+    assert len(httpserver.log) == 100
+    assert not Shipment.objects.filter(next_poll_at__lte=timezone.now()).exists()
+
+
+@pytest.mark.django_db
+def test_a_rounds_time_is_shared_so_a_slow_connection_cannot_starve_the_next(
+    store, other_store, httpserver: HTTPServer, monkeypatch
+):
+    def slow_gettrackinfo(request):
+        time.sleep(0.4)
+        return Response(json.dumps({"code": 0, "data": {"accepted": [], "rejected": []}}))
+
+    httpserver.expect_request("/gettrackinfo").respond_with_handler(slow_gettrackinfo)
+    for each in (store, other_store):
+        _connection(each, provider="17track", credentials={"api_key": f"k-{each.pk}", "requests_per_second": 1000},
+                    base_url=httpserver.url_for("").rstrip("/"))  # fmt: skip
+        _shipments(each, 120)
+    monkeypatch.setattr("tracking.tasks.SYNC_ROUND_SECONDS", 0.5)
+
+    assert sync_due() == 80  # one batch of 40 each: past its share after it, and never none
+
+    for each in (store, other_store):
+        due = Shipment.objects.filter(store=each, next_poll_at__lte=timezone.now()).count()
+        assert due == 80  # the rest wait for the next round
