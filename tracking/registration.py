@@ -4,7 +4,8 @@ AfterShip, 17TRACK and Kdniao push a parcel's updates only once it is registered
 created, a number registered, a subscription). Each round, per active connection whose provider registers:
 
   seed:     one TrackingRegistration per new shipment of the store (those past the connection's
-            `registration_cursor`, delivered ones left out), so push-only connections register too;
+            `registration_cursor`; delivered ones, and those older than MAX_AGE, left out), so push-only
+            connections register too;
   claim:    due registrations (SKIP LOCKED), leased like polls so a dead worker releases them;
   register: provider.register in the provider's batches; registered rows are done, refused ones are asked
             again after 1, 2, 4, 8, 16 hours and then given up. Where the provider's pull reads nothing of
@@ -42,6 +43,9 @@ MAX_REFUSALS = 6  # asked again after 1, 2, 4, 8 and 16 hours, then given up
 RETRY_BACKOFF = timedelta(minutes=5)  # after a retryable provider error (or its Retry-After, if longer)
 PERMANENT_BACKOFF = timedelta(hours=1)  # after a permanent one: someone has to fix the connection
 GIVEN_UP_POLL = timedelta(hours=24)  # a parcel its provider will not register is still polled daily
+# Parcels shipped longer ago than this are not registered when a connection first sees them (a connection
+# added to a store with years of history): providers bill per tracking, and those parcels are long settled.
+MAX_AGE = timedelta(days=30)
 
 
 @dataclass
@@ -56,7 +60,7 @@ def registrations_seed(
     *, connection: TrackingConnection, now: datetime, limit: int = SEED_BATCH
 ) -> int | None:
     """Make the registrations of up to `limit` of the store's shipments created since the last seeding
-    (delivered ones need none), and advance the connection's cursor past them. Returns how many were made,
+    (delivered ones need none, nor those created more than MAX_AGE ago), and advance the connection's cursor past them. Returns how many were made,
     None when no shipment is past the cursor. Conflicts with rows another worker made are ignored."""
     with transaction.atomic():
         cursor = (
@@ -68,7 +72,11 @@ def registrations_seed(
         last = window[:limit].aggregate(last=Max("pk"))["last"]
         if last is None:
             return None
-        pks = list(window.filter(pk__lte=last).exclude(status=Tag.DELIVERED).values_list("pk", flat=True))
+        pks = list(
+            window.filter(pk__lte=last, created_at__gte=now - MAX_AGE)
+            .exclude(status=Tag.DELIVERED)
+            .values_list("pk", flat=True)
+        )
         TrackingRegistration.objects.bulk_create(
             [
                 TrackingRegistration(

@@ -115,12 +115,18 @@ def test_new_parcels_are_registered_once_in_batches_of_40_and_a_second_round_ask
 
 
 @pytest.mark.django_db
-def test_delivered_parcels_other_stores_and_push_only_connections(store, other_store, httpserver: HTTPServer):
+def test_delivered_and_old_parcels_other_stores_and_push_only_connections(
+    store, other_store, httpserver: HTTPServer
+):
     fake = Fake17Track()
     fake.serve(httpserver)
     connection = _connection(store, httpserver, pull_enabled=False)  # push only: still registers
     [moving] = _shipments(store, 1)
     make_shipment(order=make_order(store=store), tracking_number="DELIVERED1", status="Delivered")
+    old = make_shipment(order=make_order(store=store), tracking_number="LASTYEAR1", status="Exception")
+    Shipment.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=365)
+    )  # settled long ago
     _shipments(other_store, 2)
 
     result = registrations_run(connection=connection)
