@@ -52,6 +52,9 @@ POLL_INTERVALS: Mapping[str, timedelta] = {
     Tag.EXPIRED: timedelta(hours=24),
 }
 MAX_POLL_BACKOFF = timedelta(hours=6)
+# A parcel the carrier has said nothing new about for this long (or, never scanned, created this long ago)
+# stops polling, as trackers expire such trackings; news by push starts its polling again.
+POLL_SILENCE_LIMIT = timedelta(days=30)
 # Shipments a round claims at a time, at least: a provider that takes one number per request (Kdniao's
 # instant query) still has 40 claimed per query (its fetch sends them one by one, under its quota).
 MIN_CLAIM = 40
@@ -506,10 +509,16 @@ def tracking_sync(
 
 
 def _schedule_next_polls(*, batch: Sequence[Shipment], now: datetime) -> None:
-    statuses = dict(Shipment.objects.filter(pk__in=[s.pk for s in batch]).values_list("pk", "status"))
+    rows = Shipment.objects.filter(pk__in=[s.pk for s in batch]).values_list(
+        "pk", "status", "last_event_at", "created_at"
+    )
     by_due: dict[datetime | None, list[int]] = {}
-    for pk, status in statuses.items():
-        due = None if status == Tag.DELIVERED else now + POLL_INTERVALS.get(status, timedelta(hours=2))
+    for pk, status, last_event_at, created_at in rows:
+        silent = (last_event_at or created_at) < now - POLL_SILENCE_LIMIT
+        if status == Tag.DELIVERED or silent:
+            due = None
+        else:
+            due = now + POLL_INTERVALS.get(status, timedelta(hours=2))
         by_due.setdefault(due, []).append(pk)
     for due, pks in by_due.items():
         Shipment.objects.filter(pk__in=pks).update(next_poll_at=due, poll_failures=0)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Max, Min, OuterRef, Subquery, Value, When
+from django.db.models import Case, F, Max, Min, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -305,7 +305,7 @@ def shipments_summary_refresh(
             ),
             next_poll_at=Case(  # delivered parcels stop polling; one that is no longer delivered resumes
                 When(Exact(Coalesce(latest_tag, F("status")), Value(Tag.DELIVERED.value)), then=Value(None)),
-                When(status=Tag.DELIVERED, then=Value(now)),
+                When(Q(status=Tag.DELIVERED) | Q(next_poll_at__isnull=True), then=Value(now)),
                 default=F("next_poll_at"),
             ),
             next_check_at=Value(now),
@@ -343,11 +343,12 @@ _FACTS = """array_agg(ARRAY[tag, subtag] ORDER BY checkpoint_at DESC, id DESC) A
 
 def _next_poll(latest_tag: str) -> str:
     """SQL for a shipment's next poll once `latest_tag` (an SQL expression) is its status: delivered parcels
-    stop polling; one that is no longer delivered (returned, lost after all) resumes now. The same rule as
+    stop polling; one that is no longer delivered (returned, lost after all), or whose polling had stopped
+    after a long silence (tracking.ingest.POLL_SILENCE_LIMIT) and has news again, resumes now. The same rule as
     the portable refresh's `next_poll_at` Case, for the rebuild and the merge alike."""
     return (
         f"CASE WHEN {latest_tag} = %(delivered)s THEN NULL "
-        "WHEN s.status = %(delivered)s THEN %(now)s ELSE s.next_poll_at END"
+        "WHEN s.status = %(delivered)s OR s.next_poll_at IS NULL THEN %(now)s ELSE s.next_poll_at END"
     )
 
 

@@ -202,3 +202,28 @@ def test_a_rounds_time_is_shared_so_a_slow_connection_cannot_starve_the_next(
     for each in (store, other_store):
         due = Shipment.objects.filter(store=each, next_poll_at__lte=timezone.now()).count()
         assert due == 80  # the rest wait for the next round
+
+
+@pytest.mark.django_db
+def test_a_parcel_silent_for_30_days_stops_polling_and_news_by_push_starts_it_again(store, other_store):
+    from tracking.services import EventData, events_ingest
+
+    long_ago = (timezone.now() - timedelta(days=60)).isoformat()  # its last scan: some 57 days ago
+    _connection(store, credentials={"scenario": "stalled", "seed": "7", "anchor": long_ago})
+    _connection(other_store, credentials={"scenario": "stalled", "seed": "7"})  # stalled, but recently
+    [silent] = _shipments(store, 1)
+    [recent] = _shipments(other_store, 1)
+
+    sync_due()
+
+    silent.refresh_from_db()
+    recent.refresh_from_db()
+    assert silent.last_event_at < timezone.now() - timedelta(days=30)
+    assert silent.next_poll_at is None  # nothing new from the carrier in 30 days: stopped
+    assert recent.next_poll_at is not None
+
+    now = timezone.now()
+    event = EventData(now - timedelta(hours=1), "InTransit", "InTransit_003", "17track", "", "Arrived", "Hub")
+    events_ingest(shipment=silent, events=[event], now=now)
+    silent.refresh_from_db()
+    assert silent.next_poll_at == now  # news again: polled again
