@@ -441,3 +441,18 @@ class TrackingRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection} {self.shipment}"
+
+
+class ProviderQuota(models.Model):
+    """The balance of one provider quota (an account's endpoint), shared by every process: see
+    tracking.quota. Made on first use; nothing else refers to it."""
+
+    name = models.CharField(_("quota"), max_length=200, primary_key=True)
+    tokens = models.FloatField(_("tokens"))
+    stamp = models.FloatField(_("updated (Unix time)"))
+
+    class Meta:
+        verbose_name = _("provider quota")
+
+    def __str__(self) -> str:
+        return self.name

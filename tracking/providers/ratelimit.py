@@ -5,9 +5,10 @@ the same way: wait for a token before each request; on 429/503 wait what the pro
 short) and try again, else give up with a RetryableProviderError carrying `retry_after` for the scheduler;
 classify every other failure as permanent (stop and tell a human) or retryable (try again later).
 
-Buckets are shared per provider account within a process (`shared_bucket`), so two connections or two
-threads using the same API key share its quota. Processes do not coordinate; the provider's 429 and
-Retry-After then make the others back off.
+Buckets are shared per provider account and endpoint (`shared_bucket`), so two connections or two threads
+using the same API key share its quota. Across processes, the bucket factory decides: process-local token
+buckets by default; the tracking app installs database-backed ones (`tracking.quota`), so every worker
+draws on one balance. The provider's 429 and Retry-After make everyone back off besides.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 import httpx
 
@@ -103,17 +105,45 @@ def quota_bucket(
     return TokenBucket(requests_per_second * QUOTA_SAFETY, burst=1, clock=clock, sleep=sleep)
 
 
-_shared: dict[tuple[str, str, str], TokenBucket] = {}
+class Bucket(Protocol):
+    """What request_with_retries needs of a bucket: TokenBucket, or tracking.quota.DatabaseBucket."""
+
+    rate: float
+
+    def acquire(self) -> float: ...
+
+    def defer(self, seconds: float) -> None: ...
+
+
+BucketFactory = Callable[[str, float], Bucket]  # (quota name, documented requests per second) -> bucket
+
+
+def _local_quota(name: str, requests_per_second: float) -> Bucket:
+    return quota_bucket(requests_per_second)
+
+
+_shared: dict[tuple[str, str, str], Bucket] = {}
 _shared_lock = threading.Lock()
+_factory: BucketFactory = _local_quota
 
 
-def shared_bucket(*, provider: str, account: str, endpoint: str, requests_per_second: float) -> TokenBucket:
-    """The process-wide bucket for one provider account and endpoint (quotas are per account)."""
+def use_bucket_factory(factory: BucketFactory | None) -> BucketFactory:
+    """Make shared buckets with `factory` from now on (None: process-local ones); returns the previous one."""
+    global _factory
+    with _shared_lock:
+        previous, _factory = _factory, factory or _local_quota
+        _shared.clear()
+    return previous
+
+
+def shared_bucket(*, provider: str, account: str, endpoint: str, requests_per_second: float) -> Bucket:
+    """The shared bucket for one provider account and endpoint (quotas are per account). The account is
+    named by a hash of its key, never the key itself."""
     key = (provider, hashlib.sha256(account.encode()).hexdigest()[:16], endpoint)
     with _shared_lock:
         bucket = _shared.get(key)
         if bucket is None or bucket.rate != requests_per_second * QUOTA_SAFETY:
-            bucket = _shared[key] = quota_bucket(requests_per_second)
+            bucket = _shared[key] = _factory(":".join(key), requests_per_second)
         return bucket
 
 
@@ -166,7 +196,7 @@ def request_with_retries(
     method: str,
     url: str,
     *,
-    bucket: TokenBucket,
+    bucket: Bucket,
     provider: str,
     error_message: Callable[[httpx.Response], str] | None = None,
     max_retries: int = MAX_INLINE_RETRIES,

@@ -523,11 +523,12 @@ def test_a_refused_api_key_when_creating_is_a_permanent_error(httpserver: HTTPSe
         provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch([TrackingRef("X1")])
 
 
+@pytest.mark.django_db  # the shared buckets are kept in the database, as in production
 def test_creating_trackings_never_exceeds_20_requests_in_any_second(httpserver: HTTPServer):
     """Real clock, real default buckets: the server's timestamps must respect POST /trackings' 20 req/s."""
     account = FakeAccount()
     account.serve(httpserver)
-    client = provider(base_url=httpserver.url_for("/"))  # the process-wide buckets of this account
+    client = provider(base_url=httpserver.url_for("/"))  # the shared buckets of this account
 
     assert client.fetch([TrackingRef(f"ER{i:09d}MY") for i in range(45)]) == []
 

@@ -475,12 +475,13 @@ def test_a_timeout_is_retryable(httpserver: HTTPServer, fake_bucket, stalled_han
         provider(base_url=httpserver.url_for("/"), bucket=fake_bucket, timeout=0.1).fetch([TrackingRef("X1")])
 
 
+@pytest.mark.django_db  # the shared buckets are kept in the database, as in production
 def test_a_rate_limited_client_never_exceeds_3_requests_in_any_second(httpserver: HTTPServer):
     """Real clock, real default bucket: the timestamps the server saw must respect the documented quota."""
     seen: list[list[dict]] = []
     stamps: list[float] = []
     httpserver.expect_request("/gettrackinfo").respond_with_handler(_gettrackinfo_handler(seen, stamps))
-    # A fresh account key: its own process-wide bucket, as in production.
+    # A fresh account key: its own shared bucket, as in production.
     client = provider(credentials={"api_key": f"quota-{uuid.uuid4()}"}, base_url=httpserver.url_for("/"))
 
     parsed = client.fetch([TrackingRef(f"RR{i:09d}CN") for i in range(7 * 40)])
@@ -490,6 +491,7 @@ def test_a_rate_limited_client_never_exceeds_3_requests_in_any_second(httpserver
     assert min(windows) >= 1.0, f"4 requests within {min(windows):.3f} s"
 
 
+@pytest.mark.django_db  # the shared buckets are kept in the database, as in production
 def test_registering_shares_the_3_requests_a_second_quota_with_gettrackinfo(httpserver: HTTPServer):
     stamps: list[float] = []
 
