@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
@@ -87,9 +87,17 @@ class Received(NamedTuple):
 
 
 def delivery_receive(
-    *, connection: TrackingConnection, body: bytes, headers: Mapping[str, str], content_type: str = ""
+    *,
+    connection: TrackingConnection,
+    body: bytes,
+    headers: Mapping[str, str],
+    content_type: str = "",
+    reload: Callable[[], TrackingConnection | None] | None = None,
 ) -> Received:
     """Verify, parse and durably store one push. Raises SignatureRejected or PayloadError, storing nothing.
+
+    `connection` may be a cached copy: when its keys reject the push, `reload` gives the stored connection,
+    and a push signed with keys set since (a secret rotated in the admin) is accepted at once.
 
     A redelivery of an event id already stored returns the stored delivery (no second row). Returns the
     delivery's id, not a model instance: this is the busiest path of the product, and building the instance
@@ -97,8 +105,14 @@ def delivery_receive(
     """
     provider = provider_for(connection)
     if not provider.verify(body=body, headers=headers):
-        _count(connection, signatures_rejected=1)
-        raise SignatureRejected("Signature missing or invalid.")
+        stored = reload() if reload is not None else None
+        if stored is None or not _keys_changed(connection, stored):
+            _count(stored or connection, signatures_rejected=1)
+            raise SignatureRejected("Signature missing or invalid.")
+        connection, provider = stored, provider_for(stored)
+        if not provider.verify(body=body, headers=headers):
+            _count(connection, signatures_rejected=1)
+            raise SignatureRejected("Signature missing or invalid.")
     try:
         parsed = provider.parse_push(body=body, headers=headers)
     except PayloadError:
@@ -110,6 +124,10 @@ def delivery_receive(
         content_type=content_type[:100],
     )  # fmt: skip
     return Received(delivery_id, parsed)
+
+
+def _keys_changed(cached: TrackingConnection, stored: TrackingConnection) -> bool:
+    return (cached.webhook_secret, cached.credentials) != (stored.webhook_secret, stored.credentials)
 
 
 # One statement, committed by itself in autocommit: the partial unique index (webhook_delivery_event_once)

@@ -87,8 +87,10 @@ def shipment_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Sh
 
 
 # Webhook URL -> active connection, per process. Every push looks its connection up, and the lookup was a
-# measurable part of a push's cost; connections change rarely. The price: a connection deactivated (or
-# re-keyed) in the admin keeps accepting pushes in a process that cached it for up to this many seconds.
+# measurable part of a push's cost; connections change rarely. The price: a connection deactivated in the
+# admin keeps accepting pushes in a process that cached it for up to this many seconds. A re-keyed one does
+# not wait: a push its cached secret rejects is checked again against the stored connection
+# (`connection_reload_for_webhook`).
 WEBHOOK_CONNECTION_TTL = 10.0
 _webhook_connections: dict[tuple[str, UUID], tuple[float, TrackingConnection]] = {}
 
@@ -98,11 +100,19 @@ def connection_get_for_webhook(*, provider: str, uuid: UUID) -> TrackingConnecti
 
     Cached per process for WEBHOOK_CONNECTION_TTL seconds (only found connections; a 404 is never cached).
     """
+    cached = _webhook_connections.get((provider, uuid))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    connection = connection_reload_for_webhook(provider=provider, uuid=uuid)
+    if connection is None:
+        raise Http404("No such tracking connection.")
+    return connection
+
+
+def connection_reload_for_webhook(*, provider: str, uuid: UUID) -> TrackingConnection | None:
+    """The active connection a webhook URL names, read from the database (and cached), or None."""
     key = (provider, uuid)
     now = time.monotonic()
-    cached = _webhook_connections.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
     connection = (
         TrackingConnection.objects.filter(uuid=uuid, provider=provider, is_active=True)
         .select_related("store")
@@ -110,7 +120,7 @@ def connection_get_for_webhook(*, provider: str, uuid: UUID) -> TrackingConnecti
     )
     if connection is None:
         _webhook_connections.pop(key, None)
-        raise Http404("No such tracking connection.")
+        return None
     if len(_webhook_connections) > 1_000:  # a bound, not an LRU: stale entries go in one sweep
         _webhook_connections.clear()
     _webhook_connections[key] = (now + WEBHOOK_CONNECTION_TTL, connection)

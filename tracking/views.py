@@ -15,6 +15,7 @@ from tracking.ingest import SignatureRejected, delivery_receive, shipment_poll_n
 from tracking.providers.base import PayloadError
 from tracking.selectors import (
     connection_get_for_webhook,
+    connection_reload_for_webhook,
     shipment_cases,
     shipment_get_for_user,
     shipment_registrations,
@@ -37,6 +38,7 @@ def tracking_webhook(request: HttpRequest, provider: str, uuid: UUID) -> HttpRes
             body=request.body,
             headers=request.headers,
             content_type=request.content_type or "",
+            reload=lambda: connection_reload_for_webhook(provider=provider, uuid=uuid),
         )
     except SignatureRejected as exc:
         return JsonResponse({"error": str(exc)}, status=401)

@@ -302,6 +302,23 @@ def test_a_deactivated_connection_stops_accepting_pushes_once_its_cached_lookup_
 
 
 @pytest.mark.django_db
+def test_a_secret_rotated_in_the_admin_takes_effect_at_once_in_a_process_that_cached_the_old_one(
+    client, connection, parcel, body
+):
+    assert _post(client, connection, body).status_code == 200  # the connection is now cached here
+    rotated = "whsec-rotated-9876543210"
+    TrackingConnection.objects.filter(pk=connection.pk).update(webhook_secret=rotated)  # as the admin saves it
+
+    assert _post(client, connection, body, signature=_sign(body, rotated)).status_code == 200
+    assert _post(client, connection, body, signature=_sign(body, rotated)).status_code == 200  # re-cached
+    assert _post(client, connection, body).status_code == 401  # the old secret is refused from then on
+
+    connection.refresh_from_db()
+    assert connection.signatures_rejected == 1
+    assert WebhookDelivery.objects.count() == 1  # one event id, stored once
+
+
+@pytest.mark.django_db
 def test_the_webhook_takes_the_machine_path_past_the_browser_middleware(client, connection, parcel, body):
     client.cookies["sessionid"] = "not-a-session"  # what a browser would send; a provider never does
 
