@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import threading
+import functools
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import connection, connections
+from django.db import connection
 
 from cases.models import Case, CaseEvent
 from cases.workflow import (
@@ -20,6 +20,7 @@ from cases.workflow import (
 )
 from portal.models import Membership
 from portal.services import member_remove
+from tests.concurrency import at_once
 from tests.factories import make_case, make_membership, make_store, make_user
 
 
@@ -225,29 +226,16 @@ def test_two_agents_racing_to_claim_one_case_end_with_one_assignee_and_one_event
         make_membership(user=user, store=store)
         agents.append(user)
     case = make_case(store=store)
-    barrier = threading.Barrier(len(agents))
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
 
-    def claim(user) -> None:
+    def claim(user) -> str:
         try:
-            barrier.wait()
             case_claim(case=Case.objects.get(pk=case.pk), actor=user)
-            outcomes.append("won")
         except CaseWorkflowError:
-            outcomes.append("refused")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+            return "refused"
+        return "won"
 
-    threads = [threading.Thread(target=claim, args=(user,)) for user in agents]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(*[functools.partial(claim, user) for user in agents])
 
-    assert errors == []
     assert sorted(outcomes) == ["refused"] * 3 + ["won"]
     case.refresh_from_db()
     assert case.assignee in agents and case.status == "in_progress"

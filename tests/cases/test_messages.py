@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import inspect
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import connection, connections
+from django.db import connection
 
 import cases.engine
 from cases.choices import CaseType
@@ -34,6 +33,7 @@ from cases.policy import DEFAULTS, policy_errors
 from cases.rules import Finding
 from cases.services import case_raise
 from cases.workflow import CaseWorkflowError
+from tests.concurrency import at_once
 from tests.factories import make_membership, make_order, make_shipment, make_store, make_user
 from tracking.models import TrackingEvent
 
@@ -517,25 +517,12 @@ def test_two_outbox_workers_never_send_one_message_twice():
     cases = [_case(shop, platform_order_id=str(n)) for n in range(30)]
     for case in cases:
         message_send(case=case, template=template, actor=None, now=T0)
-    barrier = threading.Barrier(3)
-    errors: list[BaseException] = []
 
     def work() -> None:
-        try:
-            barrier.wait()
-            messages_deliver(now=T0 + MINUTE)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        messages_deliver(now=T0 + MINUTE)
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(work, work, work)
 
-    assert errors == []
     assert StorefrontEvent.objects.count() == 30
     assert CaseEvent.objects.filter(kind="message_sent").count() == 30
     assert set(BuyerMessage.objects.values_list("status", "attempts")) == {("sent", 1)}

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from cases.engine import exceptions_sweep
 from cases.models import CarrierPolicy, Case, CaseEvent, StorePolicy
+from tests.concurrency import at_once
 from tests.factories import make_order, make_shipment, make_store
 from tracking.models import Shipment
 from tracking.services import EventData, events_ingest
@@ -233,25 +233,12 @@ def test_a_threshold_that_makes_no_sense_is_refused_with_a_clear_message(store, 
 def test_two_sweepers_at_once_raise_every_case_exactly_once():
     store = make_store(code="sweep-race")
     shipments = [_booked(store) for _ in range(60)]
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
     def sweep() -> None:
-        try:
-            barrier.wait()
-            exceptions_sweep(now=T0 + timedelta(hours=25), batch_size=7)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        exceptions_sweep(now=T0 + timedelta(hours=25), batch_size=7)
 
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(sweep, sweep)
 
-    assert errors == []
     assert Case.objects.filter(shipment__in=shipments, type="pickup_overdue").count() == 60
     assert CaseEvent.objects.filter(case__shipment__in=shipments, kind="raised").count() == 60
 

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import random
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from cases.models import Case, CaseEvent
 from cases.stock import stock_evaluate
+from tests.concurrency import at_once
 from tests.factories import add_line, make_live_session, make_order, make_sku, make_store
 from tracking.models import LiveSessionAllocation, Order, OrderLine, StockLevel
 
@@ -384,25 +384,10 @@ def test_racing_evaluations_of_one_store_raise_and_clear_each_case_once():
     _orders(store, 120, sku=sku, session=session)
 
     def race(moment: datetime) -> None:
-        workers = 4
-        barrier = threading.Barrier(workers)
-        errors: list[BaseException] = []
-
         def evaluate() -> None:
-            try:
-                barrier.wait()
-                stock_evaluate(store=store, sku_ids=[sku.pk], now=moment)
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                connections.close_all()
+            stock_evaluate(store=store, sku_ids=[sku.pk], now=moment)
 
-        threads = [threading.Thread(target=evaluate) for _ in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+        at_once(*[evaluate] * 4)
 
     race(NOW)
     assert Case.objects.count() == 20

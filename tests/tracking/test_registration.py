@@ -11,12 +11,12 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import connection as db
-from django.db import connections
 from django.utils import timezone
 from django_q.models import Schedule
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from tests.concurrency import at_once
 from tests.factories import make_order, make_shipment
 from tracking.choices import RegistrationStatus
 from tracking.models import Shipment, TrackingConnection, TrackingRegistration
@@ -282,25 +282,12 @@ def test_two_workers_at_once_register_each_parcel_once(store, httpserver: HTTPSe
     fake.serve(httpserver)
     connection = _connection(store, httpserver, credentials={"api_key": API_KEY, "requests_per_second": 1000})
     _shipments(store, 200)
-    results, errors = [], []
-    barrier = threading.Barrier(2)
 
     def worker():
-        try:
-            barrier.wait()
-            results.append(registrations_run(connection=TrackingConnection.objects.get(pk=connection.pk)))
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        return registrations_run(connection=TrackingConnection.objects.get(pk=connection.pk))
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(worker, worker)
 
-    assert errors == []
     assert sum(r.registered for r in results) == 200
     assert len(fake.asked) == len(set(fake.asked)) == 200
     assert TrackingRegistration.objects.filter(status=RegistrationStatus.REGISTERED).count() == 200

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.db import connection as db
-from django.db import connections
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from tests.concurrency import at_once
 from tests.factories import make_order, make_shipment, make_store
 from tracking.ingest import POLL_LEASE, shipments_claim_for_poll, tracking_sync
 from tracking.models import Shipment, TrackingConnection, TrackingEvent
@@ -139,25 +138,12 @@ def test_two_workers_claiming_at_once_never_get_the_same_shipment():
     store = make_store(code="claims")
     connection = _connection(store)
     _shipments(store, 60)
-    barrier = threading.Barrier(2)
-    claims: list[list[int]] = []
 
-    def claim() -> None:
-        try:
-            barrier.wait()
-            claims.append(
-                [s.pk for s in shipments_claim_for_poll(connection=connection, limit=40, now=timezone.now())]
-            )
-        finally:
-            connections.close_all()
+    def claim() -> list[int]:
+        return [s.pk for s in shipments_claim_for_poll(connection=connection, limit=40, now=timezone.now())]
 
-    threads = [threading.Thread(target=claim) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    claims = at_once(claim, claim)
 
-    assert len(claims) == 2
     assert not set(claims[0]) & set(claims[1])
     assert len(claims[0]) + len(claims[1]) == 60
 

@@ -307,7 +307,9 @@ def test_a_secret_rotated_in_the_admin_takes_effect_at_once_in_a_process_that_ca
 ):
     assert _post(client, connection, body).status_code == 200  # the connection is now cached here
     rotated = "whsec-rotated-9876543210"
-    TrackingConnection.objects.filter(pk=connection.pk).update(webhook_secret=rotated)  # as the admin saves it
+    TrackingConnection.objects.filter(pk=connection.pk).update(
+        webhook_secret=rotated
+    )  # as the admin saves it
 
     assert _post(client, connection, body, signature=_sign(body, rotated)).status_code == 200
     assert _post(client, connection, body, signature=_sign(body, rotated)).status_code == 200  # re-cached
