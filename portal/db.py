@@ -33,9 +33,13 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
             yield cursor
         return
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         raw = _PreparingCursor(connection.connection)
-    with connection._prepare_cursor(raw) as cursor:  # Django's own wrapping of a fresh cursor
+    # Wrapped as Django wraps its own cursors (counted and logged when queries are), through its public
+    # make_cursor / make_debug_cursor.
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:
         yield cursor
 
 
