@@ -234,7 +234,7 @@ class TrackingConnectionForm(forms.ModelForm):
 
     class Meta:
         model = TrackingConnection
-        fields = ["store", "provider", "is_active", "pull_enabled", "base_url"]
+        fields = ["store", "provider", "is_active", "pull_enabled", "register_parcels", "base_url"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -297,7 +297,10 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
         "last_error_at", "last_sync_at", "created_at",
     ]  # fmt: skip
     fieldsets = [
-        (None, {"fields": ["store", "provider", "is_active", "pull_enabled", "base_url"]}),
+        (
+            None,
+            {"fields": ["store", "provider", "is_active", "pull_enabled", "register_parcels", "base_url"]},
+        ),
         (_("Credentials"), {"fields": _credentials}),
         (_("Health"), {"fields": _health}),
     ]

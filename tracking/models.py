@@ -283,6 +283,15 @@ class TrackingConnection(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     pull_enabled = models.BooleanField(_("pull tracking"), default=True)
+    register_parcels = models.BooleanField(
+        _("register new parcels"),
+        default=True,
+        help_text=_(
+            "Register every new parcel with the provider at once, so it tracks and pushes its updates. "
+            "Off: AfterShip and 17TRACK get a parcel at its first poll; Kdniao, whose subscription is "
+            "billed and serves pushes only, gets none."
+        ),
+    )
     last_error = models.TextField(_("last error"), blank=True)
     last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
     last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)

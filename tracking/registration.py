@@ -114,7 +114,7 @@ def registrations_run(
     now = now or timezone.now()
     result = RegistrationResult()
     provider = provider_for(connection)
-    if not (connection.is_active and provider.registers):
+    if not (connection.is_active and connection.register_parcels and provider.registers):
         return result
     while (seeded := registrations_seed(connection=connection, now=now, limit=SEED_BATCH)) is not None:
         result.seeded += seeded

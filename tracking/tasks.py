@@ -69,7 +69,9 @@ def register_due() -> int:
     and ask again about refused ones that are due. Returns how many were registered."""
     registered = 0
     connections = list(
-        TrackingConnection.objects.filter(is_active=True).select_related("store").order_by("pk")
+        TrackingConnection.objects.filter(is_active=True, register_parcels=True)
+        .select_related("store")
+        .order_by("pk")
     )
     for connection, deadline in budgeted(connections, REGISTER_ROUND_SECONDS):
         registered += registrations_run(connection=connection, deadline=deadline).registered

@@ -19,7 +19,7 @@ def admin_client(client, db):
 
 def _form(**fields) -> dict:
     data = {
-        "is_active": "on", "pull_enabled": "on", "base_url": "", "new_webhook_secret": "", "new_api_key": "",
+        "is_active": "on", "pull_enabled": "on", "register_parcels": "on", "base_url": "", "new_webhook_secret": "", "new_api_key": "",
         "business_id": "", "requests_per_second": "",
     }  # fmt: skip
     data.update(fields)

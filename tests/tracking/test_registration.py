@@ -315,3 +315,22 @@ def test_seeding_goes_past_a_window_of_delivered_parcels(store, httpserver: HTTP
     assert fake.asked == ["MOVING1"]
     connection.refresh_from_db()
     assert connection.registration_cursor == moving.pk > max(s.pk for s in delivered)
+
+
+@pytest.mark.django_db
+def test_a_connection_told_not_to_register_parcels_registers_none(store, httpserver: HTTPServer):
+    # A Kdniao account used for polling only: its subscription is billed and would serve pushes only.
+    httpserver.expect_request("/api/dist").respond_with_json({"Success": True})
+    connection = TrackingConnection.objects.create(
+        store=store, provider="kdniao", webhook_secret="s" * 16, register_parcels=False,
+        credentials={"api_key": "k", "business_id": "1"}, base_url=httpserver.url_for("/").rstrip("/"),
+    )  # fmt: skip
+    _shipments(store, 2, carrier="yto")
+
+    assert register_due() == 0
+    assert registrations_run(connection=connection).seeded == 0
+    assert httpserver.log == []
+
+    TrackingConnection.objects.filter(pk=connection.pk).update(register_parcels=True)
+    assert register_due() == 2  # switched on: the parcels are subscribed
+    assert len(httpserver.log) == 2
