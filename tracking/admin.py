@@ -232,6 +232,43 @@ class TrackingConnectionForm(forms.ModelForm):
         ),
     )
 
+    subscribe_request_type = forms.ChoiceField(
+        label=_("Kdniao subscription"),
+        required=False,
+        choices=[
+            ("", _("8008: in-transit monitor (goes with the 8001 instant query)")),
+            ("1008", _("1008: standard track subscription")),
+        ],
+        help_text=_("Kdniao only: the subscription your Kdniao plan includes."),
+    )
+    shipper_codes = forms.CharField(
+        label=_("Kdniao ShipperCode per carrier"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Kdniao only, one per line: our carrier code = Kdniao's ShipperCode (e.g. jtexpress-cn = JTSD), "
+            "for carriers Kdniao names differently."
+        ),
+    )
+    customer_names = forms.CharField(
+        label=_("Kdniao CustomerName per ShipperCode"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Kdniao only, one per line: ShipperCode = CustomerName, where a carrier asks for your account "
+            "code (JD: your 青龙 code). SF Express and ZTO use the last four digits of the buyer's phone."
+        ),
+    )
+
+    # Non-secret credentials set from the fields of the same names (empty: removed).
+    SETTINGS = (
+        "business_id",
+        "requests_per_second",
+        "subscribe_request_type",
+        "shipper_codes",
+        "customer_names",
+    )
+
     class Meta:
         model = TrackingConnection
         fields = ["store", "provider", "is_active", "pull_enabled", "register_parcels", "base_url"]
@@ -241,10 +278,21 @@ class TrackingConnectionForm(forms.ModelForm):
         credentials = self.instance.credentials if isinstance(self.instance.credentials, dict) else {}
         self.fields["business_id"].initial = credentials.get("business_id", "")
         self.fields["requests_per_second"].initial = credentials.get("requests_per_second")
+        self.fields["subscribe_request_type"].initial = credentials.get("subscribe_request_type", "")
+        for name in ("shipper_codes", "customer_names"):
+            pairs = credentials.get(name)
+            if isinstance(pairs, dict):
+                self.fields[name].initial = "\n".join(f"{key} = {value}" for key, value in pairs.items())
         if "pull_enabled" in self.fields:
             self.fields["pull_enabled"].help_text = _(
                 "Switched off by a permanent provider error (see Health): fix the credentials, then tick it again."
             )
+
+    def clean_shipper_codes(self):
+        return _pairs(self.cleaned_data["shipper_codes"]) or ""
+
+    def clean_customer_names(self):
+        return _pairs(self.cleaned_data["customer_names"]) or ""
 
     def clean(self):
         cleaned = super().clean()
@@ -266,11 +314,27 @@ class TrackingConnectionForm(forms.ModelForm):
             connection,
             webhook_secret=data["new_webhook_secret"],
             api_key=data["new_api_key"],
-            settings={name: data[name] for name in ("business_id", "requests_per_second")},
+            settings={name: data[name] for name in self.SETTINGS},
         )
         if commit:
             connection.save()
         return connection
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """`key = value` lines into a dict; a line that is not one is a form error naming it."""
+    pairs: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise forms.ValidationError(
+                _("Line %(number)d is not “code = value”: %(line)s"),
+                params={"number": number, "line": line.strip()},
+            )
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 @admin.register(TrackingConnection)
@@ -291,6 +355,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     _credentials = [
         "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "requests_per_second",
+        "subscribe_request_type", "shipper_codes", "customer_names",
     ]  # fmt: skip
     _health = [
         "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "registrations", "last_error",

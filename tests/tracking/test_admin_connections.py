@@ -20,7 +20,8 @@ def admin_client(client, db):
 def _form(**fields) -> dict:
     data = {
         "is_active": "on", "pull_enabled": "on", "register_parcels": "on", "base_url": "", "new_webhook_secret": "", "new_api_key": "",
-        "business_id": "", "requests_per_second": "",
+        "business_id": "", "requests_per_second": "", "subscribe_request_type": "", "shipper_codes": "",
+        "customer_names": "",
     }  # fmt: skip
     data.update(fields)
     return data
@@ -143,3 +144,38 @@ def test_registrations_show_on_the_connection_and_refused_ones_are_asked_again_f
     assert given_up.attempts == 0 and given_up.next_attempt_at is not None
     assert admin_client.get(f"{url}add/").status_code == 403
     assert admin_client.post(f"{url}{given_up.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_kdniao_subscription_settings_are_set_in_the_admin_and_a_malformed_line_is_refused(
+    admin_client, store
+):
+    fields = _form(
+        store=store.pk, provider="kdniao", new_webhook_secret="app-key-0123456789", business_id="1234567",
+        subscribe_request_type="1008", shipper_codes="jtexpress-cn = JTSD\n\n", customer_names="JD = 020K123456",
+    )  # fmt: skip
+    bad = admin_client.post(ADD_URL, {**fields, "customer_names": "JD 020K123456"})
+    assert bad.status_code == 200
+    assert "Line 1 is not “code = value”: JD 020K123456" in bad.content.decode()
+    assert not TrackingConnection.objects.exists()
+
+    assert admin_client.post(ADD_URL, fields).status_code == 302
+    connection = TrackingConnection.objects.get()
+    assert connection.credentials == {
+        "business_id": "1234567", "subscribe_request_type": "1008", "shipper_codes": {"jtexpress-cn": "JTSD"},
+        "customer_names": {"JD": "020K123456"},
+    }  # fmt: skip
+    page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
+    assert "jtexpress-cn = JTSD" in page and "JD = 020K123456" in page
+
+    # The provider reads them as set.
+    from tracking.ingest import provider_for
+    from tracking.providers.base import TrackingRef
+
+    provider = provider_for(connection)
+    assert provider.shipper_code("jtexpress-cn") == "JTSD"
+    assert provider.customer_name("JD", TrackingRef("JDVA1", "jd")) == "020K123456"
+
+    url = f"/admin/tracking/trackingconnection/{connection.pk}/change/"
+    assert admin_client.post(url, _form(business_id="1234567")).status_code == 302  # emptied: removed
+    connection.refresh_from_db()
+    assert connection.credentials == {"business_id": "1234567"}
