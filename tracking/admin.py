@@ -352,6 +352,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     readonly_fields = [
         "uuid", "webhook_url", "secret", "api_key", "events_new", "events_duplicate", "signatures_rejected",
         "payloads_rejected", "last_error", "last_error_at", "last_sync_at", "created_at", "registrations",
+        "registration_paused_until",
     ]  # fmt: skip
     _credentials = [
         "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "requests_per_second",
@@ -359,7 +360,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     _health = [
         "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "registrations", "last_error",
-        "last_error_at", "last_sync_at", "created_at",
+        "last_error_at", "registration_paused_until", "last_sync_at", "created_at",
     ]  # fmt: skip
     fieldsets = [
         (

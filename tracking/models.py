@@ -297,6 +297,14 @@ class TrackingConnection(models.Model):
     last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
     # The registration step has seen the store's shipments up to this id (tracking.registration).
     registration_cursor = models.PositiveBigIntegerField(_("registered up to shipment"), default=0)
+    registration_paused_until = models.DateTimeField(
+        _("registration paused until"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Set by a permanent provider error (see Last error); cleared when the credentials change."
+        ),
+    )
     signatures_rejected = models.PositiveBigIntegerField(_("signatures rejected"), default=0)
     payloads_rejected = models.PositiveBigIntegerField(_("malformed payloads"), default=0)
     events_new = models.PositiveBigIntegerField(_("events new"), default=0)

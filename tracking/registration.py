@@ -12,8 +12,8 @@ created, a number registered, a subscription). Each round, per active connection
             an unregistered number, the parcel's next poll waits for its next attempt, so a refused number
             is not asked about at every poll.
 
-A provider error is recorded on the connection: retryable ones back the batch off, a permanent one also
-ends the connection's round. Every step commits on its own and is safe to repeat: registering a number
+A provider error is recorded on the connection: retryable ones back the batch off, a permanent one
+pauses the connection's registration for an hour, or until its credentials change (`registration_paused_until`). Every step commits on its own and is safe to repeat: registering a number
 twice is harmless (the providers answer "already registered").
 """
 
@@ -116,6 +116,9 @@ def registrations_run(
     provider = provider_for(connection)
     if not (connection.is_active and connection.register_parcels and provider.registers):
         return result
+    paused = connection.registration_paused_until
+    if paused is not None and paused > now:
+        return result  # a permanent error: no request until someone fixes the credentials, or an hour passes
     while (seeded := registrations_seed(connection=connection, now=now, limit=SEED_BATCH)) is not None:
         result.seeded += seeded
     batches = 0
@@ -201,7 +204,12 @@ def _register_failed(
     if exc.retry_after:
         backoff = max(backoff, timedelta(seconds=exc.retry_after))
     with transaction.atomic():
-        TrackingConnection.objects.filter(pk=connection.pk).update(last_error=message, last_error_at=now)
+        # A permanent error (a refused key, a closed plan) is the account's, not the batch's: the whole
+        # connection's registration pauses, so no request is sent for it each minute meanwhile.
+        paused = {} if exc.retryable else {"registration_paused_until": now + backoff}
+        TrackingConnection.objects.filter(pk=connection.pk).update(
+            last_error=message, last_error_at=now, **paused
+        )
         TrackingRegistration.objects.filter(pk__in=[r.pk for r in batch]).update(
             next_attempt_at=now + backoff
         )

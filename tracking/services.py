@@ -68,11 +68,13 @@ def connection_credentials_apply(
 ) -> None:
     """Re-key a connection in memory (the caller saves it): a given secret or API key replaces the stored
     one, an empty one keeps it; each of `settings` (non-secret credentials such as Kdniao's business_id or
-    requests_per_second) is set, or removed when None or empty. The one place the command and the admin
-    change what a connection signs and pulls with."""
+    requests_per_second) is set, or removed when None or empty. Changed credentials end a registration pause
+    (a permanent provider error's). The one place the command and the admin change what a connection signs
+    and pulls with."""
     if webhook_secret:
         connection.webhook_secret = webhook_secret
-    credentials = dict(connection.credentials) if isinstance(connection.credentials, dict) else {}
+    before = connection.credentials
+    credentials = dict(before) if isinstance(before, dict) else {}
     if api_key:
         credentials["api_key"] = api_key
     for name, value in (settings or {}).items():
@@ -81,6 +83,8 @@ def connection_credentials_apply(
         else:
             credentials[name] = value
     connection.credentials = credentials
+    if credentials != before:
+        connection.registration_paused_until = None  # a permanent error's pause ends with new credentials
 
 
 @dataclass

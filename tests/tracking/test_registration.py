@@ -334,3 +334,33 @@ def test_a_connection_told_not_to_register_parcels_registers_none(store, httpser
     TrackingConnection.objects.filter(pk=connection.pk).update(register_parcels=True)
     assert register_due() == 2  # switched on: the parcels are subscribed
     assert len(httpserver.log) == 2
+
+
+@pytest.mark.django_db
+def test_a_refused_key_pauses_the_connections_registration_until_the_credentials_change(
+    store, httpserver: HTTPServer
+):
+    from tracking.services import connection_credentials_apply
+
+    body = {"code": -18010001, "data": {"errors": [{"code": -18010001, "message": "Invalid access key."}]}}
+    httpserver.expect_request("/register").respond_with_json(body, status=401)
+    connection = _connection(store, httpserver)
+    _shipments(store, 2)
+    now = timezone.now()
+
+    registrations_run(connection=connection, now=now)
+    connection.refresh_from_db()
+    assert connection.registration_paused_until == now + PERMANENT_BACKOFF
+
+    make_shipment(order=make_order(store=store), tracking_number="NEW1")  # due at once when seeded
+    assert registrations_run(connection=connection, now=now + timedelta(minutes=1)).seeded == 0  # paused
+    assert len(httpserver.log) == 1  # no request a minute while the key is refused
+
+    connection_credentials_apply(connection, api_key="fixed-17track-key")  # as the admin saves it
+    connection.save()
+    httpserver.clear()
+    fake = Fake17Track()
+    httpserver.expect_request("/register").respond_with_handler(fake.register)
+    result = registrations_run(connection=connection, now=now + timedelta(minutes=2))
+    assert (result.seeded, result.registered) == (1, 1)  # the backed-off batch waits for its hour
+    assert fake.asked == ["NEW1"]
