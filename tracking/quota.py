@@ -23,7 +23,7 @@ from collections.abc import Callable
 from django.db import connection
 
 from tracking.models import ProviderQuota
-from tracking.providers.ratelimit import QUOTA_SAFETY
+from tracking.providers.ratelimit import QUOTA_SAFETY, Bucket
 
 _TABLE = ProviderQuota._meta.db_table
 
@@ -32,7 +32,9 @@ def _functions() -> tuple[str, str]:
     return ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
 
 
-class DatabaseBucket:
+class DatabaseBucket(Bucket):
+    """A token bucket kept in the database, under the name `key` (see the module's docstring)."""
+
     def __init__(
         self,
         key: str,
@@ -42,15 +44,8 @@ class DatabaseBucket:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive.")
-        if burst < 1:
-            raise ValueError("burst must be at least 1.")
+        super().__init__(rate, burst, clock=clock, sleep=sleep)
         self.key = key[:200]
-        self.rate = float(rate)
-        self.burst = int(burst)
-        self._clock = clock
-        self._sleep = sleep
 
     def _update(self, *, cap: float | None) -> float:
         """Refill the balance to now, then take one token (`cap` None) or lower it to at most `cap`; return
@@ -82,13 +77,6 @@ class DatabaseBucket:
         """Take the next token; how long the caller must wait before using it (0 when free)."""
         tokens = self._update(cap=None)
         return 0.0 if tokens >= 0 else -tokens / self.rate
-
-    def acquire(self) -> float:
-        """Block until a token is ours; returns the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
-        return wait
 
     def defer(self, seconds: float) -> None:
         """Hand out no token for `seconds` from now, to any process: the provider asked us all to wait."""

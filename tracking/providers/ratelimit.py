@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
 
 import httpx
 
@@ -34,13 +33,13 @@ MAX_INLINE_WAIT = (
 MAX_INLINE_RETRIES = 3
 
 
-class TokenBucket:
-    """A thread-safe token bucket: `rate` tokens per second, at most `burst` saved up.
+class Bucket:
+    """A token bucket: `rate` tokens per second, at most `burst` saved up. Subclasses keep the balance
+    (`reserve`, `defer`); `acquire` is theirs in common.
 
-    `acquire()` takes a token, sleeping until one is free. Waiting callers are served in arrival order:
-    each reserves the next token under the lock (the balance may go negative) and sleeps outside it, so
-    the rate holds across threads without busy-waiting. `clock` and `sleep` are injectable so tests can
-    run a fake clock.
+    Waiting callers are served in arrival order: each reserves the next token (the balance may go
+    negative) and sleeps outside any lock until it is due, so the rate holds across threads without
+    busy-waiting. `clock` and `sleep` are injectable so tests can run a fake clock.
     """
 
     def __init__(
@@ -59,6 +58,35 @@ class TokenBucket:
         self.burst = int(burst)
         self._clock = clock
         self._sleep = sleep
+
+    def reserve(self) -> float:
+        """Take the next token and return how long the caller must wait before using it (0 when free)."""
+        raise NotImplementedError
+
+    def defer(self, seconds: float) -> None:
+        """Hand out no token for `seconds` from now: the provider asked everyone on this account to wait."""
+        raise NotImplementedError
+
+    def acquire(self) -> float:
+        """Block until a token is ours; returns the seconds waited."""
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+class TokenBucket(Bucket):
+    """A thread-safe token bucket kept in this process."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(rate, burst, clock=clock, sleep=sleep)
         self._lock = threading.Lock()
         self._tokens = float(burst)
         self._updated = clock()
@@ -69,21 +97,12 @@ class TokenBucket:
         self._updated = now
 
     def reserve(self) -> float:
-        """Take the next token and return how long the caller must wait before using it (0 when free)."""
         with self._lock:
             self._refill(self._clock())
             self._tokens -= 1.0
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
-    def acquire(self) -> float:
-        """Block until a token is ours; returns the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
     def defer(self, seconds: float) -> None:
-        """Hand out no token for `seconds` from now: the provider asked everyone on this account to wait."""
         if seconds <= 0:
             return
         with self._lock:
@@ -103,16 +122,6 @@ def quota_bucket(
     of the quota so network jitter cannot push a request into the previous window.
     """
     return TokenBucket(requests_per_second * QUOTA_SAFETY, burst=1, clock=clock, sleep=sleep)
-
-
-class Bucket(Protocol):
-    """What request_with_retries needs of a bucket: TokenBucket, or tracking.quota.DatabaseBucket."""
-
-    rate: float
-
-    def acquire(self) -> float: ...
-
-    def defer(self, seconds: float) -> None: ...
 
 
 BucketFactory = Callable[[str, float], Bucket]  # (quota name, documented requests per second) -> bucket
