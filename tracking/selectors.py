@@ -6,8 +6,9 @@ import time
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from portal.selectors import store_ids_for_user
 from tracking.choices import RegistrationStatus
@@ -32,13 +33,15 @@ def shipment_cases(shipment: Shipment) -> QuerySet:
 
 
 def connections_stopped_for_user(user: AbstractBaseUser | AnonymousUser) -> list[TrackingConnection]:
-    """The user's stores' connections whose polling a permanent provider error switched off (a refused key,
-    a closed account): their parcels' statuses go stale until someone fixes them. Oldest error first."""
+    """The user's stores' connections that a permanent provider error (a refused key, a closed account)
+    stopped: polling switched off, or registration paused so new parcels get no pushes. Their parcels'
+    statuses go stale until someone fixes them. Oldest error first."""
+    stopped = Q(pull_enabled=False) | Q(registration_paused_until__gt=timezone.now())
     return list(
         TrackingConnection.objects.filter(
+            stopped,
             store_id__in=store_ids_for_user(user),
             is_active=True,
-            pull_enabled=False,
             last_error_at__isnull=False,
         )
         .exclude(last_error="")

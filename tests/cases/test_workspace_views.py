@@ -632,3 +632,10 @@ def test_the_counts_partial_warns_when_a_stores_tracking_polling_stopped(agent_c
     TrackingConnection.objects.filter(pk=stopped.pk).update(pull_enabled=True)  # fixed: the warning goes
     body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
     assert "data-tracking-stopped" not in body
+
+    # A refused key while registering new parcels (so no pushes come for them) warns the same way.
+    TrackingConnection.objects.filter(pk=stopped.pk).update(
+        registration_paused_until=timezone.now() + timedelta(hours=1)
+    )
+    body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+    assert re.findall(r'data-tracking-stopped="(\d+)"', body) == [str(stopped.pk)]
