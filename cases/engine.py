@@ -26,6 +26,7 @@ from cases.policy import PolicyBook, Thresholds
 from cases.rules import PARCEL_TYPES, Finding, parcel_evaluate, priority_for
 from cases.services import case_condition_cleared, case_raise, case_refresh
 from cases.texts import Text
+from portal.db import skip_locked
 from tracking.models import Order, Shipment, TrackingEvent
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,7 @@ def findings_apply(
 def due_shipments(*, now: datetime, limit: int):
     """The claim query: due rows in deadline order, locked and skipped by other sweepers (PostgreSQL).
     It reads `shipment_next_check_idx`, the partial index over rows with a pending check."""
-    due = Shipment.objects.filter(next_check_at__lte=now).order_by("next_check_at")
-    if connection.features.has_select_for_update_skip_locked:
-        due = due.select_for_update(skip_locked=True, of=("self",))
+    due = skip_locked(Shipment.objects.filter(next_check_at__lte=now).order_by("next_check_at"))
     latest = TrackingEvent.objects.filter(shipment=OuterRef("pk")).order_by("-checkpoint_at", "-id")
     return due.select_related("order", "store").annotate(
         latest_event_id=Subquery(latest.values("pk")[:1]),

@@ -20,7 +20,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -47,6 +47,7 @@ from cases.workflow import (
     cases_bulk_apply,
 )
 from portal.choices import Platform
+from portal.db import skip_locked
 from portal.models import Store
 from portal.tasks import wake
 from tracking.carriers import carrier_name
@@ -618,11 +619,11 @@ class DeliveryResult:
 
 
 def _claim_next(now: datetime) -> BuyerMessage | None:
-    due = BuyerMessage.objects.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now).order_by(
-        "next_attempt_at", "id"
+    due = skip_locked(
+        BuyerMessage.objects.filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now).order_by(
+            "next_attempt_at", "id"
+        )
     )
-    if connection.features.has_select_for_update_skip_locked:
-        due = due.select_for_update(skip_locked=True, of=("self",))
     return due.select_related("case", "case__order", "case__store").first()
 
 

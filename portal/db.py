@@ -66,3 +66,12 @@ def array_literal(values: Iterable[int | str | date]) -> str:
         else:
             raise TypeError(f"array_literal takes ints, strings and dates, not {value!r}")
     return "{" + ",".join(parts) + "}"
+
+
+def skip_locked(queryset):
+    """The queryset's rows no other worker holds, locked until the transaction ends (FOR UPDATE SKIP LOCKED
+    OF the queryset's own table, on PostgreSQL): how every claim of work rows here is made. SQLite, which
+    serializes writers anyway, gets the queryset as it is."""
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from portal.db import array_literal, prepared_cursor
+from portal.db import array_literal, prepared_cursor, skip_locked
 from portal.tasks import wake
 from tracking.choices import DeliveryStatus, Tag
 from tracking.models import Shipment, TrackingConnection, UnmatchedTracking, WebhookDelivery
@@ -178,7 +178,7 @@ def deliveries_process(*, limit: int = 200, now: datetime | None = None) -> Proc
     try:
         with transaction.atomic():
             claimed = list(
-                _locked(
+                skip_locked(
                     WebhookDelivery.objects.filter(
                         Q(status=DeliveryStatus.RECEIVED)
                         | Q(
@@ -205,7 +205,7 @@ def deliveries_process(*, limit: int = 200, now: datetime | None = None) -> Proc
             try:
                 with transaction.atomic():
                     locked = list(
-                        _locked(WebhookDelivery.objects.filter(pk=delivery.pk, status=delivery.status))
+                        skip_locked(WebhookDelivery.objects.filter(pk=delivery.pk, status=delivery.status))
                     )
                     if locked:
                         locked[0].connection = delivery.connection
@@ -223,13 +223,6 @@ def deliveries_requeue(*, ids: Sequence[int]) -> int:
     return WebhookDelivery.objects.filter(pk__in=ids, status=DeliveryStatus.FAILED).update(
         status=DeliveryStatus.RECEIVED, retry_at=None
     )
-
-
-def _locked(queryset):
-    """Rows no other worker holds, locked (PostgreSQL); SQLite serializes writers anyway."""
-    if db.features.has_select_for_update_skip_locked:
-        return queryset.select_for_update(skip_locked=True, of=("self",))
-    return queryset
 
 
 def _mark_failed(delivery: WebhookDelivery, exc: Exception, *, now: datetime) -> None:
@@ -408,7 +401,9 @@ def unmatched_match(
     if ids is not None:
         waiting = waiting.filter(pk__in=ids)
     with transaction.atomic():
-        claimed = list(_locked(waiting.order_by("first_seen_at", "id")).select_related("connection")[:limit])
+        claimed = list(
+            skip_locked(waiting.order_by("first_seen_at", "id")).select_related("connection")[:limit]
+        )
         if not claimed:
             return result
         by_connection: dict[int, list[UnmatchedTracking]] = {}
@@ -452,7 +447,7 @@ def shipments_claim_for_poll(*, connection: TrackingConnection, limit: int, now:
     """Claim up to `limit` of the store's shipments due for polling: lock-free for other workers (SKIP
     LOCKED), leased by pushing next_poll_at forward so a worker that dies releases them after POLL_LEASE."""
     with transaction.atomic():
-        due = _locked(
+        due = skip_locked(
             Shipment.objects.filter(store_id=connection.store_id, next_poll_at__lte=now).order_by(
                 "next_poll_at"
             )

@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from portal.db import skip_locked
 from tracking.choices import RegistrationStatus, Tag
 from tracking.ingest import claim_size, in_time, provider_for
 from tracking.models import Shipment, TrackingConnection, TrackingRegistration
@@ -96,9 +97,9 @@ def registrations_claim(
 ) -> list[TrackingRegistration]:
     """Claim up to `limit` of the connection's due registrations, with their shipments and orders."""
     with transaction.atomic():
-        due = TrackingRegistration.objects.filter(connection=connection, next_attempt_at__lte=now)
-        if transaction.get_connection().features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True, of=("self",))
+        due = skip_locked(
+            TrackingRegistration.objects.filter(connection=connection, next_attempt_at__lte=now)
+        )
         claimed = list(due.order_by("next_attempt_at", "pk").select_related("shipment__order")[:limit])
         TrackingRegistration.objects.filter(pk__in=[r.pk for r in claimed]).update(
             next_attempt_at=now + REGISTRATION_LEASE

@@ -78,8 +78,10 @@ INSTANT_QUERY_PATH = "/Ebusiness/EbusinessOrderHandle.aspx"
 SUBSCRIBE_REQUEST_TYPE = "8008"
 SUBSCRIBE_PATH = "/api/dist"
 PHONE_CHECKED_SHIPPERS = frozenset({"SF", "ZTO"})  # CustomerName: last four digits of the phone
-# A Success false whose Reason says one of these is about the account, not the number.
-ACCOUNT_REASONS = ("签名", "DataSign", "EBusinessID", "商户", "用户", "套餐", "权限", "未开通", "余额")
+# A Success false whose Reason says one of these is about the account, not the number (and pauses the
+# connection's registration): signature, business id, merchant, plan, permission, not enabled, balance.
+# Narrow on purpose: a per-number refusal read as the account's would stop every parcel's subscription.
+ACCOUNT_REASONS = ("签名", "DataSign", "EBusinessID", "商户", "套餐", "权限", "未开通", "余额")
 BUSY_REASONS = ("繁忙", "稍后", "超时")  # busy / try later / timed out
 # Kdniao publishes no per-second figure for the instant query that we could find: a polite default,
 # raised per connection with credentials['requests_per_second'].
