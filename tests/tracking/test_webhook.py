@@ -70,6 +70,28 @@ def test_a_signed_push_is_stored_acknowledged_and_becomes_events(client, connect
 
 
 @pytest.mark.django_db
+def test_a_signed_kdniao_push_without_a_trace_is_acknowledged_kept_and_adds_nothing(client, store):
+    from tests.tracking.providers.test_kdniao import APP_KEY, BUSINESS_ID, form_body
+
+    kdniao = TrackingConnection.objects.create(
+        store=store, provider="kdniao", webhook_secret="kd-secret-123",
+        credentials={"api_key": APP_KEY, "business_id": BUSINESS_ID},
+    )  # fmt: skip
+    data = json.dumps({"EBusinessID": BUSINESS_ID, "Count": "1", "Data": [{"OrderCode": "5800012"}]})
+    body = form_body(data, request_type="107")
+
+    response = client.post(kdniao.webhook_path, data=body, content_type="application/x-www-form-urlencoded")
+    process_deliveries()
+
+    assert response.status_code == 200
+    assert response.json()["Success"] is True
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.events_new, bytes(delivery.body)) == ("processed", 0, body)
+    assert not TrackingEvent.objects.exists()
+    assert not UnmatchedTracking.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_push_is_stored_by_one_statement_with_the_body_byte_for_byte(
     client, connection, body, django_assert_num_queries
 ):

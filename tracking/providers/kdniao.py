@@ -12,6 +12,9 @@ Guarantees:
   code Kdniao lists; an unknown three-digit code falls back to its group (2xx in transit, 4xx problem...).
   The raw code and AcceptStation text are always kept.
 - `reply` is the acknowledgement Kdniao expects: {"EBusinessID", "UpdateTime", "Success": true, "Reason"}.
+  Track pushes are RequestType 101 (standard subscription) and 102 (map and in-transit monitor editions);
+  a signed 107 (a cash-on-delivery payment status) is acknowledged and kept with no trackings, so Kdniao
+  stops repeating it; any other RequestType is a PayloadError (400).
 - `fetch` uses the instant query (RequestType 8001, one number per request) at a polite 5 requests/s.
 - Kdniao pushes only parcels subscribed to: `register` subscribes them (RequestType 8008, the in-transit
   monitor's subscription that goes with the 8001 query; credentials['subscribe_request_type'] = "1008"
@@ -70,9 +73,11 @@ log = logging.getLogger(__name__)
 
 SOURCE = "kdniao"
 CHINA_TIME = ZoneInfo("Asia/Shanghai")  # AcceptTime and PushTime are Beijing time, without an offset
-PUSH_REQUEST_TYPES = frozenset(
-    {"101", "102", "1008"}
-)  # track push: standard, map edition, in-transit monitor
+# Track pushes: 101 from the standard subscription, 102 from the map and in-transit monitor editions.
+PUSH_REQUEST_TYPES = frozenset({"101", "102"})
+# Signed pushes that carry no trace, acknowledged so Kdniao does not send them again: 107, the payment
+# status of a cash-on-delivery order booked through Kdniao's e-waybill.
+IGNORED_PUSH_REQUEST_TYPES = frozenset({"107"})
 INSTANT_QUERY_REQUEST_TYPE = "8001"
 INSTANT_QUERY_PATH = "/Ebusiness/EbusinessOrderHandle.aspx"
 SUBSCRIBE_REQUEST_TYPE = "8008"
@@ -214,7 +219,7 @@ class KdniaoProvider(Provider):
     def parse_push(self, *, body: bytes, headers: Mapping[str, str]) -> ParsedPush:
         form = _form(body)
         request_type = form.get("RequestType", "").strip()
-        if request_type and request_type not in PUSH_REQUEST_TYPES:
+        if request_type and request_type not in PUSH_REQUEST_TYPES | IGNORED_PUSH_REQUEST_TYPES:
             raise PayloadError(
                 f"RequestType {request_type!r} is not a track push (expected one of {', '.join(sorted(PUSH_REQUEST_TYPES))})."
             )
@@ -222,6 +227,13 @@ class KdniaoProvider(Provider):
         if not raw.strip():
             raise PayloadError("RequestData: required form field, missing or empty.")
         document = require_mapping(load_json(raw, what="Kdniao RequestData"), field="RequestData")
+        extra = {
+            "request_type": request_type,
+            "push_time": optional_str(document, "PushTime", field="RequestData"),
+        }
+        if request_type in IGNORED_PUSH_REQUEST_TYPES:
+            reply = self._push_reply(document)
+            return ParsedPush(kind=f"kdniao_{request_type}", trackings=[], reply=reply, extra=extra)
         items = require_list(document.get("Data"), field="RequestData.Data")
         count = document.get("Count")
         if count is not None and not (isinstance(count, int | str) and str(count).strip().isdigit()):
@@ -230,18 +242,18 @@ class KdniaoProvider(Provider):
             parse_item(require_mapping(item, field=f"RequestData.Data[{i}]"), field=f"RequestData.Data[{i}]")
             for i, item in enumerate(items)
         ]
-        business_id = optional_str(document, "EBusinessID", field="RequestData") or self.business_id
-        reply = {
-            "EBusinessID": business_id,
+        return ParsedPush(
+            kind="kdniao_push", trackings=trackings, reply=self._push_reply(document), extra=extra
+        )
+
+    def _push_reply(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """The answer Kdniao expects to a push it may stop sending: Success true, in Beijing time."""
+        return {
+            "EBusinessID": optional_str(document, "EBusinessID", field="RequestData") or self.business_id,
             "UpdateTime": self._now().astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S"),
             "Success": True,
             "Reason": "",
         }
-        extra = {
-            "request_type": request_type,
-            "push_time": optional_str(document, "PushTime", field="RequestData"),
-        }
-        return ParsedPush(kind="kdniao_push", trackings=trackings, reply=reply, extra=extra)
 
     # --- pull -------------------------------------------------------------------------------------------
     def fetch(self, refs: Sequence[TrackingRef]) -> list[ParsedTracking]:

@@ -152,6 +152,18 @@ def test_the_reply_is_the_acknowledgement_kdniao_expects():
     }
 
 
+def test_a_payment_status_push_is_acknowledged_and_carries_no_trackings():
+    """107 is the payment status of a cash-on-delivery e-waybill: no trace, but Kdniao repeats it until
+    it is acknowledged."""
+    data = json.dumps({"EBusinessID": BUSINESS_ID, "PushTime": "2026-11-21 15:31:08", "Count": "1",
+                       "Data": [{"OrderCode": "580001234567", "CodStatus": "1"}]})  # fmt: skip
+    parsed = provider().parse_push(body=form_body(data, request_type="107"), headers={})
+
+    assert (parsed.kind, parsed.trackings) == ("kdniao_107", [])
+    assert parsed.reply["Success"] is True
+    assert parsed.extra["request_type"] == "107"
+
+
 def test_parsing_does_not_need_the_request_headers():
     body = form_body(request_data())
     assert (
@@ -228,7 +240,7 @@ def test_a_full_trace_repush_of_50_old_traces_and_1_new_keeps_the_50_keys(with_a
         (form_body('{"Data": [{"LogisticCode": "JT1", "Traces": [{"AcceptStation": "x"}]}]}'), r"Traces\[0\].AcceptTime: required"),
         (form_body('{"Data": [{"LogisticCode": "JT1", "Traces": [{"AcceptTime": "昨天"}]}]}'), r"Traces\[0\].AcceptTime: '昨天' is not a date-time"),
         (form_body('{"Count": [1], "Data": []}'), "RequestData.Count: expected a number"),
-        (form_body(request_data(), request_type="107"), "RequestType '107' is not a track push"),
+        (form_body(request_data(), request_type="1008"), "RequestType '1008' is not a track push"),
     ],
 )  # fmt: skip
 def test_malformed_pushes_raise_a_payload_error_that_names_the_field(body, message):
