@@ -21,6 +21,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "t
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Where providers reach this portal: the webhook URLs given to them are built on it.
 PUBLIC_URL = env_url("PUBLIC_URL", "http://127.0.0.1:8000")
+# Days raw pushes are kept once processed, and unknown tracking numbers once matched (tracking.retention);
+# never-matched numbers are kept TRACKING_UNMATCHED_RETENTION_DAYS after their last push. 0: for ever.
+TRACKING_DELIVERY_RETENTION_DAYS = env_int("TRACKING_DELIVERY_RETENTION_DAYS", 30, minimum=0)
+TRACKING_UNMATCHED_RETENTION_DAYS = env_int("TRACKING_UNMATCHED_RETENTION_DAYS", 90, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

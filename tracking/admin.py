@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -373,7 +373,11 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return (
-            super().get_queryset(request).select_related("store").annotate(delivery_count=Count("deliveries"))
+            super()
+            .get_queryset(request)
+            .select_related("store")
+            # Deliveries retention deleted are counted on the connection (tracking.retention).
+            .annotate(delivery_count=Count("deliveries") + F("deliveries_pruned"))
         )
 
     def get_readonly_fields(self, request, obj=None):

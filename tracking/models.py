@@ -309,6 +309,8 @@ class TrackingConnection(models.Model):
     payloads_rejected = models.PositiveBigIntegerField(_("malformed payloads"), default=0)
     events_new = models.PositiveBigIntegerField(_("events new"), default=0)
     events_duplicate = models.PositiveBigIntegerField(_("events duplicate"), default=0)
+    # Deliveries deleted by retention (tracking.retention): counted here so the total received stays right.
+    deliveries_pruned = models.PositiveBigIntegerField(_("deliveries deleted by retention"), default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

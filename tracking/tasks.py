@@ -9,6 +9,7 @@ from portal.tasks import wake
 from tracking.ingest import deliveries_process, tracking_sync, unmatched_match
 from tracking.models import TrackingConnection
 from tracking.registration import registrations_run
+from tracking.retention import history_prune
 
 # The exception rules live in `cases`, which tracking never imports: they are woken by dotted path.
 RULES_TASK = "cases.tasks.evaluate_due"
@@ -34,6 +35,7 @@ def process_deliveries(max_rounds: int = 50) -> int:
 # running when the next one is due is safe: both claim with SKIP LOCKED.
 SYNC_ROUND_SECONDS = 90.0
 REGISTER_ROUND_SECONDS = 50.0
+PRUNE_ROUND_SECONDS = 60.0
 
 
 def budgeted(
@@ -94,3 +96,10 @@ def match_unmatched(max_rounds: int = 50) -> int:
 
 def wake_delivery_processing() -> None:
     wake("tracking.tasks.process_deliveries")
+
+
+def prune_history() -> int:
+    """Delete processed raw pushes and settled unknown numbers past their retention (tracking.retention),
+    for up to a minute; what is left goes in the next round. Returns how many rows went."""
+    result = history_prune(deadline=time.monotonic() + PRUNE_ROUND_SECONDS)
+    return result.deliveries + result.unmatched

@@ -30,6 +30,11 @@ SCHEDULES = [
         "minutes": 2,
     },
     {
+        "name": "tracking: delete raw pushes past their retention",
+        "func": "tracking.tasks.prune_history",
+        "schedule_type": Schedule.HOURLY,
+    },
+    {
         "name": "cases: evaluate due exception rules",
         "func": "cases.tasks.evaluate_due",
         "schedule_type": Schedule.MINUTES,
