@@ -111,6 +111,7 @@ class RegistrationStatus(models.TextChoices):
     PENDING = "pending", _("Waiting")  # to be registered (or again: the provider lost it)
     REGISTERED = "registered", _("Registered")  # the provider tracks the parcel and pushes its updates
     REFUSED = "refused", _("Refused")  # the provider refused the number; asked again later, then given up
+    NOT_NEEDED = "not_needed", _("Not needed")  # delivered before its registration came round
 
 
 class ProviderName(models.TextChoices):

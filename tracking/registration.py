@@ -6,7 +6,8 @@ created, a number registered, a subscription). Each round, per active connection
   seed:     one TrackingRegistration per new shipment of the store (those past the connection's
             `registration_cursor`; delivered ones, and those older than MAX_AGE, left out), so push-only
             connections register too;
-  claim:    due registrations (SKIP LOCKED), leased like polls so a dead worker releases them;
+  claim:    due registrations (SKIP LOCKED), leased like polls so a dead worker releases them; a parcel
+            delivered meanwhile is marked not needed and not sent;
   register: provider.register in the provider's batches; registered rows are done, refused ones are asked
             again after 1, 2, 4, 8, 16 hours and then given up. Where the provider's pull reads nothing of
             an unregistered number, the parcel's next poll waits for its next attempt, so a refused number
@@ -128,6 +129,9 @@ def registrations_run(
         batch = registrations_claim(connection=connection, limit=claim_size(provider), now=now)
         if not batch:
             break
+        batch = _unless_delivered(batch)
+        if not batch:
+            continue
         try:
             refused = provider.register([_ref(registration.shipment) for registration in batch])
         except ProviderError as exc:
@@ -160,6 +164,17 @@ def _ref(shipment: Shipment) -> TrackingRef:
         district=order.district, address=order.street,
     )  # fmt: skip
     return TrackingRef(shipment.tracking_number, shipment.carrier, recipient)
+
+
+def _unless_delivered(batch: Sequence[TrackingRegistration]) -> list[TrackingRegistration]:
+    """The batch without the parcels delivered since they were seeded (or refused): a registration then is
+    billed for nothing and pushes nothing. Those are marked not needed, for good."""
+    delivered = [r.pk for r in batch if r.shipment.status == Tag.DELIVERED]
+    if delivered:
+        TrackingRegistration.objects.filter(pk__in=delivered).update(
+            status=RegistrationStatus.NOT_NEEDED, next_attempt_at=None
+        )
+    return [r for r in batch if r.pk not in delivered]
 
 
 def _register_done(

@@ -136,6 +136,33 @@ def test_delivered_and_old_parcels_other_stores_and_push_only_connections(
 
 
 @pytest.mark.django_db
+def test_a_parcel_delivered_before_its_registration_came_round_is_not_sent(
+    store, httpserver: HTTPServer, agent_client
+):
+    fake = Fake17Track()
+    fake.serve(httpserver)
+    connection = _connection(store, httpserver)
+    moving, delivered = _shipments(store, 2)
+    fake.refused = {moving.tracking_number: "Carrier can not be detected."}
+    now = timezone.now()
+    registrations_run(connection=connection, now=now)  # both seeded; `moving` refused, `delivered` done
+    TrackingRegistration.objects.filter(shipment=delivered).update(
+        status=RegistrationStatus.PENDING, registered_at=None, next_attempt_at=now
+    )  # as if seeded just before the parcel's last scan
+    Shipment.objects.filter(pk__in=[moving.pk, delivered.pk]).update(status="Delivered")
+    asked = len(fake.asked)
+
+    result = registrations_run(connection=connection, now=now + timedelta(hours=2))
+
+    assert (result.registered, result.refused, len(fake.asked)) == (0, 0, asked)
+    for shipment in (moving, delivered):
+        registration = _registration(shipment)
+        assert (registration.status, registration.next_attempt_at) == ("not_needed", None)
+    page = agent_client.get(f"/tracking/shipments/{delivered.pk}/").content.decode()
+    assert "Not needed: delivered before it was registered" in page
+
+
+@pytest.mark.django_db
 def test_inactive_connections_and_providers_that_need_no_registration_register_nothing(
     store, httpserver: HTTPServer
 ):
