@@ -25,8 +25,8 @@ from tracking.models import (
     WebhookDelivery,
 )
 from tracking.registration import registrations_retry
-from tracking.selectors import registration_counts
-from tracking.services import connection_credentials_apply, shipments_summary_refresh
+from tracking.selectors import carriers_named_elsewhere, carriers_taken, registration_counts
+from tracking.services import carrier_codes_parse, connection_credentials_apply, shipments_summary_refresh
 from tracking.tasks import REGISTER_TASK, RULES_TASK, wake_delivery_processing
 
 
@@ -260,6 +260,17 @@ class TrackingConnectionForm(forms.ModelForm):
         ),
     )
 
+    carriers = forms.CharField(
+        label=_("Carriers"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            "Only where the store tracks with more than one provider: the carrier codes of the parcels this "
+            "connection polls and registers, separated by commas or lines (e.g. zto, yto, sf). Empty: every "
+            "carrier no other connection of the store names."
+        ),
+    )
+
     # Non-secret credentials set from the fields of the same names (empty: removed).
     SETTINGS = (
         "business_id",
@@ -271,7 +282,15 @@ class TrackingConnectionForm(forms.ModelForm):
 
     class Meta:
         model = TrackingConnection
-        fields = ["store", "provider", "is_active", "pull_enabled", "register_parcels", "base_url"]
+        fields = [
+            "store",
+            "provider",
+            "is_active",
+            "pull_enabled",
+            "register_parcels",
+            "carriers",
+            "base_url",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -283,10 +302,15 @@ class TrackingConnectionForm(forms.ModelForm):
             pairs = credentials.get(name)
             if isinstance(pairs, dict):
                 self.fields[name].initial = "\n".join(f"{key} = {value}" for key, value in pairs.items())
+        if isinstance(self.instance.carriers, list):
+            self.initial["carriers"] = ", ".join(self.instance.carriers)
         if "pull_enabled" in self.fields:
             self.fields["pull_enabled"].help_text = _(
                 "Switched off by a permanent provider error (see Health): fix the credentials, then tick it again."
             )
+
+    def clean_carriers(self):
+        return carrier_codes_parse(self.cleaned_data["carriers"])
 
     def clean_shipper_codes(self):
         return _pairs(self.cleaned_data["shipper_codes"]) or ""
@@ -305,6 +329,12 @@ class TrackingConnectionForm(forms.ModelForm):
                 "new_webhook_secret",
                 _("A new connection needs the provider's signing secret: without it every push is refused."),
             )
+        store = cleaned.get("store") or getattr(self.instance, "store", None)
+        if cleaned.get("carriers") and store is not None and cleaned.get("is_active"):
+            taken = carriers_taken(store_id=store.pk, carriers=cleaned["carriers"], exclude=self.instance.pk)
+            if taken:
+                self.add_error("carriers", _("Already tracked by another connection of the store: %(list)s")
+                               % {"list": "; ".join(taken)})  # fmt: skip
         return cleaned
 
     def save(self, commit=True):
@@ -352,7 +382,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     readonly_fields = [
         "uuid", "webhook_url", "secret", "api_key", "events_new", "events_duplicate", "signatures_rejected",
         "payloads_rejected", "last_error", "last_error_at", "last_sync_at", "created_at", "registrations",
-        "registration_paused_until",
+        "registration_paused_until", "tracks",
     ]  # fmt: skip
     _credentials = [
         "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "requests_per_second",
@@ -362,11 +392,11 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
         "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "registrations", "last_error",
         "last_error_at", "registration_paused_until", "last_sync_at", "created_at",
     ]  # fmt: skip
+    _connection = [
+        "store", "provider", "is_active", "pull_enabled", "register_parcels", "carriers", "tracks", "base_url",
+    ]  # fmt: skip
     fieldsets = [
-        (
-            None,
-            {"fields": ["store", "provider", "is_active", "pull_enabled", "register_parcels", "base_url"]},
-        ),
+        (None, {"fields": _connection}),
         (_("Credentials"), {"fields": _credentials}),
         (_("Health"), {"fields": _health}),
     ]
@@ -387,6 +417,19 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     @admin.display(description=_("deliveries received"), ordering="delivery_count")
     def deliveries(self, obj: TrackingConnection) -> int:
         return obj.delivery_count
+
+    @admin.display(description=_("tracks the parcels of"))
+    def tracks(self, obj: TrackingConnection) -> str:
+        if obj.pk is None:
+            return "—"
+        if obj.carriers:
+            return ", ".join(obj.carriers)
+        named = sorted(carriers_named_elsewhere(obj))
+        if not named:
+            return _("every carrier")
+        return _("every carrier but %(list)s (tracked by the store's other connections)") % {
+            "list": ", ".join(named)
+        }
 
     @admin.display(description=_("parcels registered with the provider"))
     def registrations(self, obj: TrackingConnection) -> str:

@@ -34,7 +34,7 @@ from tracking.providers.base import (
     ProviderError,
     TrackingRef,
 )
-from tracking.selectors import store_is_polled
+from tracking.selectors import parcels_tracked_by, shipment_is_polled
 from tracking.services import EventData, IngestResult, events_ingest_many
 
 log = logging.getLogger(__name__)
@@ -443,12 +443,17 @@ class SyncResult:
     error: str = ""
 
 
-def shipments_claim_for_poll(*, connection: TrackingConnection, limit: int, now: datetime) -> list[Shipment]:
-    """Claim up to `limit` of the store's shipments due for polling: lock-free for other workers (SKIP
-    LOCKED), leased by pushing next_poll_at forward so a worker that dies releases them after POLL_LEASE."""
+def shipments_claim_for_poll(
+    *, connection: TrackingConnection, limit: int, now: datetime, tracked: Q | None = None
+) -> list[Shipment]:
+    """Claim up to `limit` of the store's shipments due for polling that the connection tracks (`tracked`,
+    by default tracking.selectors.parcels_tracked_by): lock-free for other workers (SKIP LOCKED), leased by
+    pushing next_poll_at forward so a worker that dies releases them after POLL_LEASE."""
+    if tracked is None:
+        tracked = parcels_tracked_by(connection)
     with transaction.atomic():
         due = skip_locked(
-            Shipment.objects.filter(store_id=connection.store_id, next_poll_at__lte=now).order_by(
+            Shipment.objects.filter(tracked, store_id=connection.store_id, next_poll_at__lte=now).order_by(
                 "next_poll_at"
             )
         ).only("pk", "tracking_number", "carrier", "poll_failures")[:limit]
@@ -460,8 +465,8 @@ def shipments_claim_for_poll(*, connection: TrackingConnection, limit: int, now:
 def shipment_poll_now(*, shipment: Shipment, now: datetime | None = None) -> bool:
     """An agent's refresh: poll this parcel in the next polling round (woken now), also a delivered one (one
     poll; a parcel still delivered stops polling again after it). Its failure backoff is overridden.
-    False, and nothing changed, when no active connection pulls the store's tracking."""
-    if not store_is_polled(shipment.store_id):
+    False, and nothing changed, when no active connection that tracks the parcel pulls."""
+    if not shipment_is_polled(shipment):
         return False
     Shipment.objects.filter(pk=shipment.pk).update(next_poll_at=now or timezone.now())
     wake(SYNC_TASK)
@@ -497,9 +502,12 @@ def tracking_sync(
     if not (connection.is_active and connection.pull_enabled):
         return result
     provider = provider_for(connection)
+    tracked = parcels_tracked_by(connection)
     # At least one batch per round, however late: a connection after slow ones is never starved outright.
     while (max_batches is None or result.batches < max_batches) and (not result.batches or in_time(deadline)):
-        batch = shipments_claim_for_poll(connection=connection, limit=claim_size(provider), now=now)
+        batch = shipments_claim_for_poll(
+            connection=connection, limit=claim_size(provider), now=now, tracked=tracked
+        )
         if not batch:
             break
         result.batches += 1

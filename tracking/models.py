@@ -283,6 +283,15 @@ class TrackingConnection(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     pull_enabled = models.BooleanField(_("pull tracking"), default=True)
+    carriers = models.JSONField(
+        _("carriers"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "The carrier codes whose parcels this connection tracks (polls and registers). Empty: every "
+            "carrier that no other active connection of the store names."
+        ),
+    )
     register_parcels = models.BooleanField(
         _("register new parcels"),
         default=True,

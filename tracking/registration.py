@@ -3,9 +3,10 @@
 AfterShip, 17TRACK and Kdniao push a parcel's updates only once it is registered with them (a tracking
 created, a number registered, a subscription). Each round, per active connection whose provider registers:
 
-  seed:     one TrackingRegistration per new shipment of the store (those past the connection's
-            `registration_cursor`; delivered ones, and those older than MAX_AGE, left out), so push-only
-            connections register too;
+  seed:     one TrackingRegistration per new shipment of the store that the connection tracks (those
+            past its `registration_cursor`; delivered ones, those older than MAX_AGE and those of carriers
+            another connection of the store tracks, left out: tracking.selectors.parcels_tracked_by), so
+            push-only connections register too;
   claim:    due registrations (SKIP LOCKED), leased like polls so a dead worker releases them; a parcel
             delivered meanwhile is marked not needed and not sent;
   register: provider.register in the provider's batches; registered rows are done, refused ones are asked
@@ -34,6 +35,7 @@ from tracking.choices import RegistrationStatus, Tag
 from tracking.ingest import claim_size, in_time, provider_for
 from tracking.models import Shipment, TrackingConnection, TrackingRegistration
 from tracking.providers.base import Provider, ProviderError, Recipient, TrackingRef
+from tracking.selectors import parcels_tracked_by
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,8 @@ def registrations_seed(
     *, connection: TrackingConnection, now: datetime, limit: int = SEED_BATCH
 ) -> int | None:
     """Make the registrations of up to `limit` of the store's shipments created since the last seeding
-    (delivered ones need none, nor those created more than MAX_AGE ago), and advance the connection's cursor past them. Returns how many were made,
+    (delivered ones need none, nor those created more than MAX_AGE ago, nor those another connection
+    tracks), and advance the connection's cursor past them. Returns how many were made,
     None when no shipment is past the cursor. Conflicts with rows another worker made are ignored."""
     with transaction.atomic():
         cursor = (
@@ -75,7 +78,7 @@ def registrations_seed(
         if last is None:
             return None
         pks = list(
-            window.filter(pk__lte=last, created_at__gte=now - MAX_AGE)
+            window.filter(parcels_tracked_by(connection), pk__lte=last, created_at__gte=now - MAX_AGE)
             .exclude(status=Tag.DELIVERED)
             .values_list("pk", flat=True)
         )

@@ -7,6 +7,8 @@ from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Lower
+from django.db.models.lookups import In
 from django.http import Http404
 from django.utils import timezone
 
@@ -73,9 +75,66 @@ def shipment_registrations(shipment: Shipment) -> list[TrackingRegistration]:
     )
 
 
-def store_is_polled(store_id: int) -> bool:
-    """Whether an active connection pulls this store's tracking (else its parcels only hear of pushes)."""
-    return TrackingConnection.objects.filter(store_id=store_id, is_active=True, pull_enabled=True).exists()
+# --- routing: which of a store's connections tracks which parcel -------------------------------------------
+# A store may track with several providers (Kdniao for mainland carriers, 17TRACK for the rest). Each parcel
+# is polled and registered by one of them, chosen by its carrier: a connection that names carriers tracks
+# those; one that names none tracks every carrier that no other active connection of the store names. With
+# no carriers named anywhere, every connection tracks every parcel (one provider per store, the usual case).
+# Pushes are taken from any connection: a provider pushes only what it was given.
+
+
+def carriers_named_elsewhere(connection: TrackingConnection) -> set[str]:
+    """The carriers the store's other active connections name (a catch-all connection leaves them)."""
+    named = (
+        TrackingConnection.objects.filter(store_id=connection.store_id, is_active=True)
+        .exclude(pk=connection.pk)
+        .values_list("carriers", flat=True)
+    )
+    return {code for codes in named if isinstance(codes, list) for code in codes}
+
+
+def carriers_taken(*, store_id: int, carriers: list[str], exclude: int | None = None) -> list[str]:
+    """Which of `carriers` another active connection of the store names already, as "code (connection)"."""
+    others = TrackingConnection.objects.filter(store_id=store_id, is_active=True).exclude(pk=exclude)
+    return [
+        f"{code} ({other})"
+        for other in others.select_related("store").order_by("pk")
+        for code in carriers
+        if isinstance(other.carriers, list) and code in other.carriers
+    ]
+
+
+def _route(connection: TrackingConnection, named_elsewhere: set[str]) -> tuple[bool, set[str]]:
+    """The connection's share of the store's carriers: (True, the carriers it names), or (False, the
+    carriers it leaves to the others)."""
+    own = connection.carriers if isinstance(connection.carriers, list) else []
+    return (True, set(own)) if own else (False, named_elsewhere)
+
+
+def parcels_tracked_by(connection: TrackingConnection, *, named_elsewhere: set[str] | None = None) -> Q:
+    """A filter of Shipment: the parcels of the connection's store that it tracks (see routing above).
+    `named_elsewhere`, when given, saves the query of carriers_named_elsewhere."""
+    if named_elsewhere is None and not connection.carriers:
+        named_elsewhere = carriers_named_elsewhere(connection)
+    inclusive, codes = _route(connection, named_elsewhere or set())
+    if not codes:
+        return Q()
+    matches = Q(In(Lower("carrier"), sorted(codes)))
+    return matches if inclusive else ~matches
+
+
+def shipment_is_polled(shipment: Shipment) -> bool:
+    """Whether an active connection that tracks this parcel pulls (else it only hears of pushes)."""
+    connections = list(TrackingConnection.objects.filter(store_id=shipment.store_id, is_active=True))
+    carrier = shipment.carrier.strip().lower()
+    for connection in connections:
+        if not connection.pull_enabled:
+            continue
+        named = {code for other in connections if other.pk != connection.pk for code in other.carriers or ()}
+        inclusive, codes = _route(connection, named)
+        if (carrier in codes) == inclusive:
+            return True
+    return False
 
 
 def shipment_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Shipment:

@@ -9,15 +9,19 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Case, F, Max, Min, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.db import array_literal
 from tracking.choices import Tag, normalize_subtag, normalize_tag
 from tracking.models import Shipment, TrackingConnection, TrackingEvent
+
+CARRIER_CODE_MAX_LENGTH = Shipment._meta.get_field("carrier").max_length
 
 # Tags that mean the parcel physically moved forward; "last progress" is the latest of these.
 PROGRESS_TAGS = (Tag.IN_TRANSIT, Tag.OUT_FOR_DELIVERY, Tag.AVAILABLE_FOR_PICKUP, Tag.DELIVERED)
@@ -85,6 +89,23 @@ def connection_credentials_apply(
     connection.credentials = credentials
     if credentials != before:
         connection.registration_paused_until = None  # a permanent error's pause ends with new credentials
+
+
+def carrier_codes_parse(text: str) -> list[str]:
+    """A connection's carriers as typed (separated by commas, spaces or lines) into the stored list: lower
+    case, each once, in the order given. A code that cannot be one is a ValidationError naming it."""
+    codes: list[str] = []
+    for code in text.replace(",", " ").replace(";", " ").split():
+        code = code.strip().lower()
+        if len(code) > CARRIER_CODE_MAX_LENGTH or not all(c.isalnum() or c in "-_." for c in code):
+            raise ValidationError(
+                _("“%(code)s” is not a carrier code (letters, digits, - _ and ., up to %(max)d)."),
+                params={"code": code, "max": CARRIER_CODE_MAX_LENGTH},
+                code="carrier",
+            )
+        if code not in codes:
+            codes.append(code)
+    return codes
 
 
 @dataclass

@@ -18,9 +18,9 @@ from tracking.selectors import (
     connection_reload_for_webhook,
     shipment_cases,
     shipment_get_for_user,
+    shipment_is_polled,
     shipment_registrations,
     shipment_timeline,
-    store_is_polled,
 )
 from tracking.tasks import wake_delivery_processing
 
@@ -59,7 +59,7 @@ def shipment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "order": shipment.order,
         "events": shipment_timeline(shipment),
         "cases": shipment_cases(shipment),
-        "polled": store_is_polled(shipment.store_id),
+        "polled": shipment_is_polled(shipment),
         "registrations": shipment_registrations(shipment),
     }
     return render(request, "tracking/shipment_detail.html", context)

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.models import Store
 from tracking.choices import ProviderName
 from tracking.models import WEBHOOK_SECRET_MIN_LENGTH, TrackingConnection
-from tracking.services import connection_credentials_apply
+from tracking.selectors import carriers_taken
+from tracking.services import carrier_codes_parse, connection_credentials_apply
 
 
 class Command(BaseCommand):
@@ -22,12 +24,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--business-id", help="Kdniao EBusinessID.")
         parser.add_argument(
+            "--carriers",
+            help="Where the store tracks with several providers: the carrier codes this connection tracks, "
+            "comma-separated (e.g. zto,yto,sf); an empty value: every carrier no other connection names.",
+        )
+        parser.add_argument(
             "--base-url",
             help="This portal's public URL, if not settings.PUBLIC_URL (the PUBLIC_URL variable).",
         )
 
     def handle(self, *args, store_code: str, provider: str, secret: str | None, api_key: str | None,
-               business_id: str | None, base_url: str | None, **options):  # fmt: skip
+               business_id: str | None, base_url: str | None, carriers: str | None = None,
+               **options):  # fmt: skip
         store = Store.objects.filter(code=store_code).first()
         if store is None:
             raise CommandError(f"No store with code {store_code!r}.")
@@ -39,6 +47,14 @@ class Command(BaseCommand):
             store=store, provider=provider
         ).first() or TrackingConnection(store=store, provider=provider)
         created = connection.pk is None
+        if carriers is not None:
+            try:
+                connection.carriers = carrier_codes_parse(carriers)
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from exc
+            taken = carriers_taken(store_id=store.pk, carriers=connection.carriers, exclude=connection.pk)
+            if taken:
+                raise CommandError(f"Already tracked by another connection of the store: {'; '.join(taken)}")
         # Options not given keep what the connection has.
         connection_credentials_apply(
             connection, webhook_secret=secret, api_key=api_key or "",
