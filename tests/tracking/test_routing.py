@@ -7,11 +7,11 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.factories import make_order, make_shipment
+from tests.tracking.test_admin_connections import _form
 from tracking.ingest import shipment_poll_now, shipments_claim_for_poll, tracking_sync
 from tracking.models import Shipment, TrackingConnection, TrackingRegistration
 from tracking.registration import registrations_seed
@@ -103,22 +103,6 @@ def test_a_round_polls_only_its_carriers_and_parcels_of_a_push_only_connection_a
     assert [shipment_is_polled(p) for p in parcels.values()] == [False, False, True, True]
     # An agent's refresh of a parcel no pulling connection tracks says so, and changes nothing.
     assert shipment_poll_now(shipment=parcels["ZTO"]) is False
-
-
-@pytest.fixture
-def admin_client(client, db):
-    client.force_login(get_user_model().objects.create_superuser("root", password="pw-for-tests-123"))
-    return client
-
-
-def _form(**fields) -> dict:
-    data = {
-        "is_active": "on", "pull_enabled": "on", "register_parcels": "on", "base_url": "", "new_webhook_secret": "",
-        "new_api_key": "", "business_id": "", "requests_per_second": "", "subscribe_request_type": "",
-        "shipper_codes": "", "customer_names": "", "carriers": "",
-    }  # fmt: skip
-    data.update(fields)
-    return data
 
 
 @pytest.mark.django_db
