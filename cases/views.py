@@ -67,7 +67,7 @@ from cases.workflow import (
     cases_bulk_transition,
 )
 from portal.selectors import store_roles_for_user, stores_for_user
-from tracking.selectors import connections_stopped_for_user, shipment_timeline
+from tracking.selectors import connections_silent_for_user, connections_stopped_for_user, shipment_timeline
 
 BUYERS_SHOWN = 50
 REFUSALS_SHOWN = 5
@@ -184,10 +184,15 @@ def _nav_context(
     """The queue nav. Pages render it without counts (it fetches them itself once loaded, and again on every
     `cases-changed`), which keeps the count query off the pages' pinned query budget."""
     counts = queue_counts_for_user(request.user) if counted else None
+    # With the counts (refreshed on every change, off the pages' query budget): tracking that stopped.
+    stopped = connections_stopped_for_user(request.user) if counted else []
     return {
         "counts": counts,
-        # With the counts (refreshed on every change, off the pages' query budget): tracking that stopped.
-        "tracking_stopped": connections_stopped_for_user(request.user) if counted else [],
+        "tracking_stopped": stopped,
+        # Push-only connections hearing nothing (one already stopped says so once).
+        "tracking_silent": [c for c in connections_silent_for_user(request.user) if c not in stopped]
+        if counted
+        else [],
         "type_counts": [
             (value, label, counts["types"][value] if counts else None) for value, label in CaseType.choices
         ],

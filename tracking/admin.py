@@ -375,14 +375,14 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     form = TrackingConnectionForm
     list_display = [
         "__str__", "is_active", "pull_enabled", "deliveries", "events_new", "events_duplicate",
-        "signatures_rejected", "payloads_rejected", "last_sync_at", "last_error_at",
+        "signatures_rejected", "payloads_rejected", "last_push_at", "last_sync_at", "last_error_at",
     ]  # fmt: skip
     list_filter = ["provider", "is_active", "pull_enabled"]
     search_fields = ["store__code", "uuid"]
     readonly_fields = [
         "uuid", "webhook_url", "secret", "api_key", "events_new", "events_duplicate", "signatures_rejected",
         "payloads_rejected", "last_error", "last_error_at", "last_sync_at", "created_at", "registrations",
-        "registration_paused_until", "tracks",
+        "registration_paused_until", "tracks", "last_push_at", "last_registered_at",
     ]  # fmt: skip
     _credentials = [
         "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "requests_per_second",
@@ -390,7 +390,8 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     _health = [
         "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "registrations", "last_error",
-        "last_error_at", "registration_paused_until", "last_sync_at", "created_at",
+        "last_error_at", "registration_paused_until", "last_sync_at", "last_push_at", "last_registered_at",
+        "created_at",
     ]  # fmt: skip
     _connection = [
         "store", "provider", "is_active", "pull_enabled", "register_parcels", "carriers", "tracks", "base_url",

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from django.db import connection as db
 from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from portal.db import array_literal, prepared_cursor, skip_locked
@@ -257,12 +258,14 @@ def _process_claimed(deliveries: Sequence[WebhookDelivery], *, now: datetime, re
         items=batch.items, now=now, owners=batch.owners, expected_delivery=batch.expected
     )
     empty = IngestResult()
-    for connection_id, connection in connections.items():
-        shares = [ingest.per_owner.get(d.pk, empty) for d in deliveries if d.connection_id == connection_id]
-        _count(
-            connection,
-            events_new=sum(s.new for s in shares),
-            events_duplicate=sum(s.duplicate for s in shares),
+    for connection_id in connections:
+        mine = [d for d in deliveries if d.connection_id == connection_id]
+        shares = [ingest.per_owner.get(d.pk, empty) for d in mine]
+        latest = Value(max(d.received_at for d in mine))
+        TrackingConnection.objects.filter(pk=connection_id).update(
+            events_new=F("events_new") + sum(s.new for s in shares),
+            events_duplicate=F("events_duplicate") + sum(s.duplicate for s in shares),
+            last_push_at=Greatest(Coalesce("last_push_at", latest), latest),  # never back in time
         )
     by_counts: dict[tuple[int, int], list[int]] = {}
     for delivery in deliveries:

@@ -304,6 +304,10 @@ class TrackingConnection(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
     last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    # Set by the worker as it processes pushes, and by the registration step: a connection that registers
+    # parcels but hears nothing back has a webhook that does not reach us (tracking.selectors).
+    last_push_at = models.DateTimeField(_("last push received"), null=True, blank=True)
+    last_registered_at = models.DateTimeField(_("last parcel registered"), null=True, blank=True)
     # The registration step has seen the store's shipments up to this id (tracking.registration).
     registration_cursor = models.PositiveBigIntegerField(_("registered up to shipment"), default=0)
     registration_paused_until = models.DateTimeField(

@@ -188,6 +188,8 @@ def _register_done(
         TrackingRegistration.objects.filter(pk__in=[r.pk for r in registered]).update(
             status=RegistrationStatus.REGISTERED, registered_at=now, next_attempt_at=None, error=""
         )
+        if registered:
+            TrackingConnection.objects.filter(pk=registered[0].connection_id).update(last_registered_at=now)
         if not provider.pulls_unregistered:
             # Parcels whose polls waited for a registration that has now succeeded are polled at once.
             waited = [r.shipment_id for r in registered if r.status == RegistrationStatus.REFUSED]

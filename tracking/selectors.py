@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.db.models.lookups import In
 from django.http import Http404
@@ -49,6 +50,36 @@ def connections_stopped_for_user(user: AbstractBaseUser | AnonymousUser) -> list
         .exclude(last_error="")
         .select_related("store")
         .order_by("last_error_at", "pk")
+    )
+
+
+# A connection that registers parcels and polls none hears of them by push only; a day without one while it
+# registered parcels in the last week means its webhook does not reach us (a wrong URL or secret in the
+# provider's dashboard, a firewall), and its parcels' statuses go stale without a word.
+PUSH_SILENCE = timedelta(hours=24)
+PUSH_EXPECTED_FOR = timedelta(days=7)
+
+
+def connections_silent_for_user(user: AbstractBaseUser | AnonymousUser) -> list[TrackingConnection]:
+    """The user's stores' push-only connections that have registered parcels in the last week but received
+    no push for a day (none ever: none in the day since their first registration). Longest silent first."""
+    now = timezone.now()
+    cutoff = now - PUSH_SILENCE
+    registered_before_cutoff = Exists(
+        TrackingRegistration.objects.filter(
+            connection_id=OuterRef("pk"), status=RegistrationStatus.REGISTERED, registered_at__lt=cutoff
+        )
+    )
+    return list(
+        TrackingConnection.objects.filter(
+            Q(last_push_at__lt=cutoff) | Q(registered_before_cutoff, last_push_at__isnull=True),
+            store_id__in=store_ids_for_user(user),
+            is_active=True,
+            pull_enabled=False,
+            last_registered_at__gte=now - PUSH_EXPECTED_FOR,
+        )
+        .select_related("store")
+        .order_by(F("last_push_at").asc(nulls_first=True), "pk")
     )
 
 

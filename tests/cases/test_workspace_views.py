@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -639,3 +640,51 @@ def test_the_counts_partial_warns_when_a_stores_tracking_polling_stopped(agent_c
     )
     body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
     assert re.findall(r'data-tracking-stopped="(\d+)"', body) == [str(stopped.pk)]
+
+
+@pytest.mark.django_db
+def test_the_counts_partial_warns_when_a_push_only_connection_hears_nothing(agent_client, store, other_store):
+    from tests.factories import make_order, make_shipment
+    from tracking.models import TrackingConnection, TrackingRegistration
+
+    now = timezone.now()
+
+    def push_only(target_store, provider, **fields):
+        fields.setdefault("last_registered_at", now - timedelta(hours=1))
+        return TrackingConnection.objects.create(
+            store=target_store, provider=provider, webhook_secret="s" * 16, pull_enabled=False, **fields
+        )
+
+    silent = push_only(store, "kdniao", last_push_at=now - timedelta(hours=30))
+    push_only(store, "aftership", last_push_at=now - timedelta(hours=2))  # pushes arrive
+    push_only(
+        store, "17track", last_push_at=now - timedelta(days=3), last_registered_at=now - timedelta(days=9)
+    )
+    push_only(other_store, "kdniao", last_push_at=now - timedelta(days=2))  # not this agent's store
+
+    body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+
+    assert re.findall(r'data-tracking-silent="(\d+)"', body) == [str(silent.pk)]
+    local = timezone.localtime(silent.last_push_at, ZoneInfo(store.timezone)).strftime("%Y-%m-%d %H:%M")
+    assert f"{store.code} · Kdniao: no push since {local}" in body
+
+    # One that never heard a push warns once its first registration is a day old, not before.
+    TrackingConnection.objects.filter(pk=silent.pk).update(last_push_at=None)
+    registration = TrackingRegistration.objects.create(
+        connection=silent, shipment=make_shipment(order=make_order(store=store)), status="registered",
+        registered_at=now - timedelta(hours=3), next_attempt_at=None,
+    )  # fmt: skip
+    body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+    assert "data-tracking-silent" not in body
+    TrackingRegistration.objects.filter(pk=registration.pk).update(registered_at=now - timedelta(hours=25))
+    body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+    assert re.findall(r'data-tracking-silent="(\d+)"', body) == [str(silent.pk)]
+    assert "no push has ever arrived" in body
+
+    # A connection polling stopped by an error says so once, as stopped.
+    TrackingConnection.objects.filter(pk=silent.pk).update(
+        last_error="PermanentProviderError", last_error_at=now
+    )
+    body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+    assert "data-tracking-silent" not in body
+    assert re.findall(r'data-tracking-stopped="(\d+)"', body) == [str(silent.pk)]

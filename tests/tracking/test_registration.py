@@ -102,6 +102,8 @@ def test_new_parcels_are_registered_once_in_batches_of_40_and_a_second_round_ask
     registration = _registration(shipments[0])
     assert registration.status == RegistrationStatus.REGISTERED
     assert registration.registered_at is not None and registration.next_attempt_at is None
+    connection.refresh_from_db()
+    assert connection.last_registered_at == registration.registered_at  # pushes are awaited from now on
 
     second = registrations_run(connection=connection)
     assert (second.seeded, second.registered) == (0, 0)

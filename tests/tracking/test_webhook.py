@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,26 @@ def test_a_signed_kdniao_push_without_a_trace_is_acknowledged_kept_and_adds_noth
     assert (delivery.status, delivery.events_new, bytes(delivery.body)) == ("processed", 0, body)
     assert not TrackingEvent.objects.exists()
     assert not UnmatchedTracking.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_connection_keeps_when_its_last_push_arrived_never_moving_back(client, connection, parcel, body):
+    _post(client, connection, body)
+    process_deliveries()
+    first = WebhookDelivery.objects.get()
+    connection.refresh_from_db()
+    assert connection.last_push_at == first.received_at
+
+    # A push received earlier but processed later (retried after a failure) leaves the time as it is.
+    older = WebhookDelivery.objects.create(
+        connection=connection, body=body, received_at=first.received_at - timedelta(hours=5)
+    )
+    process_deliveries()
+
+    older.refresh_from_db()
+    connection.refresh_from_db()
+    assert older.status == "processed"
+    assert connection.last_push_at == first.received_at
 
 
 @pytest.mark.django_db
