@@ -7,7 +7,7 @@ from django.utils.translation import ngettext
 
 from portal.admin import ReadOnlyAdmin
 from portal.tasks import wake
-from tracking.ingest import deliveries_requeue, unmatched_match
+from tracking.ingest import connection_check, deliveries_requeue, unmatched_match
 from tracking.models import (
     SKU,
     WEBHOOK_SECRET_MIN_LENGTH,
@@ -401,6 +401,25 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
         (_("Credentials"), {"fields": _credentials}),
         (_("Health"), {"fields": _health}),
     ]
+
+    actions = ["check_credentials"]
+    CHECK_AT_ONCE = 10
+
+    @admin.action(description=_("Check the credentials with the provider"), permissions=["change"])
+    def check_credentials(self, request, queryset):
+        """One cheap request per selected connection (at most CHECK_AT_ONCE), each answer a message."""
+        connections = list(queryset.select_related("store").order_by("pk")[: self.CHECK_AT_ONCE + 1])
+        if len(connections) > self.CHECK_AT_ONCE:
+            self.message_user(
+                request, _("Select at most %(count)d connections to check at once.") % {"count": self.CHECK_AT_ONCE},
+                messages.WARNING,
+            )  # fmt: skip
+            return
+        for connection in connections:
+            result = connection_check(connection)
+            self.message_user(
+                request, f"{connection}: {result.message}", messages.SUCCESS if result.ok else messages.ERROR
+            )
 
     def get_queryset(self, request):
         return (

@@ -476,6 +476,20 @@ def shipment_poll_now(*, shipment: Shipment, now: datetime | None = None) -> boo
     return True
 
 
+class CheckResult(NamedTuple):
+    ok: bool
+    message: str  # what the provider answered, or why it could not be asked
+
+
+def connection_check(connection: TrackingConnection) -> CheckResult:
+    """Ask the connection's provider whether its credentials work, with one cheap request (an admin's
+    check after setting a key, instead of waiting for the next poll to fail). Writes nothing."""
+    try:
+        return CheckResult(True, provider_for(connection).check())
+    except ProviderError as exc:
+        return CheckResult(False, str(exc))
+
+
 def claim_size(provider: Provider) -> int:
     return max(provider.batch_size, MIN_CLAIM)
 

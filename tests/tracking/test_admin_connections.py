@@ -179,3 +179,73 @@ def test_kdniao_subscription_settings_are_set_in_the_admin_and_a_malformed_line_
     assert admin_client.post(url, _form(business_id="1234567")).status_code == 302  # emptied: removed
     connection.refresh_from_db()
     assert connection.credentials == {"business_id": "1234567"}
+
+
+def test_the_admin_checks_the_selected_connections_credentials_with_their_providers(
+    admin_client, store, other_store, httpserver
+):
+    httpserver.expect_request("/getquota", headers={"17token": "good-key"}).respond_with_json(
+        {"code": 0, "data": {"quota_total": 200, "quota_remain": 150}}
+    )
+    httpserver.expect_request("/getquota").respond_with_json(
+        {"code": -18010001, "data": {"errors": [{"code": -18010001, "message": "Access key is invalid."}]}}
+    )
+    base_url = httpserver.url_for("/").rstrip("/")
+    good = TrackingConnection.objects.create(
+        store=store,
+        provider="17track",
+        webhook_secret="s" * 16,
+        credentials={"api_key": "good-key"},
+        base_url=base_url,
+    )
+    bad = TrackingConnection.objects.create(
+        store=other_store,
+        provider="17track",
+        webhook_secret="s" * 16,
+        credentials={"api_key": "bad"},
+        base_url=base_url,
+    )
+    before = list(TrackingConnection.objects.order_by("pk").values())
+
+    response = admin_client.post(
+        "/admin/tracking/trackingconnection/",
+        {"action": "check_credentials", "_selected_action": [good.pk, bad.pk]},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    # One message per connection, named (the admin capitalizes its first letter), success or error.
+    assert (
+        f'<li class="success">{good.store.code.capitalize()} / 17TRACK: 17TRACK accepted the key; 150' in page
+    )
+    assert (
+        f'<li class="error">{bad.store.code.capitalize()} / 17TRACK: 17track: credentials refused (-18010001'
+        in page
+    )
+    assert list(TrackingConnection.objects.order_by("pk").values()) == before  # a check writes nothing
+
+
+def test_checking_more_connections_than_ten_at_once_asks_for_fewer_and_sends_nothing(
+    admin_client, httpserver
+):
+    from tests.factories import make_store
+
+    connections = [
+        TrackingConnection.objects.create(
+            store=make_store(code=f"chk-{i}"),
+            provider="17track",
+            webhook_secret="s" * 16,
+            credentials={"api_key": "k"},
+            base_url=httpserver.url_for("/").rstrip("/"),
+        )
+        for i in range(11)
+    ]
+
+    response = admin_client.post(
+        "/admin/tracking/trackingconnection/",
+        {"action": "check_credentials", "_selected_action": [c.pk for c in connections]},
+        follow=True,
+    )
+
+    assert "Select at most 10 connections to check at once." in response.content.decode()
+    assert httpserver.log == []

@@ -177,6 +177,27 @@ class AfterShipProvider(Provider):
             if self._client is None:
                 client.close()
 
+    def check(self) -> str:
+        """GET /couriers: the couriers the account has activated, which needs a valid API key."""
+        if not self.api_key:
+            raise PermanentProviderError("aftership: no API key configured (credentials['api_key']).")
+        bucket = self._bucket or shared_bucket(
+            provider=self.name, account=self.api_key, endpoint="GET /couriers",
+            requests_per_second=GET_TRACKINGS_PER_SECOND,
+        )  # fmt: skip
+        client = self._client or httpx.Client(timeout=self.timeout)
+        try:
+            response = request_with_retries(
+                client, "GET", f"{self.base_url}/couriers", bucket=bucket, provider=self.name,
+                error_message=_error_message, headers={"as-api-key": self.api_key, "Accept": "application/json"},
+            )  # fmt: skip
+        finally:
+            if self._client is None:
+                client.close()
+        couriers = _envelope_data(response, what="GET /couriers").get("couriers")
+        count = len(couriers) if isinstance(couriers, list) else 0
+        return f"AfterShip accepted the API key; {count} couriers are activated on the account."
+
     def _create(self, client: httpx.Client, numbers: list[str]) -> dict[str, str]:
         """Have AfterShip start tracking these numbers. Returns those it refused, with its message: a refusal
         about one number is not raised."""
@@ -401,15 +422,13 @@ def _parse_push_typed(body: bytes) -> ParsedPush:
     return ParsedPush(kind=event, trackings=(tracking,), event_id=event_id, extra=extra)
 
 
-def _envelope_data(response: httpx.Response) -> Mapping[str, Any]:
+def _envelope_data(response: httpx.Response, *, what: str = "GET /trackings") -> Mapping[str, Any]:
     try:
         document = response.json()
     except ValueError as exc:
-        raise RetryableProviderError(
-            "aftership: GET /trackings answered with a body that is not JSON."
-        ) from exc
+        raise RetryableProviderError(f"aftership: {what} answered with a body that is not JSON.") from exc
     if not isinstance(document, Mapping):
-        raise RetryableProviderError("aftership: GET /trackings answered with an unexpected body.")
+        raise RetryableProviderError(f"aftership: {what} answered with an unexpected body.")
     meta = document.get("meta")
     code = meta.get("code") if isinstance(meta, Mapping) else 200
     if code not in (200, 201, None):
@@ -418,7 +437,7 @@ def _envelope_data(response: httpx.Response) -> Mapping[str, Any]:
         )
     data = document.get("data")
     if not isinstance(data, Mapping):
-        raise RetryableProviderError("aftership: GET /trackings answered without a data object.")
+        raise RetryableProviderError(f"aftership: {what} answered without a data object.")
     return data
 
 

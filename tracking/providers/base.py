@@ -136,3 +136,10 @@ class Provider:
         each with its reason; a number it already tracks is not refused. Raises ProviderError subclasses
         when the request as a whole fails. Only called where `registers` is True."""
         raise NotImplementedError
+
+    # --- health -----------------------------------------------------------------------------------------
+    def check(self) -> str:
+        """Ask the provider, with one cheap request, whether the credentials work: a line saying what it
+        answered. Raises ProviderError subclasses when they do not (permanent: the key or the account;
+        retryable: the provider could not be reached)."""
+        raise NotImplementedError

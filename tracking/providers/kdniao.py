@@ -80,6 +80,7 @@ PUSH_REQUEST_TYPES = frozenset({"101", "102"})
 IGNORED_PUSH_REQUEST_TYPES = frozenset({"107"})
 INSTANT_QUERY_REQUEST_TYPE = "8001"
 INSTANT_QUERY_PATH = "/Ebusiness/EbusinessOrderHandle.aspx"
+CHECK_NUMBER = "YT0000000000000"  # the credentials check's instant query: a YTO number no parcel has
 SUBSCRIBE_REQUEST_TYPE = "8008"
 SUBSCRIBE_PATH = "/api/dist"
 PHONE_CHECKED_SHIPPERS = frozenset({"SF", "ZTO"})  # CustomerName: last four digits of the phone
@@ -383,6 +384,34 @@ class KdniaoProvider(Provider):
         if not isinstance(document, Mapping):
             raise RetryableProviderError(f"kdniao: {what} answered with an unexpected body.")
         return document
+
+    def check(self) -> str:
+        """One instant query of a number no carrier issued (it counts as one query of the plan): Kdniao
+        signs and checks the account before it looks at the number, so an answer that names the account
+        (the signature, the business id, the plan) is the credentials' fault, and any other the number's."""
+        self._require_credentials()
+        bucket = self._bucket or shared_bucket(
+            provider=self.name, account=self.business_id, endpoint="instant query",
+            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
+        )  # fmt: skip
+        client = self._client or httpx.Client(timeout=self.timeout)
+        try:
+            document = self._call(
+                client, bucket, path=INSTANT_QUERY_PATH, what="instant query",
+                request_type=INSTANT_QUERY_REQUEST_TYPE,
+                request={"OrderCode": "", "ShipperCode": "YTO", "LogisticCode": CHECK_NUMBER},
+            )  # fmt: skip
+        finally:
+            if self._client is None:
+                client.close()
+        reason = str(document.get("Reason") or "")
+        if document.get("Success") is False:
+            if any(word in reason for word in BUSY_REASONS):
+                raise RetryableProviderError(f"kdniao: instant query failed, try later: {reason}")
+            if any(word in reason for word in ACCOUNT_REASONS):
+                raise PermanentProviderError(f"kdniao: the account was refused: {reason}")
+        answer = f" (it answered of a made-up number: {reason})" if reason else ""
+        return f"Kdniao accepted the EBusinessID and the AppKey{answer}."
 
     def _query(self, client: httpx.Client, bucket: TokenBucket, number: str, shipper: str) -> ParsedTracking:
         document = self._call(

@@ -214,6 +214,25 @@ class SeventeenTrackProvider(Provider):
             refused |= self._register(client, bucket, items)
         return refused
 
+    def check(self) -> str:
+        """POST /getquota: the account's tracking quota, which needs a valid key (and costs none)."""
+        if not self.api_key:
+            raise PermanentProviderError("17track: no API key configured (credentials['api_key']).")
+        bucket = self._bucket or shared_bucket(
+            provider=self.name, account=self.api_key, endpoint="gettrackinfo+register",
+            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
+        )  # fmt: skip
+        client = self._client or httpx.Client(timeout=self.timeout)
+        try:
+            data = self._post(client, bucket, "getquota", [])
+        finally:
+            if self._client is None:
+                client.close()
+        remain, total = data.get("quota_remain"), data.get("quota_total")
+        if isinstance(remain, int) and isinstance(total, int):
+            return f"17TRACK accepted the key; {remain:,} of {total:,} trackings left in the quota."
+        return "17TRACK accepted the key."
+
     def _batches(
         self, refs: Sequence[TrackingRef]
     ) -> Iterator[tuple[httpx.Client, TokenBucket, list[dict[str, Any]]]]:

@@ -111,6 +111,9 @@ class SimulatorProvider(Provider):
         )
 
     # --- pull -------------------------------------------------------------------------------------------
+    def check(self) -> str:
+        return "The simulator needs no credentials."
+
     def fetch(self, refs: Sequence[TrackingRef]) -> list[ParsedTracking]:
         now = self._now()
         return [self.history(ref, now=now) for ref in dict.fromkeys(refs)]

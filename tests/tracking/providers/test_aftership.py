@@ -562,3 +562,27 @@ def test_register_creates_the_trackings_and_returns_the_refused_ones_with_the_re
     assert [c["tracking_number"] for c in account.created] == ["ER000000000MY", "ER000000001MY", "BAD"]
     assert "ER000000000MY" in account.known  # created; ER000000001MY (4003, already there) is no refusal
     assert not any(request.method == "GET" for request, _ in httpserver.log)  # registering reads nothing
+
+
+# --- credentials check ----------------------------------------------------------------------------------
+def test_check_asks_for_the_activated_couriers_with_the_key(httpserver: HTTPServer, fake_bucket):
+    httpserver.expect_request("/couriers", method="GET", headers={"as-api-key": API_KEY}).respond_with_json(
+        {
+            "meta": {"code": 200},
+            "data": {"total": 2, "couriers": [{"slug": "jtexpress-my"}, {"slug": "poslaju"}]},
+        }
+    )
+
+    message = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).check()
+
+    assert message == "AfterShip accepted the API key; 2 couriers are activated on the account."
+
+
+def test_check_with_a_refused_or_missing_key_is_a_permanent_error(httpserver: HTTPServer, fake_bucket):
+    httpserver.expect_request("/couriers").respond_with_json(
+        {"meta": {"code": 401, "message": "Invalid API key.", "type": "Unauthorized"}, "data": {}}, status=401
+    )
+    with pytest.raises(PermanentProviderError, match="credentials refused"):
+        provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).check()
+    with pytest.raises(PermanentProviderError, match="no API key configured"):
+        AfterShipProvider(credentials={}, base_url=httpserver.url_for("/"), bucket=fake_bucket).check()

@@ -477,3 +477,41 @@ def test_register_without_credentials_is_permanent_and_sends_nothing(httpserver:
     with pytest.raises(PermanentProviderError, match="credentials incomplete"):
         provider(base_url=httpserver.url_for("/"), credentials={}).register([TrackingRef("YT1", "YTO")])
     assert httpserver.log == []
+
+
+# --- credentials check ----------------------------------------------------------------------------------
+INSTANT_QUERY = "/Ebusiness/EbusinessOrderHandle.aspx"
+
+
+def test_check_sends_one_signed_instant_query_of_a_made_up_number(httpserver: HTTPServer, fake_bucket):
+    seen: list[dict] = []
+    answer = {"EBusinessID": BUSINESS_ID, "Success": False, "LogisticCode": "YT0000000000000", "State": "0",
+              "Reason": "暂无轨迹信息", "Traces": []}  # fmt: skip
+    httpserver.expect_request(INSTANT_QUERY, method="POST").respond_with_handler(
+        _instant_query_handler(seen, answer)
+    )
+
+    message = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).check()
+
+    assert (
+        message
+        == "Kdniao accepted the EBusinessID and the AppKey (it answered of a made-up number: 暂无轨迹信息)."
+    )
+    [form] = seen
+    assert (form["RequestType"], form["EBusinessID"]) == ("8001", BUSINESS_ID)
+    assert form["DataSign"] == data_sign(form["RequestData"], APP_KEY)
+
+
+@pytest.mark.parametrize(
+    ("reason", "error"),
+    [("DataSign签名错误", PermanentProviderError), ("没有可用套餐", PermanentProviderError),
+     ("系统繁忙，请稍后再试", RetryableProviderError)],  # noqa: RUF001
+)  # fmt: skip
+def test_check_says_when_the_account_is_refused_and_when_kdniao_is_busy(
+    httpserver: HTTPServer, fake_bucket, reason, error
+):
+    httpserver.expect_request(INSTANT_QUERY).respond_with_json(
+        {"EBusinessID": BUSINESS_ID, "Success": False, "Reason": reason}
+    )
+    with pytest.raises(error, match=reason[:4]):
+        provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).check()

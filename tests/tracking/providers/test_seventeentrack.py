@@ -550,3 +550,23 @@ def test_register_sends_40_numbers_a_request_and_returns_the_refused_ones_with_t
     assert [len(items) for items in calls] == [40, 6]
     assert refused == {"BAD1": "-18019903: Carrier can not be detected."}  # already registered: no refusal
     assert not any(request.path == "/gettrackinfo" for request, _ in httpserver.log)
+
+
+# --- credentials check ----------------------------------------------------------------------------------
+def test_check_reads_the_quota_with_the_key(httpserver: HTTPServer, fake_bucket):
+    httpserver.expect_request("/getquota", method="POST", headers={"17token": API_KEY}).respond_with_json(
+        {"code": 0, "data": {"quota_total": 10000, "quota_used": 1766, "quota_remain": 8234, "today_used": 12,
+                             "max_track_daily": 0, "free_email_quota": 100, "free_email_quotaused": 0}}
+    )  # fmt: skip
+
+    message = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).check()
+
+    assert message == "17TRACK accepted the key; 8,234 of 10,000 trackings left in the quota."
+
+
+def test_check_with_a_refused_key_is_a_permanent_error(httpserver: HTTPServer, fake_bucket):
+    httpserver.expect_request("/getquota").respond_with_json(
+        {"code": -18010001, "data": {"errors": [{"code": -18010001, "message": "Access key is invalid."}]}}
+    )
+    with pytest.raises(PermanentProviderError, match=r"credentials refused.*Access key is invalid"):
+        provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).check()

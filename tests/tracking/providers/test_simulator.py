@@ -147,3 +147,7 @@ def test_the_simple_single_parcel_shape_is_accepted():
 def test_malformed_pushes_raise_a_payload_error_that_names_the_field(body, message):
     with pytest.raises(PayloadError, match=message):
         provider().parse_push(body=body, headers={})
+
+
+def test_the_simulators_credentials_check_asks_nothing():
+    assert provider().check() == "The simulator needs no credentials."
