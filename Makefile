@@ -28,7 +28,10 @@ run: install
 	@echo "  Log in as agent, supervisor or admin; password: $${DEMO_PASSWORD:-afterdesk-demo}"
 	@echo "  Ctrl-C stops the web server and the worker."
 	@echo
-	@export DEBUG=$${DEBUG:-1} PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)}; trap 'kill 0' INT TERM EXIT; \
+	@# On Ctrl-C, a TERM to make, or either process ending: stop the other children once, then wait for them
+	@# (not `kill 0`, which signals this shell too and sets its trap off again and again).
+	@export DEBUG=$${DEBUG:-1} PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)}; \
+	  trap 'trap - INT TERM EXIT; kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	  $(PY) manage.py qcluster & \
 	  $(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
 	  wait -n
