@@ -24,7 +24,7 @@ from tracking.models import (
     UnmatchedTracking,
     WebhookDelivery,
 )
-from tracking.registration import registrations_retry
+from tracking.registration import registrations_retry, registrations_rewind
 from tracking.selectors import carriers_named_elsewhere, carriers_taken, registration_counts
 from tracking.services import carrier_codes_parse, connection_credentials_apply, shipments_summary_refresh
 from tracking.tasks import REGISTER_TASK, RULES_TASK, wake_delivery_processing
@@ -429,6 +429,11 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
             # Deliveries retention deleted are counted on the connection (tracking.retention).
             .annotate(delivery_count=Count("deliveries") + F("deliveries_pruned"))
         )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if {"carriers", "is_active"} & set(form.changed_data):
+            registrations_rewind(store_id=obj.store_id)  # the store's parcels are shared out anew
 
     def get_readonly_fields(self, request, obj=None):
         # The store and provider name what the webhook URL and the stored deliveries belong to: fixed once made.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
 from portal.db import skip_locked
@@ -77,9 +77,11 @@ def registrations_seed(
         last = window[:limit].aggregate(last=Max("pk"))["last"]
         if last is None:
             return None
+        made = TrackingRegistration.objects.filter(connection_id=connection.pk, shipment_id=OuterRef("pk"))
         pks = list(
             window.filter(parcels_tracked_by(connection), pk__lte=last, created_at__gte=now - MAX_AGE)
             .exclude(status=Tag.DELIVERED)
+            .exclude(Exists(made))  # seeded before the cursor was rewound (registrations_rewind)
             .values_list("pk", flat=True)
         )
         TrackingRegistration.objects.bulk_create(
@@ -94,6 +96,21 @@ def registrations_seed(
         TrackingConnection.objects.filter(pk=connection.pk).update(registration_cursor=last)
         connection.registration_cursor = last
     return len(pks)
+
+
+def registrations_rewind(*, store_id: int, now: datetime | None = None) -> int:
+    """After the store's parcels were shared out anew among its connections (a connection's carriers, or
+    whether it is active, changed): seed again from the store's first parcel of the last MAX_AGE, so each
+    connection registers the parcels in transit it now tracks, not only the next new ones. Registrations
+    already made stay (seeding ignores them). Returns how many connections were rewound."""
+    now = now or timezone.now()
+    recent = Shipment.objects.filter(store_id=store_id, created_at__gte=now - MAX_AGE)
+    first = recent.aggregate(first=Min("pk"))["first"]
+    if first is None:
+        return 0
+    return TrackingConnection.objects.filter(store_id=store_id, registration_cursor__gte=first).update(
+        registration_cursor=first - 1
+    )
 
 
 def registrations_claim(

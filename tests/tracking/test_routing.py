@@ -158,3 +158,29 @@ def test_the_command_sets_the_carriers_and_refuses_taken_ones(store):
 
     call_command("create_tracking_connection", store.code, "kdniao", "--carriers", "", stdout=StringIO())
     assert TrackingConnection.objects.get(provider="kdniao").carriers == []
+
+
+@pytest.mark.django_db
+def test_carriers_given_to_a_connection_later_get_its_parcels_in_transit_registered_too(
+    admin_client, store, parcels
+):
+    kdniao = _connection(store, "kdniao")
+    seventeen = _connection(store, "17track")
+    assert registrations_seed(connection=kdniao, now=NOW) == 4  # no carriers named yet: it tracks all
+    assert registrations_seed(connection=seventeen, now=NOW) == 4
+    TrackingRegistration.objects.filter(connection=kdniao).delete()  # say Kdniao was added for mainland later
+    Shipment.objects.filter(pk=parcels["yto"].pk).update(created_at=NOW - timedelta(days=40))  # long settled
+
+    response = admin_client.post(
+        f"/admin/tracking/trackingconnection/{kdniao.pk}/change/", _form(carriers="zto, yto")
+    )
+
+    assert response.status_code == 302
+    kdniao.refresh_from_db()
+    seventeen.refresh_from_db()
+    assert registrations_seed(connection=kdniao, now=NOW) == 1  # the ZTO parcel in transit; not the old one
+    assert registrations_seed(connection=seventeen, now=NOW) == 0  # its registrations stand
+    assert set(
+        TrackingRegistration.objects.filter(connection=kdniao).values_list("shipment__carrier", flat=True)
+    ) == {"ZTO"}
+    assert kdniao.registration_cursor == max(p.pk for p in parcels.values())

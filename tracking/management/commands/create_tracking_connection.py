@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from portal.models import Store
 from tracking.choices import ProviderName
 from tracking.models import WEBHOOK_SECRET_MIN_LENGTH, TrackingConnection
+from tracking.registration import registrations_rewind
 from tracking.selectors import carriers_taken
 from tracking.services import carrier_codes_parse, connection_credentials_apply
 
@@ -61,6 +62,8 @@ class Command(BaseCommand):
             settings={"business_id": business_id} if business_id else {},
         )  # fmt: skip
         connection.save()
+        if carriers is not None:
+            registrations_rewind(store_id=store.pk)  # the store's parcels are shared out anew
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} {connection}.")
         url = f"{base_url.rstrip('/')}{connection.webhook_path}" if base_url else connection.webhook_url
