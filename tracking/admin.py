@@ -24,6 +24,7 @@ from tracking.models import (
     UnmatchedTracking,
     WebhookDelivery,
 )
+from tracking.providers.kdniao import SENDER_FIELDS
 from tracking.registration import registrations_retry, registrations_rewind
 from tracking.selectors import carriers_named_elsewhere, carriers_taken, registration_counts
 from tracking.services import carrier_codes_parse, connection_credentials_apply, shipments_summary_refresh
@@ -260,6 +261,16 @@ class TrackingConnectionForm(forms.ModelForm):
         ),
     )
 
+    sender = forms.CharField(
+        label=_("Kdniao sender"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Kdniao only, where your plan asks for the sender in subscriptions: the store's return address, "
+            "one field = value per line, in Kdniao's names (Name, Mobile, Tel, ProvinceName, CityName, "
+            "ExpAreaName, Address, Company, PostCode)."
+        ),
+    )
     carriers = forms.CharField(
         label=_("Carriers"),
         required=False,
@@ -278,6 +289,7 @@ class TrackingConnectionForm(forms.ModelForm):
         "subscribe_request_type",
         "shipper_codes",
         "customer_names",
+        "sender",
     )
 
     class Meta:
@@ -298,7 +310,7 @@ class TrackingConnectionForm(forms.ModelForm):
         self.fields["business_id"].initial = credentials.get("business_id", "")
         self.fields["requests_per_second"].initial = credentials.get("requests_per_second")
         self.fields["subscribe_request_type"].initial = credentials.get("subscribe_request_type", "")
-        for name in ("shipper_codes", "customer_names"):
+        for name in ("shipper_codes", "customer_names", "sender"):
             pairs = credentials.get(name)
             if isinstance(pairs, dict):
                 self.fields[name].initial = "\n".join(f"{key} = {value}" for key, value in pairs.items())
@@ -317,6 +329,16 @@ class TrackingConnectionForm(forms.ModelForm):
 
     def clean_customer_names(self):
         return _pairs(self.cleaned_data["customer_names"]) or ""
+
+    def clean_sender(self):
+        sender = _pairs(self.cleaned_data["sender"])
+        unknown = [key for key in sender if key not in SENDER_FIELDS]
+        if unknown:
+            raise forms.ValidationError(
+                _("Not a field of Kdniao's Sender: %(fields)s (expected %(known)s)."),
+                params={"fields": ", ".join(unknown), "known": ", ".join(SENDER_FIELDS)},
+            )
+        return sender or ""
 
     def clean(self):
         cleaned = super().clean()
@@ -386,7 +408,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     _credentials = [
         "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "requests_per_second",
-        "subscribe_request_type", "shipper_codes", "customer_names",
+        "subscribe_request_type", "shipper_codes", "customer_names", "sender",
     ]  # fmt: skip
     _health = [
         "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "registrations", "last_error",

@@ -21,7 +21,7 @@ def _form(**fields) -> dict:
     data = {
         "is_active": "on", "pull_enabled": "on", "register_parcels": "on", "base_url": "", "new_webhook_secret": "", "new_api_key": "",
         "business_id": "", "requests_per_second": "", "subscribe_request_type": "", "shipper_codes": "",
-        "customer_names": "",
+        "customer_names": "", "sender": "",
     }  # fmt: skip
     data.update(fields)
     return data
@@ -179,6 +179,27 @@ def test_kdniao_subscription_settings_are_set_in_the_admin_and_a_malformed_line_
     assert admin_client.post(url, _form(business_id="1234567")).status_code == 302  # emptied: removed
     connection.refresh_from_db()
     assert connection.credentials == {"business_id": "1234567"}
+
+
+def test_the_kdniao_sender_is_set_in_the_admin_in_kdniaos_field_names(admin_client, store):
+    fields = _form(
+        store=store.pk, provider="kdniao", new_webhook_secret="app-key-0123456789", business_id="1237100"
+    )
+    bad = admin_client.post(ADD_URL, {**fields, "sender": "Name = Lumi\nStreet = 科技园 1 号"})
+    assert bad.status_code == 200
+    assert "Not a field of Kdniao&#x27;s Sender: Street" in bad.content.decode()
+    assert not TrackingConnection.objects.exists()
+
+    sender = "Name = Lumi 仓库\nMobile = 13800138000\nProvinceName = 广东省\nCityName = 深圳市\nAddress = 科技园 1 号"
+    assert admin_client.post(ADD_URL, {**fields, "sender": sender}).status_code == 302
+
+    connection = TrackingConnection.objects.get()
+    assert connection.credentials["sender"] == {
+        "Name": "Lumi 仓库", "Mobile": "13800138000", "ProvinceName": "广东省", "CityName": "深圳市",
+        "Address": "科技园 1 号",
+    }  # fmt: skip
+    page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
+    assert "ProvinceName = 广东省" in page
 
 
 def test_the_admin_checks_the_selected_connections_credentials_with_their_providers(

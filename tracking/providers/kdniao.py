@@ -21,7 +21,8 @@ Guarantees:
   for the standard track subscription), one number per request at the same 5 requests/s, with the
   recipient Kdniao asks for (name, phone, address) and, for SF Express and ZTO, CustomerName = the last
   four digits of the phone (credentials['customer_names'] sets it per ShipperCode instead, e.g. JD's
-  青龙 code). A parcel whose carrier has no ShipperCode, or that Kdniao answers Success false for, is
+  青龙 code), and the Sender (the store's return address) where credentials['sender'] gives one. A
+  parcel whose carrier has no ShipperCode, or that Kdniao answers Success false for, is
   refused with the reason; an answer that names the account (signature, business id, no plan) is a
   permanent error, a busy one retryable. The instant query works without a subscription, so polling
   never waits for one.
@@ -84,6 +85,19 @@ CHECK_NUMBER = "YT0000000000000"  # the credentials check's instant query: a YTO
 SUBSCRIBE_REQUEST_TYPE = "8008"
 SUBSCRIBE_PATH = "/api/dist"
 PHONE_CHECKED_SHIPPERS = frozenset({"SF", "ZTO"})  # CustomerName: last four digits of the phone
+# The subscription's Sender, where the plan asks for it (credentials['sender'], set in the admin): the
+# store's return address, in Kdniao's field names.
+SENDER_FIELDS = (
+    "Company",
+    "Name",
+    "Tel",
+    "Mobile",
+    "PostCode",
+    "ProvinceName",
+    "CityName",
+    "ExpAreaName",
+    "Address",
+)
 # A Success false whose Reason says one of these is about the account, not the number (and pauses the
 # connection's registration): signature, business id, merchant, plan, permission, not enabled, balance.
 # Narrow on purpose: a per-number refusal read as the account's would stop every parcel's subscription.
@@ -323,6 +337,9 @@ class KdniaoProvider(Provider):
                 "Name": recipient.name, "Mobile": recipient.phone, "ProvinceName": recipient.province,
                 "CityName": recipient.city, "ExpAreaName": recipient.district, "Address": recipient.address,
             }  # fmt: skip
+        sender = self.credentials.get("sender")
+        if isinstance(sender, Mapping) and sender:
+            request["Sender"] = {key: str(value) for key, value in sender.items() if key in SENDER_FIELDS}
         document = self._call(
             client, bucket, path=SUBSCRIBE_PATH, what="subscription", request=request,
             request_type=str(self.credentials.get("subscribe_request_type") or SUBSCRIBE_REQUEST_TYPE),

@@ -434,6 +434,23 @@ def test_register_takes_the_configured_request_type_and_customer_names(httpserve
     request = json.loads(seen[0]["RequestData"])
     assert request["CustomerName"] == "020K123456"
     assert "Receiver" not in request  # no recipient given, none invented
+    assert "Sender" not in request  # none configured
+
+
+def test_register_sends_the_configured_sender(httpserver: HTTPServer, fake_bucket):
+    seen: list[dict] = []
+    httpserver.expect_request(SUBSCRIBE).respond_with_handler(_subscribe_handler(seen))
+    sender = {"Name": "Lumi 仓库", "Mobile": "13800138000", "ProvinceName": "广东省", "CityName": "深圳市",
+              "ExpAreaName": "南山区", "Address": "科技园 1 号", "Colour": "not Kdniao's"}  # fmt: skip
+    credentials = {"api_key": APP_KEY, "business_id": BUSINESS_ID, "sender": sender}
+
+    provider(base_url=httpserver.url_for("/"), bucket=fake_bucket, credentials=credentials).register(
+        [TrackingRef("YT7500000000009", "yto", BUYER)]
+    )
+
+    request = json.loads(seen[0]["RequestData"])
+    assert request["Sender"] == {key: value for key, value in sender.items() if key != "Colour"}
+    assert request["Receiver"]["Name"] == "王小明"
 
 
 def test_a_parcel_kdniao_refuses_or_cannot_name_the_carrier_of_is_returned_with_the_reason(
