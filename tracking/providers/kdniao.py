@@ -276,10 +276,7 @@ class KdniaoProvider(Provider):
         if not refs:
             return []
         self._require_credentials()
-        bucket = self._bucket or shared_bucket(
-            provider=self.name, account=self.business_id, endpoint="instant query",
-            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
-        )  # fmt: skip
+        bucket = self._quota("instant query")
         client = self._client or httpx.Client(timeout=self.timeout)
         try:
             results = []
@@ -303,10 +300,7 @@ class KdniaoProvider(Provider):
         if not refs:
             return {}
         self._require_credentials()
-        bucket = self._bucket or shared_bucket(
-            provider=self.name, account=self.business_id, endpoint="subscribe",
-            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
-        )  # fmt: skip
+        bucket = self._quota("subscribe")
         client = self._client or httpx.Client(timeout=self.timeout)
         refused: dict[str, str] = {}
         try:
@@ -362,6 +356,13 @@ class KdniaoProvider(Provider):
         digits = "".join(c for c in (ref.recipient.phone if ref.recipient else "") if c.isdigit())
         return digits[-4:] if shipper in PHONE_CHECKED_SHIPPERS and len(digits) >= 4 else ""
 
+    def _quota(self, endpoint: str) -> TokenBucket:
+        """The account's quota of one endpoint, shared by every process (5 requests/s unless configured)."""
+        return self._bucket or shared_bucket(
+            provider=self.name, account=self.business_id, endpoint=endpoint,
+            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
+        )  # fmt: skip
+
     def shipper_code(self, carrier: str) -> str:
         overrides = self.credentials.get("shipper_codes")
         if isinstance(overrides, Mapping) and isinstance(overrides.get(carrier), str):
@@ -407,10 +408,7 @@ class KdniaoProvider(Provider):
         signs and checks the account before it looks at the number, so an answer that names the account
         (the signature, the business id, the plan) is the credentials' fault, and any other the number's."""
         self._require_credentials()
-        bucket = self._bucket or shared_bucket(
-            provider=self.name, account=self.business_id, endpoint="instant query",
-            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
-        )  # fmt: skip
+        bucket = self._quota("instant query")
         client = self._client or httpx.Client(timeout=self.timeout)
         try:
             document = self._call(

@@ -218,10 +218,7 @@ class SeventeenTrackProvider(Provider):
         """POST /getquota: the account's tracking quota, which needs a valid key (and costs none)."""
         if not self.api_key:
             raise PermanentProviderError("17track: no API key configured (credentials['api_key']).")
-        bucket = self._bucket or shared_bucket(
-            provider=self.name, account=self.api_key, endpoint="gettrackinfo+register",
-            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
-        )  # fmt: skip
+        bucket = self._quota()
         client = self._client or httpx.Client(timeout=self.timeout)
         try:
             data = self._post(client, bucket, "getquota", [])
@@ -233,6 +230,13 @@ class SeventeenTrackProvider(Provider):
             return f"17TRACK accepted the key; {remain:,} of {total:,} trackings left in the quota."
         return "17TRACK accepted the key."
 
+    def _quota(self) -> TokenBucket:
+        """The account's one quota, which every endpoint draws on (3 requests/s unless configured)."""
+        return self._bucket or shared_bucket(
+            provider=self.name, account=self.api_key, endpoint="gettrackinfo+register",
+            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
+        )  # fmt: skip
+
     def _batches(
         self, refs: Sequence[TrackingRef]
     ) -> Iterator[tuple[httpx.Client, TokenBucket, list[dict[str, Any]]]]:
@@ -242,10 +246,7 @@ class SeventeenTrackProvider(Provider):
             return
         if not self.api_key:
             raise PermanentProviderError("17track: no API key configured (credentials['api_key']).")
-        bucket = self._bucket or shared_bucket(
-            provider=self.name, account=self.api_key, endpoint="gettrackinfo+register",
-            requests_per_second=configured_rate(self.credentials, REQUESTS_PER_SECOND),
-        )  # fmt: skip
+        bucket = self._quota()
         client = self._client or httpx.Client(timeout=self.timeout)
         try:
             for start in range(0, len(items), self.batch_size):
