@@ -118,4 +118,5 @@ class ProviderName(models.TextChoices):
     AFTERSHIP = "aftership", "AfterShip"
     SEVENTEEN_TRACK = "17track", "17TRACK"
     KDNIAO = "kdniao", _("Kdniao")
+    KUAIDI100 = "kuaidi100", _("Kuaidi100")
     SIMULATOR = "simulator", _("Simulator")  # the demo's and load tests' fake carrier network

@@ -72,6 +72,7 @@ def provider_for(connection: TrackingConnection) -> Provider:
         credentials=connection.credentials,
         webhook_secret=connection.webhook_secret,
         base_url=connection.base_url or None,
+        callback_url=connection.webhook_url,
     )
 
 

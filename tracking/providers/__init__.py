@@ -9,12 +9,19 @@ from __future__ import annotations
 from tracking.providers.aftership import AfterShipProvider
 from tracking.providers.base import Provider
 from tracking.providers.kdniao import KdniaoProvider
+from tracking.providers.kuaidi100 import Kuaidi100Provider
 from tracking.providers.seventeentrack import SeventeenTrackProvider
 from tracking.providers.simulator import SimulatorProvider
 
 REGISTRY: dict[str, type[Provider]] = {
     provider.name: provider
-    for provider in (AfterShipProvider, SeventeenTrackProvider, KdniaoProvider, SimulatorProvider)
+    for provider in (
+        AfterShipProvider,
+        SeventeenTrackProvider,
+        KdniaoProvider,
+        Kuaidi100Provider,
+        SimulatorProvider,
+    )
 }
 
 

@@ -110,11 +110,14 @@ class Provider:
         webhook_secret: str = "",
         base_url: str | None = None,
         timeout: float = 10.0,
+        callback_url: str = "",
     ) -> None:
         self.credentials = dict(credentials or {})
         self.webhook_secret = webhook_secret
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.timeout = timeout
+        # The connection's webhook URL, for providers told per registration where to push (Kuaidi100).
+        self.callback_url = callback_url
 
     # --- push -------------------------------------------------------------------------------------------
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:

@@ -199,12 +199,17 @@ class KdniaoProvider(Provider):
         webhook_secret: str = "",
         base_url: str | None = None,
         timeout: float = 10.0,
+        callback_url: str = "",
         bucket: TokenBucket | None = None,
         client: httpx.Client | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(
-            credentials=credentials, webhook_secret=webhook_secret, base_url=base_url, timeout=timeout
+            credentials=credentials,
+            webhook_secret=webhook_secret,
+            base_url=base_url,
+            timeout=timeout,
+            callback_url=callback_url,
         )
         self.app_key = credential(self.credentials, "api_key", "app_key", "AppKey")
         self.business_id = credential(self.credentials, "business_id", "EBusinessID")

@@ -166,11 +166,16 @@ class SeventeenTrackProvider(Provider):
         webhook_secret: str = "",
         base_url: str | None = None,
         timeout: float = 10.0,
+        callback_url: str = "",
         bucket: TokenBucket | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         super().__init__(
-            credentials=credentials, webhook_secret=webhook_secret, base_url=base_url, timeout=timeout
+            credentials=credentials,
+            webhook_secret=webhook_secret,
+            base_url=base_url,
+            timeout=timeout,
+            callback_url=callback_url,
         )
         self.api_key = credential(self.credentials, "api_key", "17token", "security_key")
         self._bucket = bucket

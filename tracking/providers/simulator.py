@@ -68,10 +68,15 @@ class SimulatorProvider(Provider):
         webhook_secret: str = "",
         base_url: str | None = None,
         timeout: float = 10.0,
+        callback_url: str = "",
         now: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(
-            credentials=credentials, webhook_secret=webhook_secret, base_url=base_url, timeout=timeout
+            credentials=credentials,
+            webhook_secret=webhook_secret,
+            base_url=base_url,
+            timeout=timeout,
+            callback_url=callback_url,
         )
         self._now = now or (lambda: datetime.now(UTC))
         self.seed = str(self.credentials.get("seed", "0"))

@@ -27,7 +27,7 @@ NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 # --- registry -----------------------------------------------------------------------------------------
 def test_the_registry_finds_every_provider_by_its_name():
-    assert set(REGISTRY) == {"aftership", "17track", "kdniao", "simulator"}
+    assert set(REGISTRY) == {"aftership", "17track", "kdniao", "kuaidi100", "simulator"}
     for name, provider in REGISTRY.items():
         assert get_provider(name) is provider
         assert provider.name == name
@@ -35,7 +35,7 @@ def test_the_registry_finds_every_provider_by_its_name():
 
 def test_an_unknown_provider_name_raises_a_key_error_listing_the_known_ones():
     with pytest.raises(
-        KeyError, match=r"Unknown tracking provider 'fedex'.*17track, aftership, kdniao, simulator"
+        KeyError, match=r"Unknown tracking provider 'fedex'.*17track, aftership, kdniao, kuaidi100, simulator"
     ):
         get_provider("fedex")
 
