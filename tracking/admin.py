@@ -202,7 +202,8 @@ class TrackingConnectionForm(forms.ModelForm):
         max_length=200,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_(
-            "The signing secret from the provider's dashboard (17TRACK: the security key; Kdniao: the AppKey). "
+            "The signing secret from the provider's dashboard (17TRACK: the security key; Kdniao: the AppKey; "
+            "Kuaidi100: any long random string, sent as the salt with every subscription). "
             "Leave empty to keep the current one."
         ),
     )
@@ -215,6 +216,12 @@ class TrackingConnectionForm(forms.ModelForm):
     )
     business_id = forms.CharField(
         label=_("Kdniao EBusinessID"), required=False, max_length=50, help_text=_("Kdniao only.")
+    )
+    customer = forms.CharField(
+        label=_("Kuaidi100 customer"),
+        required=False,
+        max_length=64,
+        help_text=_("Kuaidi100 only: the customer id that signs real-time queries, with the key."),
     )
     base_url = forms.URLField(
         label=_("API base URL"),
@@ -285,6 +292,7 @@ class TrackingConnectionForm(forms.ModelForm):
     # Non-secret credentials set from the fields of the same names (empty: removed).
     SETTINGS = (
         "business_id",
+        "customer",
         "requests_per_second",
         "subscribe_request_type",
         "shipper_codes",
@@ -308,6 +316,7 @@ class TrackingConnectionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         credentials = self.instance.credentials if isinstance(self.instance.credentials, dict) else {}
         self.fields["business_id"].initial = credentials.get("business_id", "")
+        self.fields["customer"].initial = credentials.get("customer", "")
         self.fields["requests_per_second"].initial = credentials.get("requests_per_second")
         self.fields["subscribe_request_type"].initial = credentials.get("subscribe_request_type", "")
         for name in ("shipper_codes", "customer_names", "sender"):
@@ -407,7 +416,8 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
         "registration_paused_until", "tracks", "last_push_at", "last_registered_at",
     ]  # fmt: skip
     _credentials = [
-        "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "requests_per_second",
+        "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "customer",
+        "requests_per_second",
         "subscribe_request_type", "shipper_codes", "customer_names", "sender",
     ]  # fmt: skip
     _health = [

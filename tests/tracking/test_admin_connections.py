@@ -270,3 +270,21 @@ def test_checking_more_connections_than_ten_at_once_asks_for_fewer_and_sends_not
 
     assert "Select at most 10 connections to check at once." in response.content.decode()
     assert httpserver.log == []
+
+
+def test_a_kuaidi100_connection_is_added_with_its_key_customer_and_salt(admin_client, store):
+    fields = _form(
+        store=store.pk, provider="kuaidi100", new_webhook_secret="salt-0123456789abcdef", new_api_key="k100-key",
+        customer="B2C4D6E8F0A1",
+    )  # fmt: skip
+    assert admin_client.post(ADD_URL, fields).status_code == 302
+
+    connection = TrackingConnection.objects.get()
+    assert connection.credentials == {"api_key": "k100-key", "customer": "B2C4D6E8F0A1"}
+    assert connection.webhook_secret == "salt-0123456789abcdef"
+    from tracking.ingest import provider_for
+
+    provider = provider_for(connection)
+    assert (provider.key, provider.customer, provider.callback_url) == (
+        "k100-key", "B2C4D6E8F0A1", connection.webhook_url,
+    )  # fmt: skip

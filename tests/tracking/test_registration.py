@@ -393,3 +393,31 @@ def test_a_refused_key_pauses_the_connections_registration_until_the_credentials
     result = registrations_run(connection=connection, now=now + timedelta(minutes=2))
     assert (result.seeded, result.registered) == (1, 1)  # the backed-off batch waits for its hour
     assert fake.asked == ["NEW1"]
+
+
+@pytest.mark.django_db
+def test_a_kuaidi100_connection_subscribes_new_parcels_with_its_own_webhook_url(
+    store, httpserver: HTTPServer
+):
+    from urllib.parse import parse_qs
+
+    seen: list[dict] = []
+
+    def subscribe(request: Request) -> Response:
+        seen.append(json.loads(parse_qs(request.get_data(as_text=True))["param"][0]))
+        return Response(json.dumps({"result": True, "returnCode": "200", "message": "提交成功"}))
+
+    httpserver.expect_request("/poll", method="POST").respond_with_handler(subscribe)
+    connection = TrackingConnection.objects.create(
+        store=store, provider="kuaidi100", webhook_secret="salt-0123456789", credentials={"api_key": "k100"},
+        base_url=httpserver.url_for("/").rstrip("/"), pull_enabled=False,
+    )  # fmt: skip
+    [shipment] = _shipments(store, 1, carrier="zto")
+
+    assert registrations_run(connection=connection).registered == 1
+
+    [param] = seen
+    assert (param["company"], param["number"]) == ("zhongtong", shipment.tracking_number)
+    assert param["parameters"]["callbackurl"] == connection.webhook_url
+    assert param["parameters"]["salt"] == "salt-0123456789"
+    assert _registration(shipment).status == RegistrationStatus.REGISTERED

@@ -93,6 +93,34 @@ def test_a_signed_kdniao_push_without_a_trace_is_acknowledged_kept_and_adds_noth
 
 
 @pytest.mark.django_db
+def test_a_signed_kuaidi100_push_is_acknowledged_as_it_expects_and_becomes_events(client, store):
+    from tests.tracking.providers.test_kuaidi100 import form_body, param
+
+    kuaidi100 = TrackingConnection.objects.create(
+        store=store, provider="kuaidi100", webhook_secret="connection-salt-xyz",
+        credentials={"api_key": "k", "customer": "c"},
+    )  # fmt: skip
+    parcel = make_shipment(order=make_order(store=store), carrier="yto", tracking_number="YT7500000000123")
+
+    response = client.post(
+        kuaidi100.webhook_path, data=form_body(param()), content_type="application/x-www-form-urlencoded"
+    )
+    bad = client.post(
+        kuaidi100.webhook_path,
+        data=form_body(param(), salt="wrong"),
+        content_type="application/x-www-form-urlencoded",
+    )
+    process_deliveries()
+
+    assert response.status_code == 200
+    assert response.json() == {"result": True, "returnCode": "200", "message": "成功"}
+    assert bad.status_code == 401
+    parcel.refresh_from_db()
+    assert (parcel.status, TrackingEvent.objects.filter(shipment=parcel).count()) == ("OutForDelivery", 5)
+    assert parcel.accepted_at is not None  # the 已揽收 scan: the appeal's first acceptance
+
+
+@pytest.mark.django_db
 def test_the_connection_keeps_when_its_last_push_arrived_never_moving_back(client, connection, parcel, body):
     _post(client, connection, body)
     process_deliveries()

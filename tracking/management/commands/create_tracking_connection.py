@@ -25,6 +25,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--business-id", help="Kdniao EBusinessID.")
         parser.add_argument(
+            "--customer", help="Kuaidi100 customer id (signs real-time queries with the key)."
+        )
+        parser.add_argument(
             "--carriers",
             help="Where the store tracks with several providers: the carrier codes this connection tracks, "
             "comma-separated (e.g. zto,yto,sf); an empty value: every carrier no other connection names.",
@@ -36,7 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, store_code: str, provider: str, secret: str | None, api_key: str | None,
                business_id: str | None, base_url: str | None, carriers: str | None = None,
-               **options):  # fmt: skip
+               customer: str | None = None, **options):  # fmt: skip
         store = Store.objects.filter(code=store_code).first()
         if store is None:
             raise CommandError(f"No store with code {store_code!r}.")
@@ -59,7 +62,7 @@ class Command(BaseCommand):
         # Options not given keep what the connection has.
         connection_credentials_apply(
             connection, webhook_secret=secret, api_key=api_key or "",
-            settings={"business_id": business_id} if business_id else {},
+            settings={name: value for name, value in (("business_id", business_id), ("customer", customer)) if value},
         )  # fmt: skip
         connection.save()
         if carriers is not None:
