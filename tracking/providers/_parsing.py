@@ -13,13 +13,17 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import orjson
 
+if TYPE_CHECKING:
+    import httpx
+
 from tracking.choices import normalize_subtag, normalize_tag
-from tracking.providers.base import PayloadError
+from tracking.providers.base import PayloadError, RetryableProviderError
 
 # Countries with a single civil time zone, by ISO 3166 alpha-3 and alpha-2 code. A carrier timestamp
 # without an offset is local time at the checkpoint; where the country pins the zone we use it.
@@ -96,6 +100,37 @@ def load_json(body: bytes | str, *, what: str) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"{what}: body is not valid JSON ({exc}).") from exc
+
+
+def form_fields(body: bytes, *, required: str, what: str, shape: str) -> dict[str, str]:
+    """The fields of a form-encoded push body (the first value of each). PayloadError, naming `what`, when
+    the body is not UTF-8, not a form (`shape` says what one looks like), or lacks the `required` field."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"{what}: body is not UTF-8 ({exc}).") from exc
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except ValueError as exc:
+        raise PayloadError(f"{what}: body is not form-encoded ({shape}): {exc}.") from exc
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    if required not in form:
+        raise PayloadError(f"{what}: {required} form field missing (body must be form-encoded).")
+    return form
+
+
+def response_object(response: httpx.Response, *, provider: str, what: str) -> Mapping[str, Any]:
+    """A provider's JSON object answer; RetryableProviderError when the body is not one (a proxy's error
+    page, a truncated answer: worth asking again)."""
+    try:
+        document = response.json()
+    except ValueError as exc:
+        raise RetryableProviderError(f"{provider}: {what} answered with a body that is not JSON.") from exc
+    if not isinstance(document, Mapping):
+        raise RetryableProviderError(f"{provider}: {what} answered with an unexpected body.")
+    return document
 
 
 def require_mapping(value: object, *, field: str) -> Mapping[str, Any]:

@@ -48,6 +48,7 @@ from tracking.providers._parsing import (
     require_list,
     require_mapping,
     require_str,
+    response_object,
 )
 from tracking.providers.base import (
     ParsedPush,
@@ -428,12 +429,7 @@ def _parse_push_typed(body: bytes) -> ParsedPush:
 
 
 def _envelope_data(response: httpx.Response, *, what: str = "GET /trackings") -> Mapping[str, Any]:
-    try:
-        document = response.json()
-    except ValueError as exc:
-        raise RetryableProviderError(f"aftership: {what} answered with a body that is not JSON.") from exc
-    if not isinstance(document, Mapping):
-        raise RetryableProviderError(f"aftership: {what} answered with an unexpected body.")
+    document = response_object(response, provider="aftership", what=what)
     meta = document.get("meta")
     code = meta.get("code") if isinstance(meta, Mapping) else 200
     if code not in (200, 201, None):

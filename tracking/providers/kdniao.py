@@ -37,7 +37,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -45,12 +45,14 @@ import httpx
 from tracking.choices import normalize_subtag, normalize_tag
 from tracking.providers._parsing import (
     constant_time_equal,
+    form_fields,
     load_json,
     optional_str,
     parse_timestamp,
     require_list,
     require_mapping,
     require_str,
+    response_object,
 )
 from tracking.providers.base import (
     ParsedPush,
@@ -400,13 +402,7 @@ class KdniaoProvider(Provider):
             client, "POST", f"{self.base_url}{path}", bucket=bucket, provider=self.name,
             error_message=_error_message, data=form,
         )  # fmt: skip
-        try:
-            document = response.json()
-        except ValueError as exc:
-            raise RetryableProviderError(f"kdniao: {what} answered with a body that is not JSON.") from exc
-        if not isinstance(document, Mapping):
-            raise RetryableProviderError(f"kdniao: {what} answered with an unexpected body.")
-        return document
+        return response_object(response, provider=self.name, what=what)
 
     def check(self) -> str:
         """One instant query of a number no carrier issued (it counts as one query of the plan): Kdniao
@@ -511,23 +507,7 @@ def _event(
 
 
 def _form(body: bytes) -> dict[str, str]:
-    """The form fields of a push body (first value of each)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"Kdniao push: body is not UTF-8 ({exc}).") from exc
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-    except ValueError as exc:
-        raise PayloadError(
-            f"Kdniao push: body is not form-encoded (RequestData=...&DataSign=...): {exc}."
-        ) from exc
-    form: dict[str, str] = {}
-    for key, value in pairs:
-        form.setdefault(key, value)
-    if "RequestData" not in form:
-        raise PayloadError("Kdniao push: RequestData form field missing (body must be form-encoded).")
-    return form
+    return form_fields(body, required="RequestData", what="Kdniao push", shape="RequestData=...&DataSign=...")
 
 
 def _request_data(value: str) -> str:

@@ -31,7 +31,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -39,12 +38,14 @@ import httpx
 from tracking.choices import normalize_subtag, normalize_tag
 from tracking.providers._parsing import (
     constant_time_equal,
+    form_fields,
     load_json,
     optional_str,
     parse_timestamp,
     require_list,
     require_mapping,
     require_str,
+    response_object,
 )
 from tracking.providers.base import (
     ParsedPush,
@@ -367,13 +368,7 @@ class Kuaidi100Provider(Provider):
             client, "POST", f"{self.base_url}{path}", bucket=bucket, provider=self.name,
             error_message=_error_message, data=dict(form),
         )  # fmt: skip
-        try:
-            document = response.json()
-        except ValueError as exc:
-            raise RetryableProviderError(f"kuaidi100: {what} answered with a body that is not JSON.") from exc
-        if not isinstance(document, Mapping):
-            raise RetryableProviderError(f"kuaidi100: {what} answered with an unexpected body.")
-        return document
+        return response_object(response, provider=self.name, what=what)
 
 
 def parse_result(result: Mapping[str, Any], *, field: str, number: str = "") -> ParsedTracking:
@@ -447,21 +442,7 @@ def _json(value: Mapping[str, Any]) -> str:
 
 
 def _form(body: bytes) -> dict[str, str]:
-    """The form fields of a push body (first value of each)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayloadError(f"Kuaidi100 push: body is not UTF-8 ({exc}).") from exc
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-    except ValueError as exc:
-        raise PayloadError(f"Kuaidi100 push: body is not form-encoded (param=...&sign=...): {exc}.") from exc
-    form: dict[str, str] = {}
-    for key, value in pairs:
-        form.setdefault(key, value)
-    if "param" not in form:
-        raise PayloadError("Kuaidi100 push: param form field missing (body must be form-encoded).")
-    return form
+    return form_fields(body, required="param", what="Kuaidi100 push", shape="param=...&sign=...")
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -41,6 +41,7 @@ from tracking.providers._parsing import (
     require_list,
     require_mapping,
     require_str,
+    response_object,
 )
 from tracking.providers.base import (
     ParsedPush,
@@ -313,14 +314,7 @@ class SeventeenTrackProvider(Provider):
             error_message=_error_message, json=items,
             headers={"17token": self.api_key, "Content-Type": "application/json"},
         )  # fmt: skip
-        try:
-            document = response.json()
-        except ValueError as exc:
-            raise RetryableProviderError(
-                f"17track: {endpoint} answered with a body that is not JSON."
-            ) from exc
-        if not isinstance(document, Mapping):
-            raise RetryableProviderError(f"17track: {endpoint} answered with an unexpected body.")
+        document = response_object(response, provider=self.name, what=endpoint)
         _raise_for_code(document)
         return document.get("data") if isinstance(document.get("data"), Mapping) else {}
 
