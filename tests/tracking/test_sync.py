@@ -213,3 +213,25 @@ def test_a_parcel_silent_for_30_days_stops_polling_and_news_by_push_starts_it_ag
     events_ingest(shipment=silent, events=[event], now=now)
     silent.refresh_from_db()
     assert silent.next_poll_at == now  # news again: polled again
+
+
+@pytest.mark.django_db
+def test_a_poll_gives_the_provider_the_buyers_phone_for_the_carriers_that_check_it(
+    store, httpserver: HTTPServer
+):
+    from tests.tracking.providers.test_kuaidi100 import _query_handler
+
+    seen: list[dict] = []
+    httpserver.expect_request("/poll/query.do").respond_with_handler(_query_handler(seen))
+    connection = _connection(
+        store, "kuaidi100", credentials={"api_key": "k", "customer": "c"},
+        base_url=httpserver.url_for("/").rstrip("/"),
+    )  # fmt: skip
+    order = make_order(store=store, buyer_phone="+86 139 0000 1234")
+    make_shipment(order=order, carrier="sf-express", next_poll_at=timezone.now() - timedelta(minutes=1))
+    make_shipment(order=order, carrier="yto", next_poll_at=timezone.now() - timedelta(minutes=1))
+
+    assert tracking_sync(connection=connection).polled == 2
+
+    params = sorted((json.loads(form["param"]) for form in seen), key=lambda p: p["com"])
+    assert [(p["com"], p.get("phone")) for p in params] == [("shunfeng", "13900001234"), ("yuantong", None)]

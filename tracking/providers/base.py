@@ -43,8 +43,9 @@ class PayloadError(ValueError):
 
 
 class Recipient(NamedTuple):
-    """Who the parcel goes to, for providers whose registration asks (Kdniao's subscription: SF Express
-    checks the last four digits of the phone). Empty strings where the order does not say."""
+    """Who the parcel goes to, for providers that ask (Kdniao's subscription: SF Express checks the last
+    four digits of the phone; Kuaidi100's query and subscription: the phone, for SF Express and ZTO).
+    Empty strings where the order does not say."""
 
     name: str = ""
     phone: str = ""
@@ -60,7 +61,7 @@ class TrackingRef:
 
     tracking_number: str
     carrier: str = ""  # our carrier code (e.g. "jtexpress-my"); adapters map it to theirs where needed
-    recipient: Recipient | None = None  # given to `register` only
+    recipient: Recipient | None = None  # `register`: the order's recipient; a poll: the buyer's phone only
 
 
 class ParsedTracking(NamedTuple):

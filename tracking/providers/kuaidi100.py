@@ -16,7 +16,8 @@ Guarantees:
   without change", updateall) and its message are kept in `extra`; `reply` is the acknowledgement
   Kuaidi100 expects, {"result": true, "returnCode": "200", "message": "成功"}.
 - `fetch` uses the real-time query (poll/query.do, one number per request, signed with the key and the
-  customer id) at a polite 5 requests/s; "no result yet" (returnCode 500) is no tracking, not an error.
+  customer id) at a polite 5 requests/s, with the buyer's phone for SF Express and ZTO (polls carry it);
+  "no result yet" (returnCode 500) is no tracking, not an error.
 - `register` subscribes each parcel (poll) with the connection's webhook URL as `callbackurl`, the salt,
   `resultv2=4`, the recipient's phone (SF Express and ZTO check it) and destination. 501 (already
   subscribed) is success; an answer about the account (600, 601, signature) is a permanent error, a busy
