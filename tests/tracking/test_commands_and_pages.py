@@ -35,6 +35,19 @@ def test_create_tracking_connection_prints_the_webhook_url_and_the_secret_once(s
 
 
 @pytest.mark.django_db
+def test_a_kuaidi100_connection_is_made_with_its_customer_and_told_its_secret_is_sent_for_it(store):
+    out = StringIO()
+    call_command(
+        "create_tracking_connection", store.code, "kuaidi100", "--api-key", "k100-key", "--customer", "C123",
+        stdout=out,
+    )  # fmt: skip
+
+    connection = TrackingConnection.objects.get(provider="kuaidi100")
+    assert connection.credentials == {"api_key": "k100-key", "customer": "C123"}
+    assert f"sent to Kuaidi100 with every subscription): {connection.webhook_secret}" in out.getvalue()
+
+
+@pytest.mark.django_db
 def test_the_webhook_url_is_built_on_the_portals_public_url(store, settings):
     settings.PUBLIC_URL = "https://desk.example.com"
     out = StringIO()

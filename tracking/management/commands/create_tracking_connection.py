@@ -71,5 +71,10 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} {connection}.")
         url = f"{base_url.rstrip('/')}{connection.webhook_path}" if base_url else connection.webhook_url
         self.stdout.write(f"Webhook URL: {url}")
-        if generated:
+        if generated and provider == ProviderName.KUAIDI100:
+            # Sent as the salt with every subscription: nothing to copy into Kuaidi100's dashboard.
+            self.stdout.write(
+                f"Webhook secret (shown once; sent to Kuaidi100 with every subscription): {secret}"
+            )
+        elif generated:
             self.stdout.write(f"Webhook secret (shown once, store it in the provider's dashboard): {secret}")
