@@ -243,12 +243,19 @@ def _mark_failed(delivery: WebhookDelivery, exc: Exception, *, now: datetime) ->
 def _process_claimed(deliveries: Sequence[WebhookDelivery], *, now: datetime, result: ProcessResult) -> None:
     """Parse, match and ingest a batch of deliveries in one events_ingest_many; counts stay per delivery."""
     by_connection: dict[int, list[tuple[WebhookDelivery, ParsedTracking]]] = {}
+    parsed_by_delivery: dict[int, ParsedPush] = {}
     for delivery in deliveries:
         parsed = provider_for(delivery.connection).parse_push(body=bytes(delivery.body), headers={})
+        parsed_by_delivery[delivery.pk] = parsed
         by_connection.setdefault(delivery.connection_id, [])
         by_connection[delivery.connection_id] += [(delivery, tracking) for tracking in parsed.trackings]
     connections = {d.connection_id: d.connection for d in deliveries}
     batch = _Matched()
+    stopped: dict[int, dict[str, str]] = {}
+    for delivery in deliveries:
+        parsed_stopped = parsed_by_delivery[delivery.pk].stopped
+        if parsed_stopped:
+            stopped.setdefault(delivery.connection_id, {}).update(parsed_stopped)
     for connection_id, pairs in by_connection.items():
         matched = _match(connections[connection_id], [t for _, t in pairs], deliveries=[d for d, _ in pairs])
         batch.items += matched.items
@@ -259,6 +266,12 @@ def _process_claimed(deliveries: Sequence[WebhookDelivery], *, now: datetime, re
     ingest = events_ingest_many(
         items=batch.items, now=now, owners=batch.owners, expected_delivery=batch.expected
     )
+    if stopped:
+        # Imported here: registration builds on this module (claims, providers).
+        from tracking.registration import registrations_stopped
+
+        for connection_id, reasons in stopped.items():
+            registrations_stopped(connection=connections[connection_id], reasons=reasons, now=now)
     empty = IngestResult()
     for connection_id in connections:
         mine = [d for d in deliveries if d.connection_id == connection_id]

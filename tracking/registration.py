@@ -22,7 +22,7 @@ twice is harmless (the providers answer "already registered").
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -218,7 +218,7 @@ def _register_done(
             if reason is None:
                 continue
             attempts = registration.attempts + 1
-            retry_at = now + timedelta(hours=2 ** (attempts - 1)) if attempts < MAX_REFUSALS else None
+            retry_at = _asked_again_at(attempts, now)
             TrackingRegistration.objects.filter(pk=registration.pk).update(
                 status=RegistrationStatus.REFUSED, attempts=attempts, next_attempt_at=retry_at,
                 error=reason[:2000],
@@ -227,6 +227,38 @@ def _register_done(
                 Shipment.objects.filter(pk=registration.shipment_id, next_poll_at__isnull=False).update(
                     next_poll_at=retry_at or now + GIVEN_UP_POLL
                 )
+
+
+def _asked_again_at(refusals: int, now: datetime) -> datetime | None:
+    """When a number refused (or dropped) `refusals` times is asked again: 1, 2, 4, 8, 16 h, then never."""
+    return now + timedelta(hours=2 ** (refusals - 1)) if refusals < MAX_REFUSALS else None
+
+
+def registrations_stopped(
+    *, connection: TrackingConnection, reasons: Mapping[str, str], now: datetime
+) -> int:
+    """The provider says it stopped tracking these numbers (Kuaidi100's abort): those of the store's parcels
+    not yet delivered are registered again later, as after a refusal (1, 2, 4, 8, 16 h, then given up),
+    with the provider's reason on show. Called in the transaction that processes the push, so a push
+    processed again finds them already so. Returns how many registrations went back in line."""
+    rows = (
+        TrackingRegistration.objects.filter(
+            connection_id=connection.pk,
+            status=RegistrationStatus.REGISTERED,
+            shipment__store_id=connection.store_id,
+            shipment__tracking_number__in=list(reasons),
+        )
+        .exclude(shipment__status=Tag.DELIVERED)
+        .select_related("shipment")
+    )
+    count = 0
+    for registration in rows:
+        attempts = registration.attempts + 1
+        count += TrackingRegistration.objects.filter(pk=registration.pk, status=RegistrationStatus.REGISTERED).update(
+            status=RegistrationStatus.REFUSED, attempts=attempts, next_attempt_at=_asked_again_at(attempts, now),
+            error=reasons[registration.shipment.tracking_number][:2000],
+        )  # fmt: skip
+    return count
 
 
 def _register_failed(

@@ -421,3 +421,57 @@ def test_a_kuaidi100_connection_subscribes_new_parcels_with_its_own_webhook_url(
     assert param["parameters"]["callbackurl"] == connection.webhook_url
     assert param["parameters"]["salt"] == "salt-0123456789"
     assert _registration(shipment).status == RegistrationStatus.REGISTERED
+
+
+@pytest.mark.django_db
+def test_a_parcel_the_provider_stopped_monitoring_is_registered_again_later(store):
+    from tests.tracking.providers.test_kuaidi100 import form_body, param
+    from tracking.ingest import delivery_receive
+    from tracking.tasks import process_deliveries
+
+    connection = TrackingConnection.objects.create(
+        store=store, provider="kuaidi100", webhook_secret="connection-salt-xyz", credentials={"api_key": "k"},
+        pull_enabled=False,
+    )  # fmt: skip
+    moving = make_shipment(order=make_order(store=store), carrier="yto", tracking_number="YT7500000000123")
+    now = timezone.now()
+    TrackingRegistration.objects.create(
+        connection=connection, shipment=moving, status="registered", registered_at=now, next_attempt_at=None
+    )
+    document = json.loads(param())
+    document.update(status="abort", message="3天查询无记录")
+    body = form_body(json.dumps(document, ensure_ascii=False))
+
+    delivery_receive(connection=connection, body=body, headers={})
+    assert _registration(moving).status == "registered"  # stored, not processed yet
+
+    process_deliveries()
+
+    registration = _registration(moving)
+    assert (registration.status, registration.attempts) == ("refused", 1)
+    assert registration.error == "Kuaidi100 stopped monitoring: 3天查询无记录"
+    assert now + timedelta(minutes=59) < registration.next_attempt_at < now + timedelta(hours=1, minutes=5)
+    # The same push again (a redelivery) changes nothing more.
+    delivery_receive(connection=connection, body=body, headers={})
+    process_deliveries()
+    assert _registration(moving).attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_stop_leaves_delivered_parcels_other_stores_and_other_connections_alone(
+    store, other_store, httpserver
+):
+    from tracking.registration import registrations_stopped
+
+    connection = _connection(store, httpserver)
+    other = _connection(other_store, httpserver)
+    delivered = make_shipment(order=make_order(store=store), tracking_number="N1", status="Delivered")
+    elsewhere = make_shipment(order=make_order(store=other_store), tracking_number="N1")
+    for owner, shipment in ((connection, delivered), (other, elsewhere)):
+        TrackingRegistration.objects.create(
+            connection=owner, shipment=shipment, status="registered", registered_at=timezone.now(),
+            next_attempt_at=None,
+        )  # fmt: skip
+
+    assert registrations_stopped(connection=connection, reasons={"N1": "stopped"}, now=timezone.now()) == 0
+    assert set(TrackingRegistration.objects.values_list("status", flat=True)) == {"registered"}

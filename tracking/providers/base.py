@@ -85,6 +85,8 @@ class ParsedPush(NamedTuple):
     event_id: str = ""  # the provider's id for this delivery, when given
     reply: Mapping[str, Any] | None = None  # JSON body the provider expects back (Kdniao does), else None
     extra: Mapping[str, Any] = MappingProxyType({})  # what else the push said (read-only; empty by default)
+    # Numbers the provider says it stopped tracking, with its reason: their registration is made again.
+    stopped: Mapping[str, str] = MappingProxyType({})
 
 
 class Provider:

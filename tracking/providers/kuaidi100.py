@@ -13,7 +13,8 @@ Guarantees:
   basic status (2xx problem, 3xx signed for, 10xx in transit...). Without a `statusCode`, the latest
   checkpoint takes the parcel's `state` and earlier ones read "in transit". Raw code and text are kept.
 - The push's `status` (polling, shutdown once delivered, abort after "3 days with no record" or "60 days
-  without change", updateall) and its message are kept in `extra`; `reply` is the acknowledgement
+  without change", updateall) and its message are kept in `extra`; an abort without a corrected company
+  is in `stopped`, so the parcel is subscribed again later; `reply` is the acknowledgement
   Kuaidi100 expects, {"result": true, "returnCode": "200", "message": "成功"}.
 - `fetch` uses the real-time query (poll/query.do, one number per request, signed with the key and the
   customer id) at a polite 5 requests/s, with the buyer's phone for SF Express and ZTO (polls carry it);
@@ -215,7 +216,14 @@ class Kuaidi100Provider(Provider):
             "company_corrected_to": optional_str(document, "comNew", field="param"),
         }
         tracking = parse_result(result, field="param.lastResult")
-        return ParsedPush(kind=f"kuaidi100_{status}", trackings=(tracking,), reply=dict(REPLY), extra=extra)
+        stopped = {}
+        if status == "abort" and not extra["company_corrected_to"]:
+            # Kuaidi100 stopped monitoring ("3天查询无记录": no scan 3 days after the subscription, "60天无变化"):
+            # no more pushes unless subscribed again. With a corrected company it subscribed again itself.
+            stopped[tracking.tracking_number] = f"Kuaidi100 stopped monitoring: {extra['message'] or 'abort'}"
+        return ParsedPush(
+            kind=f"kuaidi100_{status}", trackings=(tracking,), reply=dict(REPLY), extra=extra, stopped=stopped
+        )
 
     # --- pull -------------------------------------------------------------------------------------------
     def fetch(self, refs: Sequence[TrackingRef]) -> list[ParsedTracking]:

@@ -408,3 +408,15 @@ def test_check_is_one_signed_query_and_says_when_the_account_is_refused(httpserv
     assert seen[0]["sign"] == sign(seen[0]["param"], KEY, CUSTOMER)
     with pytest.raises(PermanentProviderError, match="601 key expired"):
         client.check()
+
+
+def test_an_abort_without_a_corrected_company_says_the_number_is_no_longer_monitored():
+    document = json.loads(param())
+    document.update(status="abort", message="3天查询无记录")
+    aborted = provider().parse_push(body=form_body(json.dumps(document, ensure_ascii=False)), headers={})
+    document.update(comNew="zhongtong")
+    corrected = provider().parse_push(body=form_body(json.dumps(document, ensure_ascii=False)), headers={})
+
+    assert aborted.stopped == {"YT7500000000123": "Kuaidi100 stopped monitoring: 3天查询无记录"}
+    assert corrected.stopped == {}  # Kuaidi100 subscribed it again itself, with the right company
+    assert provider().parse_push(body=form_body(param()), headers={}).stopped == {}
