@@ -184,15 +184,12 @@ def _nav_context(
     """The queue nav. Pages render it without counts (it fetches them itself once loaded, and again on every
     `cases-changed`), which keeps the count query off the pages' pinned query budget."""
     counts = queue_counts_for_user(request.user) if counted else None
-    # With the counts (refreshed on every change, off the pages' query budget): tracking that stopped.
-    stopped = connections_stopped_for_user(request.user) if counted else []
     return {
         "counts": counts,
-        "tracking_stopped": stopped,
-        # Push-only connections hearing nothing (one already stopped says so once).
-        "tracking_silent": [c for c in connections_silent_for_user(request.user) if c not in stopped]
-        if counted
-        else [],
+        # With the counts (refreshed on every change, off the pages' query budget): tracking that stopped,
+        # and push-only connections that hear nothing.
+        "tracking_stopped": connections_stopped_for_user(request.user) if counted else [],
+        "tracking_silent": connections_silent_for_user(request.user) if counted else [],
         "type_counts": [
             (value, label, counts["types"][value] if counts else None) for value, label in CaseType.choices
         ],

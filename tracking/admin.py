@@ -26,8 +26,12 @@ from tracking.models import (
 )
 from tracking.providers.kdniao import SENDER_FIELDS
 from tracking.registration import registrations_retry, registrations_rewind
-from tracking.selectors import carriers_named_elsewhere, carriers_taken, registration_counts
-from tracking.services import carrier_codes_parse, connection_credentials_apply, shipments_summary_refresh
+from tracking.selectors import carriers_named_elsewhere, registration_counts
+from tracking.services import (
+    connection_carriers_clean,
+    connection_credentials_apply,
+    shipments_summary_refresh,
+)
 from tracking.tasks import REGISTER_TASK, RULES_TASK, wake_delivery_processing
 
 
@@ -330,9 +334,6 @@ class TrackingConnectionForm(forms.ModelForm):
                 "Switched off by a permanent provider error (see Health): fix the credentials, then tick it again."
             )
 
-    def clean_carriers(self):
-        return carrier_codes_parse(self.cleaned_data["carriers"])
-
     def clean_shipper_codes(self):
         return _pairs(self.cleaned_data["shipper_codes"]) or ""
 
@@ -361,11 +362,14 @@ class TrackingConnectionForm(forms.ModelForm):
                 _("A new connection needs the provider's signing secret: without it every push is refused."),
             )
         store = cleaned.get("store") or getattr(self.instance, "store", None)
-        if cleaned.get("carriers") and store is not None and cleaned.get("is_active"):
-            taken = carriers_taken(store_id=store.pk, carriers=cleaned["carriers"], exclude=self.instance.pk)
-            if taken:
-                self.add_error("carriers", _("Already tracked by another connection of the store: %(list)s")
-                               % {"list": "; ".join(taken)})  # fmt: skip
+        if "carriers" in cleaned and store is not None:
+            try:
+                cleaned["carriers"] = connection_carriers_clean(
+                    cleaned["carriers"], store_id=store.pk, exclude=self.instance.pk,
+                    active=bool(cleaned.get("is_active")),
+                )  # fmt: skip
+            except forms.ValidationError as exc:
+                self.add_error("carriers", exc)
         return cleaned
 
     def save(self, commit=True):

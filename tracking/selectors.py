@@ -35,19 +35,20 @@ def shipment_cases(shipment: Shipment) -> QuerySet:
     )
 
 
+def _stopped(now) -> Q:
+    """A connection a permanent provider error stopped: polling switched off, or registration paused."""
+    stopped = Q(pull_enabled=False) | Q(registration_paused_until__gt=now)
+    return stopped & Q(last_error_at__isnull=False) & ~Q(last_error="")
+
+
 def connections_stopped_for_user(user: AbstractBaseUser | AnonymousUser) -> list[TrackingConnection]:
     """The user's stores' connections that a permanent provider error (a refused key, a closed account)
     stopped: polling switched off, or registration paused so new parcels get no pushes. Their parcels'
     statuses go stale until someone fixes them. Oldest error first."""
-    stopped = Q(pull_enabled=False) | Q(registration_paused_until__gt=timezone.now())
     return list(
         TrackingConnection.objects.filter(
-            stopped,
-            store_id__in=store_ids_for_user(user),
-            is_active=True,
-            last_error_at__isnull=False,
+            _stopped(timezone.now()), store_id__in=store_ids_for_user(user), is_active=True
         )
-        .exclude(last_error="")
         .select_related("store")
         .order_by("last_error_at", "pk")
     )
@@ -62,7 +63,8 @@ PUSH_EXPECTED_FOR = timedelta(days=7)
 
 def connections_silent_for_user(user: AbstractBaseUser | AnonymousUser) -> list[TrackingConnection]:
     """The user's stores' push-only connections that have registered parcels in the last week but received
-    no push for a day (none ever: none in the day since their first registration). Longest silent first."""
+    no push for a day (none ever: none in the day since their first registration), unless shown as stopped
+    (connections_stopped_for_user) already. Longest silent first."""
     now = timezone.now()
     cutoff = now - PUSH_SILENCE
     registered_before_cutoff = Exists(
@@ -78,6 +80,7 @@ def connections_silent_for_user(user: AbstractBaseUser | AnonymousUser) -> list[
             pull_enabled=False,
             last_registered_at__gte=now - PUSH_EXPECTED_FOR,
         )
+        .exclude(_stopped(now))
         .select_related("store")
         .order_by(F("last_push_at").asc(nulls_first=True), "pk")
     )

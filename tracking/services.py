@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from portal.db import array_literal
 from tracking.choices import Tag, normalize_subtag, normalize_tag
 from tracking.models import Shipment, TrackingConnection, TrackingEvent
+from tracking.selectors import carriers_taken
 
 CARRIER_CODE_MAX_LENGTH = Shipment._meta.get_field("carrier").max_length
 
@@ -106,6 +107,25 @@ def carrier_codes_parse(text: str) -> list[str]:
         if code not in codes:
             codes.append(code)
     return codes
+
+
+def connection_carriers_clean(
+    text: str, *, store_id: int, exclude: int | None, active: bool = True
+) -> list[str]:
+    """A connection's carriers as typed, checked: parsed (carrier_codes_parse), and none of them named by
+    another active connection of the store (an inactive connection claims none). ValidationError else.
+    The one check the admin and create_tracking_connection make."""
+    carriers = carrier_codes_parse(text)
+    taken = (
+        carriers_taken(store_id=store_id, carriers=carriers, exclude=exclude) if carriers and active else []
+    )
+    if taken:
+        raise ValidationError(
+            _("Already tracked by another connection of the store: %(list)s"),
+            params={"list": "; ".join(taken)},
+            code="carrier_taken",
+        )
+    return carriers
 
 
 @dataclass

@@ -9,8 +9,7 @@ from portal.models import Store
 from tracking.choices import ProviderName
 from tracking.models import WEBHOOK_SECRET_MIN_LENGTH, TrackingConnection
 from tracking.registration import registrations_rewind
-from tracking.selectors import carriers_taken
-from tracking.services import carrier_codes_parse, connection_credentials_apply
+from tracking.services import connection_carriers_clean, connection_credentials_apply
 
 
 class Command(BaseCommand):
@@ -53,12 +52,11 @@ class Command(BaseCommand):
         created = connection.pk is None
         if carriers is not None:
             try:
-                connection.carriers = carrier_codes_parse(carriers)
+                connection.carriers = connection_carriers_clean(
+                    carriers, store_id=store.pk, exclude=connection.pk
+                )
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from exc
-            taken = carriers_taken(store_id=store.pk, carriers=connection.carriers, exclude=connection.pk)
-            if taken:
-                raise CommandError(f"Already tracked by another connection of the store: {'; '.join(taken)}")
         # Options not given keep what the connection has.
         connection_credentials_apply(
             connection, webhook_secret=secret, api_key=api_key or "",
