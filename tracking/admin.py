@@ -7,6 +7,7 @@ from django.utils.translation import ngettext
 
 from portal.admin import ReadOnlyAdmin
 from portal.tasks import wake
+from tracking.choices import RegistrationStatus
 from tracking.ingest import connection_check, deliveries_requeue, unmatched_match
 from tracking.models import (
     SKU,
@@ -497,7 +498,10 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
         if obj.pk is None:
             return "—"
         counts = registration_counts([obj.pk])[obj.pk]
-        return _("%(registered)d registered, %(pending)d waiting, %(refused)d refused") % counts
+        line = _("%(registered)d registered, %(pending)d waiting, %(refused)d refused") % counts
+        if counts[RegistrationStatus.STOPPED]:
+            line += _("; %(stopped)d stopped by the provider, to be started again") % counts
+        return line
 
     @admin.display(description=_("webhook URL"))
     def webhook_url(self, obj: TrackingConnection) -> str:

@@ -112,6 +112,8 @@ class RegistrationStatus(models.TextChoices):
     REGISTERED = "registered", _("Registered")  # the provider tracks the parcel and pushes its updates
     REFUSED = "refused", _("Refused")  # the provider refused the number; asked again later, then given up
     NOT_NEEDED = "not_needed", _("Not needed")  # delivered before its registration came round
+    # the provider stopped tracking the parcel before delivery (ParsedPush.stopped); started again later
+    STOPPED = "stopped", _("Stopped by the provider")
 
 
 class ProviderName(models.TextChoices):

@@ -10,9 +10,11 @@ created, a number registered, a subscription). Each round, per active connection
   claim:    due registrations (SKIP LOCKED), leased like polls so a dead worker releases them; a parcel
             delivered meanwhile is marked not needed and not sent;
   register: provider.register in the provider's batches; registered rows are done, refused ones are asked
-            again after 1, 2, 4, 8, 16 hours and then given up. Where the provider's pull reads nothing of
-            an unregistered number, the parcel's next poll waits for its next attempt, so a refused number
-            is not asked about at every poll.
+            again after 1, 2, 4, 8, 16 hours and then given up (at once where the provider says asking
+            again cannot help: FinalRefusal). A parcel the provider stopped tracking before delivery
+            (its push said so: registrations_stopped) is started again the same way. Where the provider's
+            pull reads nothing of an unregistered number, the parcel's next poll waits for its next
+            attempt, so a refused number is not asked about at every poll.
 
 A provider error is recorded on the connection: retryable ones back the batch off, a permanent one
 pauses the connection's registration for an hour, or until its credentials change (`registration_paused_until`). Every step commits on its own and is safe to repeat: registering a number
@@ -34,7 +36,7 @@ from portal.db import skip_locked
 from tracking.choices import RegistrationStatus, Tag
 from tracking.ingest import claim_size, in_time, provider_for
 from tracking.models import Shipment, TrackingConnection, TrackingRegistration
-from tracking.providers.base import Provider, ProviderError, Recipient, TrackingRef
+from tracking.providers.base import FinalRefusal, Provider, ProviderError, Recipient, TrackingRef
 from tracking.selectors import parcels_tracked_by
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,7 @@ def registrations_run(
         if not batch:
             continue
         try:
-            refused = provider.register([_ref(registration.shipment) for registration in batch])
+            refused = provider.register([_ref(registration) for registration in batch])
         except ProviderError as exc:
             result.error = f"{exc.__class__.__name__}: {exc}"[:2000]
             _register_failed(connection=connection, batch=batch, exc=exc, message=result.error, now=now)
@@ -177,13 +179,15 @@ def registrations_retry(*, ids: Sequence[int], now: datetime | None = None) -> i
     )
 
 
-def _ref(shipment: Shipment) -> TrackingRef:
+def _ref(registration: TrackingRegistration) -> TrackingRef:
+    shipment = registration.shipment
     order = shipment.order
     recipient = Recipient(
         name=order.buyer_name, phone=order.buyer_phone, province=order.province, city=order.city,
         district=order.district, address=order.street,
     )  # fmt: skip
-    return TrackingRef(shipment.tracking_number, shipment.carrier, recipient)
+    restart = registration.status == RegistrationStatus.STOPPED
+    return TrackingRef(shipment.tracking_number, shipment.carrier, recipient, restart=restart)
 
 
 def _unless_delivered(batch: Sequence[TrackingRegistration]) -> list[TrackingRegistration]:
@@ -217,13 +221,16 @@ def _register_done(
             reason = refused.get(registration.shipment.tracking_number)
             if reason is None:
                 continue
-            attempts = registration.attempts + 1
+            attempts = MAX_REFUSALS if isinstance(reason, FinalRefusal) else registration.attempts + 1
             retry_at = _asked_again_at(attempts, now)
+            # A stopped parcel stays stopped until its restart succeeds, so the next attempt restarts it too;
+            # the provider still has it, so its pull still reads what the provider knows.
+            stopped = registration.status == RegistrationStatus.STOPPED
             TrackingRegistration.objects.filter(pk=registration.pk).update(
-                status=RegistrationStatus.REFUSED, attempts=attempts, next_attempt_at=retry_at,
-                error=reason[:2000],
+                status=RegistrationStatus.STOPPED if stopped else RegistrationStatus.REFUSED,
+                attempts=attempts, next_attempt_at=retry_at, error=reason[:2000],
             )  # fmt: skip
-            if not provider.pulls_unregistered:
+            if not (stopped or provider.pulls_unregistered):
                 Shipment.objects.filter(pk=registration.shipment_id, next_poll_at__isnull=False).update(
                     next_poll_at=retry_at or now + GIVEN_UP_POLL
                 )
@@ -237,9 +244,10 @@ def _asked_again_at(refusals: int, now: datetime) -> datetime | None:
 def registrations_stopped(
     *, connection: TrackingConnection, reasons: Mapping[str, str], now: datetime
 ) -> int:
-    """The provider says it stopped tracking these numbers (Kuaidi100's abort): those of the store's parcels
-    not yet delivered are registered again later, as after a refusal (1, 2, 4, 8, 16 h, then given up),
-    with the provider's reason on show. Called in the transaction that processes the push, so a push
+    """The provider says it stopped tracking these numbers (Kuaidi100's abort, 17TRACK's TRACKING_STOPPED):
+    those of the store's parcels not yet delivered are marked stopped and started again later (registered
+    again, or restarted where the provider needs that: TrackingRef.restart), as after a refusal (1, 2, 4,
+    8, 16 h, then given up), with the provider's reason on show. Called in the transaction that processes the push, so a push
     processed again finds them already so. Returns how many registrations went back in line."""
     rows = (
         TrackingRegistration.objects.filter(
@@ -255,7 +263,7 @@ def registrations_stopped(
     for registration in rows:
         attempts = registration.attempts + 1
         count += TrackingRegistration.objects.filter(pk=registration.pk, status=RegistrationStatus.REGISTERED).update(
-            status=RegistrationStatus.REFUSED, attempts=attempts, next_attempt_at=_asked_again_at(attempts, now),
+            status=RegistrationStatus.STOPPED, attempts=attempts, next_attempt_at=_asked_again_at(attempts, now),
             error=reasons[registration.shipment.tracking_number][:2000],
         )  # fmt: skip
     return count

@@ -126,6 +126,13 @@ def test_registrations_show_on_the_connection_and_refused_ones_are_asked_again_f
 
     page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
     assert "1 registered, 1 waiting, 1 refused" in page
+    assert "stopped by the provider" not in page
+    TrackingRegistration.objects.create(
+        connection=connection, shipment=make_shipment(order=make_order(store=store), tracking_number="YT1"),
+        status="stopped", attempts=1, error="17TRACK stopped tracking the number",
+    )  # fmt: skip
+    page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
+    assert "1 registered, 1 waiting, 1 refused; 1 stopped by the provider, to be started again" in page
     listing = admin_client.get("/admin/tracking/trackingregistration/?status=refused").content.decode()
     assert "BAD1" in listing and "Carrier can not be detected." in listing and "OK1" not in listing
 

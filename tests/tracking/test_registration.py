@@ -448,7 +448,7 @@ def test_a_parcel_the_provider_stopped_monitoring_is_registered_again_later(stor
     process_deliveries()
 
     registration = _registration(moving)
-    assert (registration.status, registration.attempts) == ("refused", 1)
+    assert (registration.status, registration.attempts) == ("stopped", 1)
     assert registration.error == "Kuaidi100 stopped monitoring: 3天查询无记录"
     assert now + timedelta(minutes=59) < registration.next_attempt_at < now + timedelta(hours=1, minutes=5)
     # The same push again (a redelivery) changes nothing more.
@@ -475,3 +475,57 @@ def test_a_stop_leaves_delivered_parcels_other_stores_and_other_connections_alon
 
     assert registrations_stopped(connection=connection, reasons={"N1": "stopped"}, now=timezone.now()) == 0
     assert set(TrackingRegistration.objects.values_list("status", flat=True)) == {"registered"}
+
+
+@pytest.mark.django_db
+def test_a_parcel_17track_stopped_is_retracked_and_given_up_at_its_second_stop(
+    store, httpserver: HTTPServer, agent_client
+):
+    from django.urls import reverse
+
+    from tests.tracking.providers.test_seventeentrack import FakeTracker, sign
+    from tracking.ingest import delivery_receive
+    from tracking.tasks import process_deliveries
+
+    tracker = FakeTracker()
+    tracker.install(httpserver, api_key=API_KEY)
+    connection = _connection(store, httpserver, pull_enabled=False)
+    number = "YT2432100012345678"
+    shipment = make_shipment(order=make_order(store=store), carrier="yto", tracking_number=number)
+    stop = json.dumps({"event": "TRACKING_STOPPED", "data": {"number": number, "carrier": 190008}}).encode()
+    now = timezone.now()
+    registrations_run(connection=connection, now=now)
+    assert tracker.tracking == {number}
+
+    tracker.stop(number)  # no scan for weeks: 17TRACK stops tracking it, and says so
+    delivery_receive(connection=connection, body=stop, headers=sign(stop, API_KEY))
+    process_deliveries()
+
+    registration = _registration(shipment)
+    assert (registration.status, registration.attempts) == ("stopped", 1)
+    assert registration.error == "17TRACK stopped tracking the number"
+    registrations_run(connection=connection, now=now + timedelta(minutes=30))
+    assert tracker.calls == [("register", [number])]  # not before the hour
+
+    registrations_run(connection=connection, now=now + timedelta(minutes=61))
+
+    assert tracker.calls[-1] == ("retrack", [number])  # registering again would only say "already registered"
+    assert tracker.tracking == {number}
+    registration = _registration(shipment)
+    assert (registration.status, registration.error, registration.next_attempt_at) == ("registered", "", None)
+
+    tracker.stop(number)  # stopped again: 17TRACK re-tracks a number once only
+    delivery_receive(connection=connection, body=stop, headers=sign(stop, API_KEY))
+    process_deliveries()
+    registrations_run(connection=connection, now=now + timedelta(hours=3))
+
+    registration = _registration(shipment)
+    assert tracker.calls[-1] == ("retrack", [number])
+    assert (registration.status, registration.next_attempt_at) == (
+        "stopped",
+        None,
+    )  # given up, not asked 4 more times
+    assert registration.error == "-18019905: Retrack is not allowed. You can only retrack each number once."
+    body = agent_client.get(reverse("tracking:shipment", args=[shipment.pk])).content.decode()
+    assert 'data-registration="stopped"' in body
+    assert "Stopped by the provider" in body and "given up: an admin can ask again" in body

@@ -62,6 +62,14 @@ class TrackingRef:
     tracking_number: str
     carrier: str = ""  # our carrier code (e.g. "jtexpress-my"); adapters map it to theirs where needed
     recipient: Recipient | None = None  # `register`: the order's recipient; a poll: the buyer's phone only
+    # `register`: the provider stopped tracking this number (ParsedPush.stopped); start it again. Where
+    # registering again is not enough (17TRACK answers "already registered"), the adapter restarts it.
+    restart: bool = False
+
+
+class FinalRefusal(str):
+    """A refusal `register` returns when asking again cannot help (17TRACK re-tracks a number only once):
+    the registration is given up at once instead of asked again with backoff."""
 
 
 class ParsedTracking(NamedTuple):
@@ -139,7 +147,8 @@ class Provider:
     # --- registration -----------------------------------------------------------------------------------
     def register(self, refs: Sequence[TrackingRef]) -> dict[str, str]:
         """Have the provider track these parcels (and push their updates). Returns the numbers it refused,
-        each with its reason; a number it already tracks is not refused. Raises ProviderError subclasses
+        each with its reason (a FinalRefusal where asking again cannot help); a number it already tracks is
+        not refused. Refs with `restart` are numbers the provider stopped tracking. Raises ProviderError subclasses
         when the request as a whole fails. Only called where `registers` is True."""
         raise NotImplementedError
 

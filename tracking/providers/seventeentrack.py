@@ -15,7 +15,9 @@ Guarantees:
   40, the same quota) and returns the numbers 17TRACK refused, with its message; "already registered" is
   not a refusal. The registration step (`tracking.registration`) calls it for every new parcel; `fetch`
   also registers numbers `gettrackinfo` rejects as not registered (one deleted in 17TRACK's dashboard,
-  say), so the next poll reads them again.
+  say), so the next poll reads them again. A number 17TRACK stopped tracking before delivery (its
+  TRACKING_STOPPED push: `ParsedPush.stopped`) is re-tracked (`retrack`, which 17TRACK allows once per
+  number; a second stop is final).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tracking.providers._parsing import (
     response_object,
 )
 from tracking.providers.base import (
+    FinalRefusal,
     ParsedPush,
     ParsedTracking,
     PayloadError,
@@ -140,6 +143,8 @@ AUTH_ERROR_CODES = {
 RETRYABLE_ERROR_CODES = {-18010003}  # internal service error, try again later
 NOT_REGISTERED = -18019902  # gettrackinfo: "does not register, please register first"
 ALREADY_REGISTERED = -18019901  # register: "has been registered, don't need to repeat registration"
+RETRACK_ONLY_STOPPED = -18019904  # retrack: "only stopped numbers can be re-tracked" (it is tracking it)
+RETRACK_ONLY_ONCE = -18019905  # retrack: "each tracking number can only be re-tracked once"
 
 
 def subtag_for(code: str) -> str | None:
@@ -201,10 +206,14 @@ class SeventeenTrackProvider(Provider):
             return ParsedPush(kind=event, trackings=(), extra={"ignored": True})
         data = require_mapping(document.get("data"), field="body.data")
         if event == "TRACKING_STOPPED":
-            # Tracking ended (delivered long ago, expired, or stopped by us): no checkpoints to store.
+            # Tracking ended: no checkpoints to store. A parcel not yet delivered (17TRACK stops numbers that
+            # show nothing, or no change, for a long time) is restarted (`register`, restart=True).
             number = require_str(data, "number", field="body.data")
             carrier = optional_str(data, "carrier", field="body.data")
-            return ParsedPush(kind=event, trackings=(), extra={"number": number, "carrier": carrier})
+            return ParsedPush(
+                kind=event, trackings=(), extra={"number": number, "carrier": carrier},
+                stopped={number: "17TRACK stopped tracking the number"},
+            )  # fmt: skip
         return ParsedPush(kind=event, trackings=(parse_item(data, field="body.data"),))
 
     # --- pull -------------------------------------------------------------------------------------------
@@ -215,9 +224,13 @@ class SeventeenTrackProvider(Provider):
         return results
 
     def register(self, refs: Sequence[TrackingRef]) -> dict[str, str]:
+        """Register new numbers; numbers 17TRACK stopped (`restart`) are re-tracked instead, since
+        registering them again only answers "already registered"."""
         refused: dict[str, str] = {}
-        for client, bucket, items in self._batches(refs):
+        for client, bucket, items in self._batches([ref for ref in refs if not ref.restart]):
             refused |= self._register(client, bucket, items)
+        for client, bucket, items in self._batches([ref for ref in refs if ref.restart]):
+            refused |= self._retrack(client, bucket, items)
         return refused
 
     def check(self) -> str:
@@ -290,19 +303,37 @@ class SeventeenTrackProvider(Provider):
         """Start 17TRACK tracking these numbers (the carrier too, where we know 17TRACK's code for it).
         Returns the refused numbers with 17TRACK's message."""
         data = self._post(client, bucket, "register", items)
-        refused: dict[str, str] = {}
-        for rejected in data.get("rejected") or []:
-            if _rejection_code(rejected) == ALREADY_REGISTERED:
-                continue
-            number = rejected.get("number") if isinstance(rejected, Mapping) else None
-            if not isinstance(number, str):
-                log.warning("17track: register rejected an item we cannot place: %s", rejected)
-                continue
-            error = rejected.get("error")
-            message = error.get("message") if isinstance(error, Mapping) else None
-            refused[number] = f"{_rejection_code(rejected)}: {message or 'no message'}"
+        refused = {
+            number: reason
+            for number, code, reason in _rejections(data, endpoint="register")
+            if code != ALREADY_REGISTERED
+        }
         if refused:
             log.warning("17track: numbers not registered: %s", refused)
+        return refused
+
+    def _retrack(
+        self, client: httpx.Client, bucket: TokenBucket, items: list[dict[str, Any]]
+    ) -> dict[str, str]:
+        """POST /retrack: track again numbers 17TRACK stopped. "Only stopped numbers can be re-tracked"
+        means it tracks the number already; it re-tracks each number once only, so a second refusal for
+        that is final; a number no longer registered (deleted in its dashboard) is registered again."""
+        data = self._post(client, bucket, "retrack", items)
+        refused: dict[str, str] = {}
+        unregistered: set[str] = set()
+        for number, code, reason in _rejections(data, endpoint="retrack"):
+            if code == RETRACK_ONLY_STOPPED:
+                continue
+            if code == NOT_REGISTERED:
+                unregistered.add(number)
+                continue
+            refused[number] = FinalRefusal(reason) if code == RETRACK_ONLY_ONCE else reason
+        if unregistered:
+            refused |= self._register(
+                client, bucket, [item for item in items if item["number"] in unregistered]
+            )
+        if refused:
+            log.warning("17track: numbers not re-tracked: %s", refused)
         return refused
 
     def _post(
@@ -451,6 +482,19 @@ def _rejection_code(rejected: object) -> int | None:
     error = rejected.get("error") if isinstance(rejected, Mapping) else None
     code = error.get("code") if isinstance(error, Mapping) else None
     return code if isinstance(code, int) else None
+
+
+def _rejections(data: Mapping[str, Any], *, endpoint: str) -> Iterator[tuple[str, int | None, str]]:
+    """The numbers in `data.rejected[]`, each with its error code and a reason to show ("code: message")."""
+    for rejected in data.get("rejected") or []:
+        number = rejected.get("number") if isinstance(rejected, Mapping) else None
+        if not isinstance(number, str):
+            log.warning("17track: %s rejected an item we cannot place: %s", endpoint, rejected)
+            continue
+        code = _rejection_code(rejected)
+        error = rejected.get("error")
+        message = error.get("message") if isinstance(error, Mapping) else None
+        yield number, code, f"{code}: {message or 'no message'}"
 
 
 def _request_item(ref: TrackingRef) -> dict[str, Any]:

@@ -12,7 +12,13 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.tracking.providers.conftest import fixture_bytes, fixture_json
-from tracking.providers.base import PayloadError, PermanentProviderError, RetryableProviderError, TrackingRef
+from tracking.providers.base import (
+    FinalRefusal,
+    PayloadError,
+    PermanentProviderError,
+    RetryableProviderError,
+    TrackingRef,
+)
 from tracking.providers.seventeentrack import (
     MAIN_STATUS_SUBTAGS,
     STAGE_SUBTAGS,
@@ -157,6 +163,7 @@ def test_a_tracking_stopped_push_names_the_number_and_carries_no_checkpoints():
     assert parsed.kind == "TRACKING_STOPPED"
     assert parsed.trackings == ()
     assert parsed.extra == {"number": "YT2432100012345678", "carrier": "190008"}
+    assert parsed.stopped == {"YT2432100012345678": "17TRACK stopped tracking the number"}
 
 
 def test_every_documented_status_has_an_explicit_mapping():
@@ -550,6 +557,104 @@ def test_register_sends_40_numbers_a_request_and_returns_the_refused_ones_with_t
     assert [len(items) for items in calls] == [40, 6]
     assert refused == {"BAD1": "-18019903: Carrier can not be detected."}  # already registered: no refusal
     assert not any(request.path == "/gettrackinfo" for request, _ in httpserver.log)
+
+
+class FakeTracker:
+    """17TRACK's side of `register` and `retrack`: which numbers it tracks, has stopped, and has re-tracked
+    (once only, as documented), answering with its documented codes and messages."""
+
+    def __init__(self, *, tracking=(), stopped=()) -> None:
+        self.tracking, self.stopped, self.retracked = set(tracking), set(stopped), set()
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def install(self, httpserver: HTTPServer, *, api_key: str = API_KEY) -> None:
+        for endpoint in ("register", "retrack"):
+            httpserver.expect_request(
+                f"/{endpoint}", method="POST", headers={"17token": api_key}
+            ).respond_with_handler(self.handler)
+
+    def stop(self, number: str) -> None:
+        self.tracking.discard(number)
+        self.stopped.add(number)
+
+    def handler(self, request: Request) -> Response:
+        endpoint = request.path.strip("/")
+        items = json.loads(request.data)
+        self.calls.append((endpoint, [item["number"] for item in items]))
+        accepted, rejected = [], []
+        for item in items:
+            number = item["number"]
+            error = self._register(number) if endpoint == "register" else self._retrack(number)
+            if error:
+                rejected.append({"number": number, "error": {"code": error[0], "message": error[1]}})
+            else:
+                accepted.append({"number": number, "carrier": 190008})
+        body = {"code": 0, "data": {"accepted": accepted, "rejected": rejected}}
+        return Response(json.dumps(body), content_type="application/json")
+
+    def _register(self, number: str) -> tuple[int, str] | None:
+        if number in self.tracking or number in self.stopped:
+            return (
+                -18019901,
+                f"The tracking number '{number}' has been registered, don't need to repeat registration.",
+            )
+        self.tracking.add(number)
+        return None
+
+    def _retrack(self, number: str) -> tuple[int, str] | None:
+        if number in self.tracking:
+            return -18019904, "Retrack is not allowed. You can only retrack stopped number."
+        if number not in self.stopped:
+            return -18019902, f"The tracking number '{number}' does not register, please register first."
+        if number in self.retracked:
+            return -18019905, "Retrack is not allowed. You can only retrack each number once."
+        self.stopped.discard(number)
+        self.tracking.add(number)
+        self.retracked.add(number)
+        return None
+
+
+def test_a_stopped_number_is_retracked_not_registered_again(httpserver: HTTPServer, fake_bucket):
+    tracker = FakeTracker(stopped={"YT1"})
+    tracker.install(httpserver)
+
+    refused = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).register(
+        [TrackingRef("NEW1"), TrackingRef("YT1", restart=True)]
+    )
+
+    assert refused == {}
+    assert tracker.calls == [("register", ["NEW1"]), ("retrack", ["YT1"])]
+    assert tracker.tracking == {"NEW1", "YT1"}
+
+
+def test_a_second_stop_is_a_final_refusal_since_17track_retracks_a_number_once(
+    httpserver: HTTPServer, fake_bucket
+):
+    tracker = FakeTracker(stopped={"YT1"})
+    tracker.install(httpserver)
+    client = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket)
+    assert client.register([TrackingRef("YT1", restart=True)]) == {}
+    tracker.stop("YT1")
+
+    refused = client.register([TrackingRef("YT1", restart=True)])
+
+    assert refused == {"YT1": "-18019905: Retrack is not allowed. You can only retrack each number once."}
+    assert isinstance(refused["YT1"], FinalRefusal)
+
+
+def test_a_restart_of_a_number_17track_still_tracks_or_no_longer_knows_ends_tracked(
+    httpserver: HTTPServer, fake_bucket
+):
+    tracker = FakeTracker(tracking={"STILL1"})  # "GONE1" was deleted in 17TRACK's dashboard
+    tracker.install(httpserver)
+
+    refused = provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).register(
+        [TrackingRef("STILL1", restart=True), TrackingRef("GONE1", restart=True)]
+    )
+
+    assert refused == {}
+    assert tracker.calls == [("retrack", ["STILL1", "GONE1"]), ("register", ["GONE1"])]
+    assert tracker.tracking == {"STILL1", "GONE1"}
 
 
 # --- credentials check ----------------------------------------------------------------------------------
