@@ -25,6 +25,9 @@ PUBLIC_URL = env_url("PUBLIC_URL", "http://127.0.0.1:8000")
 # never-matched numbers are kept TRACKING_UNMATCHED_RETENTION_DAYS after their last push. 0: for ever.
 TRACKING_DELIVERY_RETENTION_DAYS = env_int("TRACKING_DELIVERY_RETENTION_DAYS", 30, minimum=0)
 TRACKING_UNMATCHED_RETENTION_DAYS = env_int("TRACKING_UNMATCHED_RETENTION_DAYS", 90, minimum=0)
+# The largest provider push the webhook takes (a full trace of a few hundred checkpoints is well under 1 MB);
+# a larger one is answered 413 and counted as a rejected payload, not silently refused.
+TRACKING_WEBHOOK_MAX_BYTES = env_int("TRACKING_WEBHOOK_MAX_BYTES", 10 * 1024 * 1024, minimum=64 * 1024)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

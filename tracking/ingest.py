@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import connection as db
 from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
@@ -67,6 +68,10 @@ class SignatureRejected(Exception):
     """The push is not signed with the connection's secret."""
 
 
+class PayloadTooLarge(PayloadError):
+    """The push is larger than TRACKING_WEBHOOK_MAX_BYTES. The webhook answers 413 with this text."""
+
+
 def provider_for(connection: TrackingConnection) -> Provider:
     provider_class = get_provider(connection.provider)
     return provider_class(
@@ -84,6 +89,18 @@ def _count(connection: TrackingConnection, **increments: int) -> None:
 
 
 # --- push ---------------------------------------------------------------------------------------------
+def delivery_size_check(*, connection: TrackingConnection, size: int) -> None:
+    """Refuse, before reading it, a push declared larger than TRACKING_WEBHOOK_MAX_BYTES: PayloadTooLarge,
+    counted as a rejected payload, so a provider sending ever larger traces shows in the admin."""
+    limit = settings.TRACKING_WEBHOOK_MAX_BYTES
+    if size > limit:
+        _count(connection, payloads_rejected=1)
+        raise PayloadTooLarge(
+            f"Payload too large: {size:,} bytes; this endpoint takes at most {limit:,} "
+            "(TRACKING_WEBHOOK_MAX_BYTES)."
+        )
+
+
 class Received(NamedTuple):
     delivery_id: int  # the stored WebhookDelivery (the one already stored, for a redelivered event id)
     parsed: ParsedPush

@@ -11,7 +11,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.middleware import machine_endpoint
-from tracking.ingest import SignatureRejected, delivery_receive, shipment_poll_now
+from tracking.ingest import (
+    PayloadTooLarge,
+    SignatureRejected,
+    delivery_receive,
+    delivery_size_check,
+    shipment_poll_now,
+)
 from tracking.providers.base import PayloadError
 from tracking.selectors import (
     connection_get_for_webhook,
@@ -33,21 +39,33 @@ def tracking_webhook(request: HttpRequest, provider: str, uuid: UUID) -> HttpRes
     """A provider's push. 2xx only once the raw delivery is committed; processing happens in the worker."""
     connection = connection_get_for_webhook(provider=provider, uuid=uuid)
     try:
+        delivery_size_check(connection=connection, size=_content_length(request))
         received = delivery_receive(
             connection=connection,
-            body=request.body,
+            # Read here, not as request.body: Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) would refuse a
+            # larger push with a bare HTML 400. The stream stops at the declared length.
+            body=request.read(),
             headers=request.headers,
             content_type=request.content_type or "",
             reload=lambda: connection_reload_for_webhook(provider=provider, uuid=uuid),
         )
     except SignatureRejected as exc:
         return JsonResponse({"error": str(exc)}, status=401)
+    except PayloadTooLarge as exc:
+        return JsonResponse({"error": str(exc)}, status=413)
     except PayloadError as exc:
         return JsonResponse({"error": f"Malformed payload: {exc}"}, status=400)
     wake_delivery_processing()
     if received.parsed.reply is not None:
         return JsonResponse(dict(received.parsed.reply))
     return JsonResponse({"ok": True, "delivery": received.delivery_id})
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
 
 
 @require_GET

@@ -201,6 +201,42 @@ def test_a_malformed_body_is_a_400_with_a_message_and_writes_nothing(client, con
 
 
 @pytest.mark.django_db
+def test_a_push_larger_than_djangos_form_limit_is_taken_whole(client, connection, parcel, body):
+    """Django refuses request bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) with a bare HTML 400; a
+    provider's push that large (a long trace with its custom fields) is stored and ingested like any."""
+    document = json.loads(body)
+    document["msg"]["custom_fields"] = {"packing_note": "x" * 3_000_000}
+    large = json.dumps(document).encode()
+
+    response = _post(client, connection, large)
+
+    assert response.status_code == 200
+    assert bytes(WebhookDelivery.objects.get().body) == large
+    process_deliveries()
+    assert TrackingEvent.objects.filter(shipment=parcel).exists()
+
+
+@pytest.mark.django_db
+def test_a_push_over_the_size_limit_is_a_413_with_a_message_counted_and_writes_nothing(
+    client, connection, parcel, body, settings
+):
+    settings.TRACKING_WEBHOOK_MAX_BYTES = len(body) - 1
+
+    response = _post(client, connection, body)
+
+    assert response.status_code == 413
+    assert response.json()["error"] == (
+        f"Payload too large: {len(body):,} bytes; this endpoint takes at most {len(body) - 1:,} "
+        "(TRACKING_WEBHOOK_MAX_BYTES)."
+    )
+    assert not WebhookDelivery.objects.exists()
+    connection.refresh_from_db()
+    assert (connection.payloads_rejected, connection.signatures_rejected) == (1, 0)
+    settings.TRACKING_WEBHOOK_MAX_BYTES = len(body)
+    assert _post(client, connection, body).status_code == 200
+
+
+@pytest.mark.django_db
 def test_an_unknown_or_mismatched_webhook_url_is_a_404(client, connection, body):
     unknown = f"/webhooks/tracking/aftership/{uuid.uuid4()}/"
     wrong_provider = f"/webhooks/tracking/kdniao/{connection.uuid}/"
