@@ -5,7 +5,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -32,12 +32,25 @@ from tracking.tasks import wake_delivery_processing
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_NOT_FOUND = (
+    "No active tracking connection at this URL: check the webhook URL set in the provider's dashboard "
+    "against the connection's page in Afterdesk."
+)
+
 
 @machine_endpoint
-@require_POST
 def tracking_webhook(request: HttpRequest, provider: str, uuid: UUID) -> HttpResponse:
-    """A provider's push. 2xx only once the raw delivery is committed; processing happens in the worker."""
-    connection = connection_get_for_webhook(provider=provider, uuid=uuid)
+    """A provider's push. 2xx only once the raw delivery is committed; processing happens in the worker.
+    Every refusal is JSON with a message, for whoever reads the provider's delivery log."""
+    if request.method != "POST":
+        response = JsonResponse({"error": "Provider pushes are POST requests."}, status=405)
+        response["Allow"] = "POST"
+        return response
+    try:
+        connection = connection_get_for_webhook(provider=provider, uuid=uuid)
+    except Http404:
+        # The same answer for an unknown, mismatched or switched-off connection: nothing to probe for.
+        return JsonResponse({"error": WEBHOOK_NOT_FOUND}, status=404)
     try:
         delivery_size_check(connection=connection, size=_content_length(request))
         received = delivery_receive(

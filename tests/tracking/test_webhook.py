@@ -237,13 +237,20 @@ def test_a_push_over_the_size_limit_is_a_413_with_a_message_counted_and_writes_n
 
 
 @pytest.mark.django_db
-def test_an_unknown_or_mismatched_webhook_url_is_a_404(client, connection, body):
+def test_an_unknown_mismatched_or_switched_off_webhook_url_is_a_404_with_a_message(client, connection, body):
     unknown = f"/webhooks/tracking/aftership/{uuid.uuid4()}/"
     wrong_provider = f"/webhooks/tracking/kdniao/{connection.uuid}/"
+    switched_off = TrackingConnection.objects.create(
+        store=connection.store, provider="17track", webhook_secret=SECRET, is_active=False
+    )
 
-    assert client.post(unknown, data=body, content_type="application/json").status_code == 404
-    assert client.post(wrong_provider, data=body, content_type="application/json").status_code == 404
-    assert client.get(connection.webhook_path).status_code == 405
+    for url in (unknown, wrong_provider, switched_off.webhook_path):
+        response = client.post(url, data=body, content_type="application/json")
+        assert response.status_code == 404
+        assert response.json()["error"].startswith("No active tracking connection at this URL")
+    response = client.get(connection.webhook_path)
+    assert (response.status_code, response["Allow"]) == (405, "POST")
+    assert response.json() == {"error": "Provider pushes are POST requests."}
     assert not WebhookDelivery.objects.exists()
 
 
