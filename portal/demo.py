@@ -3,12 +3,14 @@
 `demo_plan` decides every row from the seed and a point in time without touching the database, so the
 plan can be tested (and reasoned about) on its own. `demo_seed` writes that plan idempotently: every row
 is found by its natural key (store code, username, SKU code, platform order id, tracking number, event
-dedupe key) and only missing rows are created, so a second run adds nothing.
+dedupe key) and only missing rows are created, so a second run adds nothing. Tracking comes in through the
+real push path: a simulator connection per store, one signed push per new parcel.
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 import string
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,7 +35,8 @@ from cases.stock import stock_evaluate
 from cases.workflow import case_assign, case_transition
 from portal.choices import Platform, Role
 from portal.models import Membership, Store
-from tracking.choices import OrderStatus
+from tracking.choices import OrderStatus, ProviderName
+from tracking.ingest import deliveries_process, delivery_receive
 from tracking.models import (
     SKU,
     LiveSession,
@@ -43,8 +46,13 @@ from tracking.models import (
     Shipment,
     SKUComponent,
     StockLevel,
+    TrackingConnection,
 )
-from tracking.services import EventData, events_ingest
+from tracking.providers.base import ParsedTracking
+from tracking.providers.simulator import SIGNATURE_HEADER
+from tracking.providers.simulator import push_body as simulator_push_body
+from tracking.providers.simulator import sign as simulator_sign
+from tracking.services import EventData
 from tracking.simulator import CARRIERS, SCENARIO_MIN_AGE, make_tracking_number, simulate_history
 
 DEFAULT_ORDERS = 2000
@@ -1015,14 +1023,54 @@ def _shipments_ensure(
         )
     Shipment.objects.bulk_create(created.values(), batch_size=500)
     report.created["shipments"] += len(created)
+    _tracking_push(plan, stores, created, report)
+    return created
+
+
+def _tracking_push(
+    plan: DemoPlan, stores: dict[str, Store], created: dict[tuple[str, str], Shipment], report: SeedReport
+) -> None:
+    """The new parcels' histories arrive as the carriers' pushes would: each store has a simulator tracking
+    connection, and each parcel's trace is one signed push to it, stored as a raw webhook delivery and
+    processed by the worker's own step (as of the demo's `now`). So the admin shows the connection, its
+    counters and the raw deliveries, as in production."""
+    connections = {code: _connection_ensure(store, report) for code, store in stores.items()}
     for planned in plan.orders:
         key = (planned.store.code, planned.platform_order_id)
-        if key in created:
-            assert planned.shipment is not None
-            report.created["tracking events"] += events_ingest(
-                shipment=created[key], events=planned.shipment.events, now=plan.now
-            )
-    return created
+        if key not in created or planned.shipment is None:
+            continue
+        connection = connections[planned.store.code]
+        tracking = ParsedTracking(
+            planned.shipment.tracking_number, planned.shipment.carrier, planned.shipment.events
+        )
+        body = simulator_push_body([tracking])
+        delivery_receive(
+            connection=connection, body=body, headers={SIGNATURE_HEADER: simulator_sign(body, connection.webhook_secret)},
+            content_type="application/json",
+        )  # fmt: skip
+        report.created["webhook deliveries"] += 1
+    while True:
+        result = deliveries_process(now=plan.now)
+        if result.failed:
+            raise RuntimeError(f"The demo's own tracking pushes failed to process: {result}")
+        if not result.deliveries:
+            break
+        report.created["tracking events"] += result.ingest.new
+
+
+def _connection_ensure(store: Store, report: SeedReport) -> TrackingConnection:
+    connection, made = TrackingConnection.objects.get_or_create(
+        store=store,
+        provider=ProviderName.SIMULATOR,
+        # Push only: the simulator's pull would invent histories of its own for the demo's parcels.
+        defaults={
+            "webhook_secret": secrets.token_urlsafe(24),
+            "pull_enabled": False,
+            "register_parcels": False,
+        },
+    )
+    report.created["tracking connections"] += made
+    return connection
 
 
 def _cases_raise(

@@ -15,7 +15,18 @@ from django.core.management import call_command
 from cases.models import Case, CaseEvent
 from portal.demo import LIVE_TITLE, demo_plan, demo_seed
 from portal.models import Membership, Store
-from tracking.models import SKU, LiveSession, Order, OrderLine, Shipment, StockLevel, TrackingEvent
+from tracking.models import (
+    SKU,
+    LiveSession,
+    Order,
+    OrderLine,
+    Shipment,
+    StockLevel,
+    TrackingConnection,
+    TrackingEvent,
+    UnmatchedTracking,
+    WebhookDelivery,
+)
 from tracking.simulator import (
     CARRIERS,
     SCENARIO_MIN_AGE,
@@ -26,7 +37,10 @@ from tracking.simulator import (
 )
 
 NOW = datetime(2026, 11, 12, 6, 30, tzinfo=UTC)
-COUNTED = (Store, Membership, SKU, Order, OrderLine, Shipment, TrackingEvent, Case, CaseEvent)
+COUNTED = (
+    Store, Membership, SKU, Order, OrderLine, Shipment, TrackingConnection, WebhookDelivery, TrackingEvent, Case,
+    CaseEvent,
+)  # fmt: skip
 EXCEPTION_CASE_TYPES = {
     "oversold",
     "pickup_overdue",
@@ -120,6 +134,27 @@ def test_the_database_holds_exactly_the_planned_demo():
     assert {t: stored[t] for t in planned} == dict(planned)
     assert set(stored) - set(planned) <= {"order_review", "out_of_stock", "no_update", "quality_batch"}
     assert TrackingEvent.objects.count() == sum(len(o.shipment.events) for o in plan.orders if o.shipment)
+
+
+@pytest.mark.django_db
+def test_the_demo_tracking_arrives_as_signed_pushes_to_a_simulator_connection_of_each_store():
+    with time_machine.travel(NOW, tick=False):
+        seed("--orders", "120", "--seed", "7")
+
+    connections = list(TrackingConnection.objects.select_related("store").order_by("store__code"))
+    assert [(c.store.code, c.provider) for c in connections] == [
+        ("shopee-th", "simulator"),
+        ("tts-my", "simulator"),
+    ]
+    # Push only: the simulator's pull would make up histories of its own for the demo's parcels.
+    assert not any(c.pull_enabled or c.register_parcels for c in connections)
+    assert len(connections[0].webhook_secret) >= 24
+    # One push per parcel, verified, stored and processed by the worker's own step; every number matched.
+    assert WebhookDelivery.objects.filter(status="processed").count() == Shipment.objects.count()
+    assert not WebhookDelivery.objects.exclude(status="processed").exists()
+    assert not UnmatchedTracking.objects.exists()
+    assert sum(c.events_new for c in connections) == TrackingEvent.objects.count()
+    assert all(c.last_push_at == NOW and c.signatures_rejected == 0 for c in connections)
 
 
 @pytest.mark.django_db

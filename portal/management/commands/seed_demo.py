@@ -61,6 +61,8 @@ def summary_lines(report: SeedReport) -> list[str]:
                 "orders",
                 "order lines",
                 "shipments",
+                "tracking connections",
+                "webhook deliveries",
                 "tracking events",
                 "cases",
             )
