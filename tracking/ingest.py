@@ -10,7 +10,6 @@ The database row is the unit of durable work; a wake-up that is lost or doubled 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -27,16 +26,17 @@ from portal.db import array_literal, prepared_cursor, skip_locked
 from portal.tasks import wake
 from tracking.choices import DeliveryStatus, Tag
 from tracking.models import Shipment, TrackingConnection, UnmatchedTracking, WebhookDelivery
-from tracking.providers import get_provider
+from tracking.providers import provider_for
 from tracking.providers.base import (
     ParsedPush,
     ParsedTracking,
     PayloadError,
-    Provider,
     ProviderError,
     Recipient,
     TrackingRef,
 )
+from tracking.registration import registrations_stopped
+from tracking.rounds import claim_size, in_time
 from tracking.selectors import parcels_tracked_by, shipment_is_polled
 from tracking.services import EventData, IngestResult, events_ingest_many
 
@@ -58,9 +58,6 @@ MAX_POLL_BACKOFF = timedelta(hours=6)
 # A parcel the carrier has said nothing new about for this long (or, never scanned, created this long ago)
 # stops polling, as trackers expire such trackings; news by push starts its polling again.
 POLL_SILENCE_LIMIT = timedelta(days=30)
-# Shipments a round claims at a time, at least: a provider that takes one number per request (Kdniao's
-# instant query) still has 40 claimed per query (its fetch sends them one by one, under its quota).
-MIN_CLAIM = 40
 SYNC_TASK = "tracking.tasks.sync_due"  # the polling round, woken by a refresh (tasks imports this module)
 
 
@@ -70,16 +67,6 @@ class SignatureRejected(Exception):
 
 class PayloadTooLarge(PayloadError):
     """The push is larger than TRACKING_WEBHOOK_MAX_BYTES. The webhook answers 413 with this text."""
-
-
-def provider_for(connection: TrackingConnection) -> Provider:
-    provider_class = get_provider(connection.provider)
-    return provider_class(
-        credentials=connection.credentials,
-        webhook_secret=connection.webhook_secret,
-        base_url=connection.base_url or None,
-        callback_url=connection.webhook_url,
-    )
 
 
 def _count(connection: TrackingConnection, **increments: int) -> None:
@@ -284,9 +271,6 @@ def _process_claimed(deliveries: Sequence[WebhookDelivery], *, now: datetime, re
         items=batch.items, now=now, owners=batch.owners, expected_delivery=batch.expected
     )
     if stopped:
-        # Imported here: registration builds on this module (claims, providers).
-        from tracking.registration import registrations_stopped
-
         for connection_id, reasons in stopped.items():
             registrations_stopped(connection=connections[connection_id], reasons=reasons, now=now)
     empty = IngestResult()
@@ -524,15 +508,6 @@ def connection_check(connection: TrackingConnection) -> CheckResult:
         return CheckResult(True, provider_for(connection).check())
     except ProviderError as exc:
         return CheckResult(False, str(exc))
-
-
-def claim_size(provider: Provider) -> int:
-    return max(provider.batch_size, MIN_CLAIM)
-
-
-def in_time(deadline: float | None) -> bool:
-    """Whether a round may start another batch: no deadline, or `time.monotonic()` not past it yet."""
-    return deadline is None or time.monotonic() < deadline
 
 
 def tracking_sync(

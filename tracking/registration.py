@@ -34,9 +34,10 @@ from django.utils import timezone
 
 from portal.db import skip_locked
 from tracking.choices import RegistrationStatus, Tag
-from tracking.ingest import claim_size, in_time, provider_for
 from tracking.models import Shipment, TrackingConnection, TrackingRegistration
+from tracking.providers import provider_for
 from tracking.providers.base import FinalRefusal, Provider, ProviderError, Recipient, TrackingRef
+from tracking.rounds import claim_size, in_time
 from tracking.selectors import parcels_tracked_by
 
 log = logging.getLogger(__name__)

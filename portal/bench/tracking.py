@@ -45,8 +45,9 @@ from portal.bench.report import Comparison, Measure, Table
 from portal.choices import Platform
 from portal.models import Store
 from tracking.choices import OrderStatus, normalize_subtag, normalize_tag
-from tracking.ingest import provider_for, trackings_ingest
+from tracking.ingest import trackings_ingest
 from tracking.models import Order, Shipment, TrackingConnection, TrackingEvent, WebhookDelivery
+from tracking.providers import provider_for
 from tracking.services import IngestResult
 
 SHIPMENTS = 50_000

@@ -175,7 +175,7 @@ def test_kdniao_subscription_settings_are_set_in_the_admin_and_a_malformed_line_
     assert "jtexpress-cn = JTSD" in page and "JD = 020K123456" in page
 
     # The provider reads them as set.
-    from tracking.ingest import provider_for
+    from tracking.providers import provider_for
     from tracking.providers.base import TrackingRef
 
     provider = provider_for(connection)
@@ -289,7 +289,7 @@ def test_a_kuaidi100_connection_is_added_with_its_key_customer_and_salt(admin_cl
     connection = TrackingConnection.objects.get()
     assert connection.credentials == {"api_key": "k100-key", "customer": "B2C4D6E8F0A1"}
     assert connection.webhook_secret == "salt-0123456789abcdef"
-    from tracking.ingest import provider_for
+    from tracking.providers import provider_for
 
     provider = provider_for(connection)
     assert (provider.key, provider.customer, provider.callback_url) == (

@@ -6,12 +6,17 @@ never touches the database; `tracking.ingest` does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tracking.providers.aftership import AfterShipProvider
 from tracking.providers.base import Provider
 from tracking.providers.kdniao import KdniaoProvider
 from tracking.providers.kuaidi100 import Kuaidi100Provider
 from tracking.providers.seventeentrack import SeventeenTrackProvider
 from tracking.providers.simulator import SimulatorProvider
+
+if TYPE_CHECKING:
+    from tracking.models import TrackingConnection
 
 REGISTRY: dict[str, type[Provider]] = {
     provider.name: provider
@@ -35,4 +40,14 @@ def get_provider(name: str) -> type[Provider]:
         ) from None
 
 
-__all__ = ["REGISTRY", "get_provider"]
+def provider_for(connection: TrackingConnection) -> Provider:
+    """The adapter for a connection, with its credentials, secret, base URL and webhook URL."""
+    return get_provider(connection.provider)(
+        credentials=connection.credentials,
+        webhook_secret=connection.webhook_secret,
+        base_url=connection.base_url or None,
+        callback_url=connection.webhook_url,
+    )
+
+
+__all__ = ["REGISTRY", "get_provider", "provider_for"]
