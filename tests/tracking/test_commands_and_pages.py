@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -134,6 +135,7 @@ def test_the_shipment_page_leads_back_to_the_parcels_cases_and_says_when_it_is_p
 
     case = make_case(store=store, type="stalled_in_transit")
     shipment = case.shipment
+    TrackingConnection.objects.create(store=store, provider="aftership", webhook_secret="s" * 16)
     other, _ = case_raise(type="delivery_failed", order=shipment.order, shipment=shipment, summary="Failed")
     type(other).objects.filter(pk=other.pk).update(assignee=agent_client.agent)
     page = reverse("tracking:shipment", args=[shipment.pk])
@@ -151,6 +153,10 @@ def test_the_shipment_page_leads_back_to_the_parcels_cases_and_says_when_it_is_p
     assert f"<td>{agent_client.agent.get_username()}</td>" in cases  # the assignee
     assert "Not polled" not in body and "Stopped: delivered" not in body  # a new parcel is due for polling
 
+    local = shipment.next_poll_at.astimezone(ZoneInfo(store.timezone))
+    assert body.split("data-next-poll>", 1)[1].startswith(f"{local:%Y-%m-%d %H:%M}")
+    TrackingConnection.objects.filter(store=store).update(pull_enabled=False)  # pushes only, now
+    assert "None: no provider of this store polls it" in agent_client.get(page).content.decode()
     type(shipment).objects.filter(pk=shipment.pk).update(status="Delivered", next_poll_at=None)
     assert "Stopped: delivered" in agent_client.get(page).content.decode()
 
