@@ -162,6 +162,8 @@ class ShipmentAdmin(admin.ModelAdmin):
         "last_event_at",
         "last_progress_at",
         "delivered_at",
+        "carrier_booked",
+        "carrier_corrected_at",
         "created_at",
     ]
     inlines = [TrackingEventInline]

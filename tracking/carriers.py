@@ -1,7 +1,8 @@
 """Carrier display names: what agents and buyers read instead of a provider's carrier code.
 
 Shipments keep the code they were booked with (an AfterShip slug such as `ninjavan-my`, a Kdniao
-`ShipperCode` such as `ZTO`, a 17TRACK carrier number). A code is matched case-insensitively; one we do not
+`ShipperCode` such as `ZTO`, a 17TRACK carrier number), unless a tracking provider corrects the carrier
+(Kuaidi100's `comNew`; the booked code is kept in `carrier_booked`). A code is matched case-insensitively; one we do not
 know is shown as it is. Brand names are translated where the brand has a name of its own in Chinese.
 """
 

@@ -256,10 +256,15 @@ def _process_claimed(deliveries: Sequence[WebhookDelivery], *, now: datetime, re
     connections = {d.connection_id: d.connection for d in deliveries}
     batch = _Matched()
     stopped: dict[int, dict[str, str]] = {}
+    corrected: dict[int, dict[str, str]] = {}
     for delivery in deliveries:
-        parsed_stopped = parsed_by_delivery[delivery.pk].stopped
-        if parsed_stopped:
-            stopped.setdefault(delivery.connection_id, {}).update(parsed_stopped)
+        parsed = parsed_by_delivery[delivery.pk]
+        if parsed.stopped:
+            stopped.setdefault(delivery.connection_id, {}).update(parsed.stopped)
+        if parsed.carriers_corrected:
+            corrected.setdefault(delivery.connection_id, {}).update(parsed.carriers_corrected)
+    for connection_id, corrections in corrected.items():
+        carriers_correct(connection=connections[connection_id], corrections=corrections, now=now)
     for connection_id, pairs in by_connection.items():
         matched = _match(connections[connection_id], [t for _, t in pairs], deliveries=[d for d, _ in pairs])
         batch.items += matched.items
@@ -323,6 +328,32 @@ def trackings_ingest(
     _unmatched_record(connection, matched.unmatched, now=now)
     outcome.unmatched = len(matched.unmatched)
     return outcome
+
+
+def carriers_correct(*, connection: TrackingConnection, corrections: Mapping[str, str], now: datetime) -> int:
+    """The provider says these parcels travel with another carrier than the one they were booked with
+    (Kuaidi100's comNew, with its request that the integrator update its code): each takes that carrier (our
+    own code for it where we map one, else the provider's), keeps the booked one in carrier_booked, and is
+    looked at by the rules again (their deadlines are per carrier).
+    A number the store has under several carriers is left alone: nothing says which parcel was meant.
+    Runs in the push's transaction; a push processed again finds the carrier right already. Returns how
+    many parcels changed."""
+    provider = provider_for(connection)
+    changed = 0
+    for number, code in corrections.items():
+        parcels = list(Shipment.objects.filter(store_id=connection.store_id, tracking_number=number)[:2])
+        candidates = provider.carrier_codes(code)
+        if len(parcels) != 1 or parcels[0].carrier.strip().lower() in candidates:
+            continue
+        parcel = parcels[0]
+        changed += Shipment.objects.filter(pk=parcel.pk, carrier=parcel.carrier).update(
+            carrier=candidates[0], carrier_booked=parcel.carrier_booked or parcel.carrier,
+            carrier_corrected_at=now, next_check_at=now,
+        )  # fmt: skip
+        log.info(
+            "tracking: %s corrected the carrier of %s from %s to %s", connection, number, parcel.carrier, code
+        )
+    return changed
 
 
 def _match(

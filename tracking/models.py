@@ -185,6 +185,12 @@ class Shipment(models.Model):
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="shipments", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="shipments")
     carrier = models.CharField(_("carrier"), max_length=40)
+    # Set when a tracking provider said the parcel travels with another carrier (Kuaidi100's comNew).
+    carrier_booked = models.CharField(
+        _("carrier as booked"), max_length=40, blank=True, default="", db_default="",
+        help_text=_("The carrier the parcel was booked with, kept when a tracking provider corrected it."),
+    )  # fmt: skip
+    carrier_corrected_at = models.DateTimeField(_("carrier corrected"), null=True, blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=64)
     booked_at = models.DateTimeField(_("pickup booked"), null=True, blank=True)
     label_created_at = models.DateTimeField(_("label created"), null=True, blank=True)

@@ -121,6 +121,54 @@ def test_a_signed_kuaidi100_push_is_acknowledged_as_it_expects_and_becomes_event
 
 
 @pytest.mark.django_db
+def test_a_carrier_kuaidi100_corrects_is_the_parcels_carrier_from_then_on_the_booked_one_kept(
+    client, store, other_store, agent_client
+):
+    from django.urls import reverse
+
+    from tests.tracking.providers.test_kuaidi100 import form_body, param
+
+    kuaidi100 = TrackingConnection.objects.create(
+        store=store, provider="kuaidi100", webhook_secret="connection-salt-xyz",
+        credentials={"api_key": "k", "customer": "c"},
+    )  # fmt: skip
+    number = "YT7500000000123"
+    parcel = make_shipment(order=make_order(store=store), carrier="yto", tracking_number=number)
+    theirs = make_shipment(order=make_order(store=other_store), carrier="yto", tracking_number=number)
+    reused = [
+        make_shipment(order=make_order(store=store), carrier=carrier, tracking_number="YT7500000000777")
+        for carrier in ("yto", "sto")
+    ]
+    document = json.loads(param())
+    document.update(
+        status="abort", message="快递公司编码有误", autoCheck="1", comOld="yuantong", comNew="zhongtong"
+    )
+    corrected = form_body(json.dumps(document, ensure_ascii=False))
+    document["lastResult"]["nu"] = "YT7500000000777"
+    ambiguous = form_body(json.dumps(document, ensure_ascii=False))
+
+    for body in (corrected, ambiguous, corrected):  # the last: Kuaidi100 retrying the same push
+        response = client.post(
+            kuaidi100.webhook_path, data=body, content_type="application/x-www-form-urlencoded"
+        )
+        assert response.status_code == 200
+        process_deliveries()
+
+    parcel.refresh_from_db()
+    assert (parcel.carrier, parcel.carrier_booked) == ("zto", "yto")  # ours for 中通; booked as 圆通
+    assert parcel.carrier_corrected_at is not None
+    assert parcel.next_check_at <= timezone.now()  # the rules look again: their deadlines are per carrier
+    assert TrackingEvent.objects.filter(shipment=parcel).count() == 5  # its checkpoints ingested all the same
+    theirs.refresh_from_db()
+    assert (theirs.carrier, theirs.carrier_booked) == ("yto", "")  # another store's parcel
+    for other in reused:  # a number the store has under two carriers: nothing says which one was meant
+        other.refresh_from_db()
+        assert other.carrier_booked == ""
+    page = agent_client.get(reverse("tracking:shipment", args=[parcel.pk])).content.decode()
+    assert "ZTO Express" in page and "Booked as YTO Express; corrected by the tracking provider" in page
+
+
+@pytest.mark.django_db
 def test_the_connection_keeps_when_its_last_push_arrived_never_moving_back(client, connection, parcel, body):
     _post(client, connection, body)
     process_deliveries()

@@ -95,6 +95,9 @@ class ParsedPush(NamedTuple):
     extra: Mapping[str, Any] = MappingProxyType({})  # what else the push said (read-only; empty by default)
     # Numbers the provider says it stopped tracking, with its reason: their registration is made again.
     stopped: Mapping[str, str] = MappingProxyType({})
+    # Numbers the provider says travel with another carrier than the one they were registered with, with its
+    # code for the right one (Kuaidi100's comNew): the parcel's carrier is corrected.
+    carriers_corrected: Mapping[str, str] = MappingProxyType({})
 
 
 class Provider:
@@ -151,6 +154,12 @@ class Provider:
         not refused. Refs with `restart` are numbers the provider stopped tracking. Raises ProviderError subclasses
         when the request as a whole fails. Only called where `registers` is True."""
         raise NotImplementedError
+
+    # --- carriers ---------------------------------------------------------------------------------------
+    def carrier_codes(self, provider_code: str) -> list[str]:
+        """Our carrier codes that name the carrier this provider calls `provider_code` (lowercase), the
+        provider's own code last: what a parcel of that carrier may be booked under."""
+        return [provider_code.strip().lower()]
 
     # --- health -----------------------------------------------------------------------------------------
     def check(self) -> str:

@@ -14,7 +14,8 @@ Guarantees:
   checkpoint takes the parcel's `state` and earlier ones read "in transit". Raw code and text are kept.
 - The push's `status` (polling, shutdown once delivered, abort after "3 days with no record" or "60 days
   without change", updateall) and its message are kept in `extra`; an abort without a corrected company
-  is in `stopped`, so the parcel is subscribed again later; `reply` is the acknowledgement
+  is in `stopped`, so the parcel is subscribed again later; a corrected company (`comNew`: subscriptions
+  ask for that check, autoCom) is in `carriers_corrected`; `reply` is the acknowledgement
   Kuaidi100 expects, {"result": true, "returnCode": "200", "message": "成功"}.
 - `fetch` uses the real-time query (poll/query.do, one number per request, signed with the key and the
   customer id) at a polite 5 requests/s, with the buyer's phone for SF Express and ZTO (polls carry it);
@@ -216,14 +217,18 @@ class Kuaidi100Provider(Provider):
             "company_corrected_to": optional_str(document, "comNew", field="param"),
         }
         tracking = parse_result(result, field="param.lastResult")
+        # With autoCom on (as `register` subscribes), Kuaidi100 names the right company when the one given was
+        # wrong, and asks that ours be updated: the parcel's carrier is corrected (ParsedPush.carriers_corrected).
+        corrected = (extra["company_corrected_to"] or "").strip().lower()
         stopped = {}
         if status == "abort" and not extra["company_corrected_to"]:
             # Kuaidi100 stopped monitoring ("3天查询无记录": no scan 3 days after the subscription, "60天无变化"):
             # no more pushes unless subscribed again. With a corrected company it subscribed again itself.
             stopped[tracking.tracking_number] = f"Kuaidi100 stopped monitoring: {extra['message'] or 'abort'}"
         return ParsedPush(
-            kind=f"kuaidi100_{status}", trackings=(tracking,), reply=dict(REPLY), extra=extra, stopped=stopped
-        )
+            kind=f"kuaidi100_{status}", trackings=(tracking,), reply=dict(REPLY), extra=extra, stopped=stopped,
+            carriers_corrected={tracking.tracking_number: corrected} if corrected else {},
+        )  # fmt: skip
 
     # --- pull -------------------------------------------------------------------------------------------
     def fetch(self, refs: Sequence[TrackingRef]) -> list[ParsedTracking]:
@@ -300,6 +305,9 @@ class Kuaidi100Provider(Provider):
         """Subscribe one parcel; Kuaidi100's message when it refused it, else ""."""
         parameters: dict[str, str] = {
             "callbackurl": self.callback_url, "salt": self.webhook_secret, "resultv2": RESULT_VERSION,
+            # Kuaidi100 checks the company against the number and, when it was wrong, tracks the right one and
+            # says so in its pushes (comNew), instead of pushing nothing.
+            "autoCom": "1",
         }  # fmt: skip
         company = self.company_code(ref.carrier)
         phone = _phone(ref, company)
@@ -353,6 +361,10 @@ class Kuaidi100Provider(Provider):
     def company_code(self, carrier: str) -> str:
         code = carrier.strip().lower()
         return COMPANY_CODES.get(code, code)
+
+    def carrier_codes(self, provider_code: str) -> list[str]:
+        code = provider_code.strip().lower()
+        return [ours for ours, theirs in COMPANY_CODES.items() if theirs == code and ours != code] + [code]
 
     def _quota(self, endpoint: str) -> TokenBucket:
         """The account's quota of one endpoint, shared by every process (5 requests/s unless configured)."""

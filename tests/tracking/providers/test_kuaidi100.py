@@ -169,6 +169,14 @@ def test_an_abort_push_says_why_kuaidi100_stopped_and_the_corrected_company():
 
     assert parsed.kind == "kuaidi100_abort"
     assert (parsed.extra["message"], parsed.extra["company_corrected_to"]) == ("3天查询无记录", "zhongtong")
+    assert parsed.carriers_corrected == {"YT7500000000123": "zhongtong"}
+    assert parsed.stopped == {}  # Kuaidi100 tracks it on under the right company itself
+
+
+def test_our_codes_for_a_kuaidi100_company_come_first_its_own_last():
+    assert provider().carrier_codes("zhongtong") == ["zto", "zto-express", "zhongtong"]
+    assert provider().carrier_codes(" SHUNFENG ") == ["sf-express", "sf", "sfexpress", "shunfeng"]
+    assert provider().carrier_codes("ane66") == ["ane66"]  # a company we have no code of our own for
 
 
 @pytest.mark.parametrize(
@@ -342,6 +350,7 @@ def test_register_subscribes_each_parcel_with_the_callback_the_salt_and_what_the
         "callbackurl": CALLBACK,
         "salt": SALT,
         "resultv2": "4",
+        "autoCom": "1",  # Kuaidi100 checks the company and names the right one if it was wrong
         "phone": "13800138000",
     }
     assert "phone" not in yto["parameters"]  # only SF Express and ZTO check it: the buyer's phone stays here
