@@ -524,6 +524,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "id",
         "connection",
         "kind",
+        "numbers",
         "status",
         "attempts",
         "events_new",
@@ -531,13 +532,23 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "received_at",
     ]
     list_filter = ["status", "kind", "connection"]
-    search_fields = ["event_id"]
+    search_fields = ["tracking_numbers", "event_id"]
+    search_help_text = _(
+        "A tracking number finds the raw pushes about that parcel; a provider delivery id, that one."
+    )
     list_select_related = ["connection__store"]
     exclude = ["body"]
     readonly_fields = [
-        "connection", "event_id", "kind", "content_type", "received_at", "status", "attempts", "processed_at",
-        "events_new", "events_duplicate", "error", "body_text",
+        "connection", "event_id", "kind", "tracking_numbers", "content_type", "received_at", "status", "attempts",
+        "processed_at", "events_new", "events_duplicate", "error", "body_text",
     ]  # fmt: skip
+
+    @admin.display(description=_("tracking numbers"), ordering="tracking_numbers")
+    def numbers(self, obj: WebhookDelivery) -> str:
+        numbers = obj.tracking_numbers.split()
+        if len(numbers) <= 2:
+            return " ".join(numbers) or "—"
+        return _("%(first)s and %(count)d more") % {"first": " ".join(numbers[:2]), "count": len(numbers) - 2}
 
     actions = ["process_again"]
 

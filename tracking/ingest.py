@@ -126,9 +126,10 @@ def delivery_receive(
         _count(connection, payloads_rejected=1)
         raise
     # No counter update here: every push would queue on the connection row. Deliveries are counted as rows.
+    numbers = " ".join(dict.fromkeys([*(t.tracking_number for t in parsed.trackings), *parsed.stopped]))
     delivery_id = _delivery_store(
         connection_id=connection.pk, event_id=parsed.event_id[:100], kind=parsed.kind[:40], body=bytes(body),
-        content_type=content_type[:100],
+        content_type=content_type[:100], tracking_numbers=numbers[:1000],
     )  # fmt: skip
     return Received(delivery_id, parsed)
 
@@ -142,17 +143,19 @@ def _keys_changed(cached: TrackingConnection, stored: TrackingConnection) -> boo
 # the server (the hottest statement of the busiest endpoint); the other columns get the model's defaults.
 _DELIVERY_INSERT = (
     f"INSERT INTO {WebhookDelivery._meta.db_table} "  # noqa: S608 - fixed identifiers only
-    "(connection_id, event_id, kind, body, content_type, received_at, status, attempts, events_new, "
-    "events_duplicate, error) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, 0, 0, '') "
+    "(connection_id, event_id, kind, body, content_type, tracking_numbers, received_at, status, attempts, "
+    "events_new, events_duplicate, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, '') "
     "ON CONFLICT (connection_id, event_id) WHERE NOT (event_id = '') DO NOTHING RETURNING id"
 )
 
 
-def _delivery_store(*, connection_id: int, event_id: str, kind: str, body: bytes, content_type: str) -> int:
+def _delivery_store(
+    *, connection_id: int, event_id: str, kind: str, body: bytes, content_type: str, tracking_numbers: str
+) -> int:
     """Insert the delivery and return its id, or the id of the one already stored under its event id."""
     params = (
-        connection_id, event_id, kind, body, content_type, db.ops.adapt_datetimefield_value(timezone.now()),
-        DeliveryStatus.RECEIVED.value,
+        connection_id, event_id, kind, body, content_type, tracking_numbers,
+        db.ops.adapt_datetimefield_value(timezone.now()), DeliveryStatus.RECEIVED.value,
     )  # fmt: skip
     with prepared_cursor() as cursor:
         cursor.execute(_DELIVERY_INSERT, params)

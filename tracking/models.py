@@ -378,6 +378,11 @@ class WebhookDelivery(models.Model):
     kind = models.CharField(_("kind"), max_length=40, blank=True)
     body = models.BinaryField(_("raw body"))
     content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    # What the push is about, read when it arrived: what the admin finds a parcel's raw pushes by.
+    tracking_numbers = models.CharField(
+        _("tracking numbers"), max_length=1000, blank=True, default="", db_default="",
+        help_text=_("The tracking numbers the push carries, separated by spaces."),
+    )  # fmt: skip
     received_at = models.DateTimeField(_("received"), default=timezone.now)
     status = models.CharField(
         _("status"), max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED

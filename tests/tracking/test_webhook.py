@@ -169,6 +169,39 @@ def test_a_carrier_kuaidi100_corrects_is_the_parcels_carrier_from_then_on_the_bo
 
 
 @pytest.mark.django_db
+def test_a_parcels_raw_pushes_are_found_by_its_tracking_number_in_the_admin(
+    client, admin_client, agent_client, store, connection, parcel, body
+):
+    from django.urls import reverse
+
+    from tests.tracking.providers.test_kdniao import APP_KEY, BUSINESS_ID, form_body, request_data
+
+    kdniao = TrackingConnection.objects.create(
+        store=store, provider="kdniao", webhook_secret="kd-secret-123",
+        credentials={"api_key": APP_KEY, "business_id": BUSINESS_ID},
+    )  # fmt: skip
+    assert _post(client, connection, body).status_code == 200
+    batch = client.post(
+        kdniao.webhook_path, data=form_body(request_data()), content_type="application/x-www-form-urlencoded"
+    )
+    assert batch.status_code == 200
+
+    # Read when the push arrived, before the worker processes it: "did the carrier push?" has an answer.
+    numbers = dict(WebhookDelivery.objects.values_list("connection__provider", "tracking_numbers"))
+    assert numbers == {"aftership": "JT5012345678901", "kdniao": "JT3101234567890 YT7500000000001"}
+    url = "/admin/tracking/webhookdelivery/"
+    found = admin_client.get(url, {"q": "YT7500000000001"}).content.decode()
+    assert "JT3101234567890 YT7500000000001" in found and "JT5012345678901" not in found
+    assert "JT5012345678901" in admin_client.get(url, {"q": "JT5012345678901"}).content.decode()
+
+    page = reverse("tracking:shipment", args=[parcel.pk])
+    link = f'href="{url}?q=JT5012345678901" data-raw-pushes'
+    assert "data-raw-pushes" not in agent_client.get(page).content.decode()
+    get_user_model().objects.filter(pk=agent_client.agent.pk).update(is_staff=True)
+    assert link in agent_client.get(page).content.decode()  # staff: a link to them from the parcel
+
+
+@pytest.mark.django_db
 def test_the_connection_keeps_when_its_last_push_arrived_never_moving_back(client, connection, parcel, body):
     _post(client, connection, body)
     process_deliveries()
