@@ -129,7 +129,7 @@ def test_registrations_show_on_the_connection_and_refused_ones_are_asked_again_f
     assert "stopped by the provider" not in page
     TrackingRegistration.objects.create(
         connection=connection, shipment=make_shipment(order=make_order(store=store), tracking_number="YT1"),
-        status="stopped", attempts=1, error="17TRACK stopped tracking the number",
+        status="stopped", attempts=1, error="TRACKING_STOPPED",
     )  # fmt: skip
     page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
     assert "1 registered, 1 waiting, 1 refused; 1 stopped by the provider, to be started again" in page

@@ -224,7 +224,7 @@ class Kuaidi100Provider(Provider):
         if status == "abort" and not extra["company_corrected_to"]:
             # Kuaidi100 stopped monitoring ("3天查询无记录": no scan 3 days after the subscription, "60天无变化"):
             # no more pushes unless subscribed again. With a corrected company it subscribed again itself.
-            stopped[tracking.tracking_number] = f"Kuaidi100 stopped monitoring: {extra['message'] or 'abort'}"
+            stopped[tracking.tracking_number] = extra["message"] or status  # Kuaidi100's own words
         return ParsedPush(
             kind=f"kuaidi100_{status}", trackings=(tracking,), reply=dict(REPLY), extra=extra, stopped=stopped,
             carriers_corrected={tracking.tracking_number: corrected} if corrected else {},

@@ -212,7 +212,7 @@ class SeventeenTrackProvider(Provider):
             carrier = optional_str(data, "carrier", field="body.data")
             return ParsedPush(
                 kind=event, trackings=(), extra={"number": number, "carrier": carrier},
-                stopped={number: "17TRACK stopped tracking the number"},
+                stopped={number: event},  # its reason: the event itself, in its own words
             )  # fmt: skip
         return ParsedPush(kind=event, trackings=(parse_item(data, field="body.data"),))
 

@@ -426,6 +426,6 @@ def test_an_abort_without_a_corrected_company_says_the_number_is_no_longer_monit
     document.update(comNew="zhongtong")
     corrected = provider().parse_push(body=form_body(json.dumps(document, ensure_ascii=False)), headers={})
 
-    assert aborted.stopped == {"YT7500000000123": "Kuaidi100 stopped monitoring: 3天查询无记录"}
+    assert aborted.stopped == {"YT7500000000123": "3天查询无记录"}
     assert corrected.stopped == {}  # Kuaidi100 subscribed it again itself, with the right company
     assert provider().parse_push(body=form_body(param()), headers={}).stopped == {}

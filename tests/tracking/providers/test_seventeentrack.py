@@ -163,7 +163,7 @@ def test_a_tracking_stopped_push_names_the_number_and_carries_no_checkpoints():
     assert parsed.kind == "TRACKING_STOPPED"
     assert parsed.trackings == ()
     assert parsed.extra == {"number": "YT2432100012345678", "carrier": "190008"}
-    assert parsed.stopped == {"YT2432100012345678": "17TRACK stopped tracking the number"}
+    assert parsed.stopped == {"YT2432100012345678": "TRACKING_STOPPED"}
 
 
 def test_every_documented_status_has_an_explicit_mapping():
