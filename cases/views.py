@@ -67,7 +67,12 @@ from cases.workflow import (
     cases_bulk_transition,
 )
 from portal.selectors import store_roles_for_user, stores_for_user
-from tracking.selectors import connections_silent_for_user, connections_stopped_for_user, shipment_timeline
+from tracking.selectors import (
+    connections_silent_for_user,
+    connections_stopped_for_user,
+    pushes_waiting_for_user,
+    shipment_timeline,
+)
 
 BUYERS_SHOWN = 50
 REFUSALS_SHOWN = 5
@@ -187,9 +192,10 @@ def _nav_context(
     return {
         "counts": counts,
         # With the counts (refreshed on every change, off the pages' query budget): tracking that stopped,
-        # and push-only connections that hear nothing.
+        # push-only connections that hear nothing, and pushes no worker has processed.
         "tracking_stopped": connections_stopped_for_user(request.user) if counted else [],
         "tracking_silent": connections_silent_for_user(request.user) if counted else [],
+        "pushes_waiting": pushes_waiting_for_user(request.user) if counted else None,
         "type_counts": [
             (value, label, counts["types"][value] if counts else None) for value, label in CaseType.choices
         ],

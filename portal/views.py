@@ -34,19 +34,29 @@ from portal.services import (
     member_set_role,
     store_update,
 )
+from tracking.selectors import pushes_waiting
 
 
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and database reachability, for load balancers and `make run` users alike."""
+    """Liveness and database reachability, for load balancers and `make run` users alike; and whether the
+    background worker keeps up with the carriers' pushes (a worker behind is reported, still with 200: this
+    web process is healthy, and a load balancer must not take it out of rotation for that)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        backlog = pushes_waiting()
     except Exception as exc:  # the probe must answer, whatever broke
         return JsonResponse({"status": "error", "database": str(exc.__class__.__name__)}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    if backlog is None:
+        return JsonResponse({"status": "ok", "database": "ok", "worker": "ok"})
+    return JsonResponse({
+        "status": "degraded", "database": "ok", "worker": "behind",
+        "pushes_waiting": f"{backlog.waiting}{'+' if backlog.more else ''}",
+        "oldest_waiting_since": backlog.oldest_at.isoformat(),
+    })  # fmt: skip
 
 
 @require_GET

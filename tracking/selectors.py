@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -14,8 +15,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from portal.selectors import store_ids_for_user
-from tracking.choices import RegistrationStatus
-from tracking.models import Shipment, TrackingConnection, TrackingEvent, TrackingRegistration
+from tracking.choices import DeliveryStatus, RegistrationStatus
+from tracking.models import Shipment, TrackingConnection, TrackingEvent, TrackingRegistration, WebhookDelivery
 
 
 def shipment_timeline(shipment: Shipment) -> QuerySet[TrackingEvent]:
@@ -84,6 +85,39 @@ def connections_silent_for_user(user: AbstractBaseUser | AnonymousUser) -> list[
         .select_related("store")
         .order_by(F("last_push_at").asc(nulls_first=True), "pk")
     )
+
+
+# The worker processes a push within seconds (woken by the webhook, and every minute by its schedule): one
+# still waiting after this long means no worker is running, and parcels' statuses and new cases wait too.
+BACKLOG_ALERT = timedelta(minutes=5)
+BACKLOG_COUNT_CAP = 1000  # counted up to this many: "1,000+" says enough
+
+
+@dataclass(frozen=True)
+class PushBacklog:
+    oldest_at: datetime
+    waiting: int  # capped at BACKLOG_COUNT_CAP
+    more: bool  # more than that are waiting
+
+
+def pushes_waiting(*, store_ids: list[int] | None = None) -> PushBacklog | None:
+    """Pushes received but not processed for longer than BACKLOG_ALERT (of these stores' connections, or
+    of all), or None when the worker keeps up. Two statements on the pending deliveries' partial index."""
+    waiting = WebhookDelivery.objects.filter(status=DeliveryStatus.RECEIVED)
+    if store_ids is not None:
+        waiting = waiting.filter(connection__store_id__in=store_ids)
+    oldest = waiting.order_by("received_at").values_list("received_at", flat=True).first()
+    if oldest is None or oldest > timezone.now() - BACKLOG_ALERT:
+        return None
+    count = waiting.order_by()[: BACKLOG_COUNT_CAP + 1].count()
+    return PushBacklog(
+        oldest_at=oldest, waiting=min(count, BACKLOG_COUNT_CAP), more=count > BACKLOG_COUNT_CAP
+    )
+
+
+def pushes_waiting_for_user(user: AbstractBaseUser | AnonymousUser) -> PushBacklog | None:
+    """pushes_waiting for the user's stores: what the queue nav warns of."""
+    return pushes_waiting(store_ids=store_ids_for_user(user))
 
 
 def registration_counts(connection_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -688,3 +688,39 @@ def test_the_counts_partial_warns_when_a_push_only_connection_hears_nothing(agen
     body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
     assert "data-tracking-silent" not in body
     assert re.findall(r'data-tracking-stopped="(\d+)"', body) == [str(silent.pk)]
+
+
+@pytest.mark.django_db
+def test_the_counts_partial_warns_when_no_worker_processes_the_stores_pushes(
+    agent_client, store, other_store
+):
+    from tracking.models import TrackingConnection, WebhookDelivery
+
+    now = timezone.now()
+    mine = TrackingConnection.objects.create(store=store, provider="aftership", webhook_secret="s" * 16)
+    theirs = TrackingConnection.objects.create(
+        store=other_store, provider="aftership", webhook_secret="s" * 16
+    )
+
+    def pushes(connection, n, *, minutes_ago, status="received"):
+        WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(connection=connection, body=b"{}", status=status,
+                            received_at=now - timedelta(minutes=minutes_ago))
+            for _ in range(n)
+        )  # fmt: skip
+
+    def counts() -> str:
+        return agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+
+    pushes(mine, 3, minutes_ago=1)  # the worker has a minute to get to them
+    pushes(mine, 2, minutes_ago=90, status="processed")
+    pushes(theirs, 4, minutes_ago=60)  # another store's backlog is not this agent's
+    assert "data-pushes-waiting" not in counts()
+
+    pushes(mine, 1, minutes_ago=12)
+    body = counts()
+    assert 'data-pushes-waiting="4"' in body
+    assert "4 carrier pushes have waited up to 12\xa0minutes to be processed" in body
+
+    pushes(mine, 1_000, minutes_ago=20)
+    assert "1000+ carrier pushes have waited up to 20\xa0minutes" in counts()

@@ -5,11 +5,31 @@ from django.urls import reverse
 
 
 @pytest.mark.django_db
-def test_healthz_reports_the_database(client):
+def test_healthz_reports_the_database_and_whether_the_worker_keeps_up(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import make_store
+    from tracking.models import TrackingConnection, WebhookDelivery
+
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "worker": "ok"}
+
+    connection = TrackingConnection.objects.create(
+        store=make_store(code="health"), provider="aftership", webhook_secret="s" * 16
+    )
+    oldest = timezone.now() - timedelta(minutes=8)
+    WebhookDelivery.objects.create(connection=connection, body=b"{}", received_at=oldest)
+    response = client.get("/healthz")
+
+    assert response.status_code == 200  # this web process is fine: it stays in the load balancer's rotation
+    assert response.json() == {
+        "status": "degraded", "database": "ok", "worker": "behind", "pushes_waiting": "1",
+        "oldest_waiting_since": oldest.isoformat(),
+    }  # fmt: skip
 
 
 @pytest.mark.django_db
