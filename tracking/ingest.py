@@ -127,9 +127,11 @@ def delivery_receive(
         raise
     # No counter update here: every push would queue on the connection row. Deliveries are counted as rows.
     numbers = " ".join(dict.fromkeys([*(t.tracking_number for t in parsed.trackings), *parsed.stopped]))
+    if len(numbers) > 1000:  # a batch push of very many parcels: whole numbers only, as many as fit
+        numbers = numbers[:1001].rsplit(" ", 1)[0]
     delivery_id = _delivery_store(
         connection_id=connection.pk, event_id=parsed.event_id[:100], kind=parsed.kind[:40], body=bytes(body),
-        content_type=content_type[:100], tracking_numbers=numbers[:1000],
+        content_type=content_type[:100], tracking_numbers=numbers,
     )  # fmt: skip
     return Received(delivery_id, parsed)
 

@@ -202,6 +202,26 @@ def test_a_parcels_raw_pushes_are_found_by_its_tracking_number_in_the_admin(
 
 
 @pytest.mark.django_db
+def test_a_push_of_very_many_parcels_keeps_as_many_whole_numbers_as_fit(client, store):
+    from tracking.providers import simulator
+    from tracking.providers.base import ParsedTracking
+
+    sim = TrackingConnection.objects.create(store=store, provider="simulator", webhook_secret=SECRET)
+    numbers = [f"SPXMY{i:012d}" for i in range(200)]  # 17 characters each
+    body = simulator.push_body([ParsedTracking(number, "spx-my", []) for number in numbers])
+    headers = {simulator.SIGNATURE_HEADER: simulator.sign(body, SECRET)}
+
+    assert (
+        client.post(sim.webhook_path, data=body, content_type="application/json", headers=headers).status_code
+        == 200
+    )
+
+    kept = WebhookDelivery.objects.get().tracking_numbers
+    assert len(kept) <= 1000 and kept.split() == numbers[: len(kept.split())]
+    assert len(kept.split()) == 55  # 55 numbers and their spaces take 989 characters; a 56th would not fit
+
+
+@pytest.mark.django_db
 def test_the_connection_keeps_when_its_last_push_arrived_never_moving_back(client, connection, parcel, body):
     _post(client, connection, body)
     process_deliveries()
