@@ -51,11 +51,11 @@ from tracking.providers._parsing import (
     response_object,
 )
 from tracking.providers.base import (
+    HttpProvider,
     ParsedPush,
     ParsedTracking,
     PayloadError,
     PermanentProviderError,
-    Provider,
     RetryableProviderError,
     TrackingRef,
 )
@@ -92,7 +92,7 @@ _EDD_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
-class AfterShipProvider(Provider):
+class AfterShipProvider(HttpProvider):
     name = "aftership"
     label = "AfterShip"
     batch_size = 50
@@ -100,27 +100,9 @@ class AfterShipProvider(Provider):
     pulls_unregistered = False
     default_base_url = f"https://api.aftership.com/tracking/{API_VERSION}"
 
-    def __init__(
-        self,
-        *,
-        credentials: Mapping[str, str] | None = None,
-        webhook_secret: str = "",
-        base_url: str | None = None,
-        timeout: float = 10.0,
-        callback_url: str = "",
-        bucket: TokenBucket | None = None,
-        client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(
-            credentials=credentials,
-            webhook_secret=webhook_secret,
-            base_url=base_url,
-            timeout=timeout,
-            callback_url=callback_url,
-        )
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.api_key = credential(self.credentials, "api_key", "as-api-key")
-        self._bucket = bucket
-        self._client = client
 
     # --- push -------------------------------------------------------------------------------------------
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -156,8 +138,7 @@ class AfterShipProvider(Provider):
             provider=self.name, account=self.api_key, endpoint="GET /trackings",
             requests_per_second=configured_rate(self.credentials, GET_TRACKINGS_PER_SECOND),
         )  # fmt: skip
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             results: list[ParsedTracking] = []
             for start in range(0, len(numbers), self.batch_size):
                 results += self._fetch_chunk(client, bucket, numbers[start : start + self.batch_size])
@@ -166,9 +147,6 @@ class AfterShipProvider(Provider):
             if missing:
                 self._create(client, missing)
             return results
-        finally:
-            if self._client is None:
-                client.close()
 
     def register(self, refs: Sequence[TrackingRef]) -> dict[str, str]:
         numbers = list(dict.fromkeys(ref.tracking_number for ref in refs))
@@ -176,12 +154,8 @@ class AfterShipProvider(Provider):
             return {}
         if not self.api_key:
             raise PermanentProviderError("aftership: no API key configured (credentials['api_key']).")
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             return self._create(client, numbers)
-        finally:
-            if self._client is None:
-                client.close()
 
     def check(self) -> str:
         """GET /couriers: the couriers the account has activated, which needs a valid API key."""
@@ -191,15 +165,11 @@ class AfterShipProvider(Provider):
             provider=self.name, account=self.api_key, endpoint="GET /couriers",
             requests_per_second=GET_TRACKINGS_PER_SECOND,
         )  # fmt: skip
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             response = request_with_retries(
                 client, "GET", f"{self.base_url}/couriers", bucket=bucket, provider=self.name,
                 error_message=_error_message, headers={"as-api-key": self.api_key, "Accept": "application/json"},
             )  # fmt: skip
-        finally:
-            if self._client is None:
-                client.close()
         couriers = _envelope_data(response, what="GET /couriers").get("couriers")
         count = len(couriers) if isinstance(couriers, list) else 0
         return f"AfterShip accepted the API key; {count} couriers are activated on the account."

@@ -7,13 +7,19 @@ bucket, `Retry-After` and 429 respected). It never touches the database: ingesti
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+import httpx
 
 from tracking.services import EventData
+
+if TYPE_CHECKING:
+    from tracking.providers.ratelimit import Bucket
 
 
 class ProviderError(Exception):
@@ -167,3 +173,24 @@ class Provider:
         answered. Raises ProviderError subclasses when they do not (permanent: the key or the account;
         retryable: the provider could not be reached)."""
         raise NotImplementedError
+
+
+class HttpProvider(Provider):
+    """A provider reached over HTTP. Tests inject the token bucket (`bucket`, else each adapter takes its
+    account's shared quota) and the httpx client (`client`, else one per call, closed after it)."""
+
+    def __init__(
+        self, *, bucket: Bucket | None = None, client: httpx.Client | None = None, **options: Any
+    ) -> None:
+        super().__init__(**options)
+        self._bucket = bucket
+        self._client = client
+
+    @contextmanager
+    def http(self) -> Iterator[httpx.Client]:
+        """The client for one call: the injected one, or a fresh one closed when the call is done."""
+        if self._client is not None:
+            yield self._client
+            return
+        with httpx.Client(timeout=self.timeout) as client:
+            yield client

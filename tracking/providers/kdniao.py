@@ -55,11 +55,11 @@ from tracking.providers._parsing import (
     response_object,
 )
 from tracking.providers.base import (
+    HttpProvider,
     ParsedPush,
     ParsedTracking,
     PayloadError,
     PermanentProviderError,
-    Provider,
     RetryableProviderError,
     TrackingRef,
 )
@@ -187,36 +187,17 @@ def data_sign(request_data: str, app_key: str) -> str:
     return base64.b64encode(digest.encode()).decode()
 
 
-class KdniaoProvider(Provider):
+class KdniaoProvider(HttpProvider):
     name = "kdniao"
     label = "Kdniao"
     batch_size = 1  # the instant query takes one number per request
     registers = True  # pushes come for subscribed parcels only; the instant query needs no subscription
     default_base_url = "https://api.kdniao.com"
 
-    def __init__(
-        self,
-        *,
-        credentials: Mapping[str, str] | None = None,
-        webhook_secret: str = "",
-        base_url: str | None = None,
-        timeout: float = 10.0,
-        callback_url: str = "",
-        bucket: TokenBucket | None = None,
-        client: httpx.Client | None = None,
-        now: Callable[[], datetime] | None = None,
-    ) -> None:
-        super().__init__(
-            credentials=credentials,
-            webhook_secret=webhook_secret,
-            base_url=base_url,
-            timeout=timeout,
-            callback_url=callback_url,
-        )
+    def __init__(self, *, now: Callable[[], datetime] | None = None, **options: Any) -> None:
+        super().__init__(**options)
         self.app_key = credential(self.credentials, "api_key", "app_key", "AppKey")
         self.business_id = credential(self.credentials, "business_id", "EBusinessID")
-        self._bucket = bucket
-        self._client = client
         self._now = now or (lambda: datetime.now(CHINA_TIME))
 
     # --- push -------------------------------------------------------------------------------------------
@@ -284,8 +265,7 @@ class KdniaoProvider(Provider):
             return []
         self._require_credentials()
         bucket = self._quota("instant query")
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             results = []
             for ref in refs:
                 shipper = self.shipper_code(ref.carrier)
@@ -298,9 +278,6 @@ class KdniaoProvider(Provider):
                     continue
                 results.append(self._query(client, bucket, ref.tracking_number, shipper))
             return results
-        finally:
-            if self._client is None:
-                client.close()
 
     def register(self, refs: Sequence[TrackingRef]) -> dict[str, str]:
         refs = list({ref.tracking_number: ref for ref in refs}.values())
@@ -308,9 +285,8 @@ class KdniaoProvider(Provider):
             return {}
         self._require_credentials()
         bucket = self._quota("subscribe")
-        client = self._client or httpx.Client(timeout=self.timeout)
         refused: dict[str, str] = {}
-        try:
+        with self.http() as client:
             for ref in refs:
                 shipper = self.shipper_code(ref.carrier)
                 if not shipper:
@@ -319,9 +295,6 @@ class KdniaoProvider(Provider):
                 reason = self._subscribe(client, bucket, ref, shipper)
                 if reason:
                     refused[ref.tracking_number] = reason
-        finally:
-            if self._client is None:
-                client.close()
         if refused:
             log.warning("kdniao: numbers not subscribed: %s", refused)
         return refused
@@ -410,16 +383,12 @@ class KdniaoProvider(Provider):
         (the signature, the business id, the plan) is the credentials' fault, and any other the number's."""
         self._require_credentials()
         bucket = self._quota("instant query")
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             document = self._call(
                 client, bucket, path=INSTANT_QUERY_PATH, what="instant query",
                 request_type=INSTANT_QUERY_REQUEST_TYPE,
                 request={"OrderCode": "", "ShipperCode": "YTO", "LogisticCode": CHECK_NUMBER},
             )  # fmt: skip
-        finally:
-            if self._client is None:
-                client.close()
         reason = str(document.get("Reason") or "")
         if document.get("Success") is False:
             if any(word in reason for word in BUSY_REASONS):

@@ -51,11 +51,11 @@ from tracking.providers._parsing import (
     response_object,
 )
 from tracking.providers.base import (
+    HttpProvider,
     ParsedPush,
     ParsedTracking,
     PayloadError,
     PermanentProviderError,
-    Provider,
     RetryableProviderError,
     TrackingRef,
 )
@@ -166,32 +166,17 @@ def sign(text: str, *parts: str) -> str:
     return hashlib.md5((text + "".join(parts)).encode(), usedforsecurity=False).hexdigest().upper()
 
 
-class Kuaidi100Provider(Provider):
+class Kuaidi100Provider(HttpProvider):
     name = "kuaidi100"
     label = "Kuaidi100"
     batch_size = 1  # the real-time query takes one number per request
     registers = True  # pushes come for subscribed parcels only; the real-time query needs no subscription
     default_base_url = "https://poll.kuaidi100.com"
 
-    def __init__(
-        self,
-        *,
-        credentials: Mapping[str, str] | None = None,
-        webhook_secret: str = "",
-        base_url: str | None = None,
-        timeout: float = 10.0,
-        callback_url: str = "",
-        bucket: TokenBucket | None = None,
-        client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(
-            credentials=credentials, webhook_secret=webhook_secret, base_url=base_url, timeout=timeout,
-            callback_url=callback_url,
-        )  # fmt: skip
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.key = credential(self.credentials, "api_key", "key")
         self.customer = credential(self.credentials, "customer", "business_id")
-        self._bucket = bucket
-        self._client = client
 
     # --- push -------------------------------------------------------------------------------------------
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -237,8 +222,7 @@ class Kuaidi100Provider(Provider):
             return []
         self._require_credentials(customer=True)
         bucket = self._quota("query")
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             results = []
             for ref in refs:
                 tracking = self._query(
@@ -247,9 +231,6 @@ class Kuaidi100Provider(Provider):
                 if tracking is not None:
                     results.append(tracking)
             return results
-        finally:
-            if self._client is None:
-                client.close()
 
     def _query(
         self, client: httpx.Client, bucket: TokenBucket, number: str, company: str, ref: TrackingRef
@@ -287,16 +268,12 @@ class Kuaidi100Provider(Provider):
                 "kuaidi100: no callback URL to subscribe with (the connection's webhook URL)."
             )
         bucket = self._quota("poll")
-        client = self._client or httpx.Client(timeout=self.timeout)
         refused: dict[str, str] = {}
-        try:
+        with self.http() as client:
             for ref in refs:
                 reason = self._subscribe(client, bucket, ref)
                 if reason:
                     refused[ref.tracking_number] = reason
-        finally:
-            if self._client is None:
-                client.close()
         if refused:
             log.warning("kuaidi100: numbers not subscribed: %s", refused)
         return refused
@@ -341,14 +318,10 @@ class Kuaidi100Provider(Provider):
         """One real-time query of a number no carrier issued: Kuaidi100 checks the customer, key and
         signature before it looks at the number, so only an answer about those is the credentials' fault."""
         self._require_credentials(customer=True)
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             text = _json({"com": "yuantong", "num": CHECK_NUMBER, "resultv2": RESULT_VERSION})
             form = {"customer": self.customer, "sign": sign(text, self.key, self.customer), "param": text}
             document = self._post(client, self._quota("query"), QUERY_PATH, form, what="real-time query")
-        finally:
-            if self._client is None:
-                client.close()
         code = str(document.get("returnCode") or "")
         message = str(document.get("message") or "")
         _raise_for_account(code, message, what="real-time query")

@@ -47,11 +47,11 @@ from tracking.providers._parsing import (
 )
 from tracking.providers.base import (
     FinalRefusal,
+    HttpProvider,
     ParsedPush,
     ParsedTracking,
     PayloadError,
     PermanentProviderError,
-    Provider,
     RetryableProviderError,
     TrackingRef,
 )
@@ -157,7 +157,7 @@ def subtag_for(code: str) -> str | None:
     return MAIN_STATUS_SUBTAGS.get(code.split("_", 1)[0])
 
 
-class SeventeenTrackProvider(Provider):
+class SeventeenTrackProvider(HttpProvider):
     name = "17track"
     label = "17TRACK"
     batch_size = 40
@@ -165,27 +165,9 @@ class SeventeenTrackProvider(Provider):
     pulls_unregistered = False
     default_base_url = "https://api.17track.net/track/v2.2"
 
-    def __init__(
-        self,
-        *,
-        credentials: Mapping[str, str] | None = None,
-        webhook_secret: str = "",
-        base_url: str | None = None,
-        timeout: float = 10.0,
-        callback_url: str = "",
-        bucket: TokenBucket | None = None,
-        client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(
-            credentials=credentials,
-            webhook_secret=webhook_secret,
-            base_url=base_url,
-            timeout=timeout,
-            callback_url=callback_url,
-        )
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.api_key = credential(self.credentials, "api_key", "17token", "security_key")
-        self._bucket = bucket
-        self._client = client
 
     # --- push -------------------------------------------------------------------------------------------
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -238,12 +220,8 @@ class SeventeenTrackProvider(Provider):
         if not self.api_key:
             raise PermanentProviderError("17track: no API key configured (credentials['api_key']).")
         bucket = self._quota()
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             data = self._post(client, bucket, "getquota", [])
-        finally:
-            if self._client is None:
-                client.close()
         remain, total = data.get("quota_remain"), data.get("quota_total")
         if isinstance(remain, int) and isinstance(total, int):
             return f"17TRACK accepted the key; {remain:,} of {total:,} trackings left in the quota."
@@ -266,13 +244,9 @@ class SeventeenTrackProvider(Provider):
         if not self.api_key:
             raise PermanentProviderError("17track: no API key configured (credentials['api_key']).")
         bucket = self._quota()
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
+        with self.http() as client:
             for start in range(0, len(items), self.batch_size):
                 yield client, bucket, items[start : start + self.batch_size]
-        finally:
-            if self._client is None:
-                client.close()
 
     def _fetch_chunk(
         self, client: httpx.Client, bucket: TokenBucket, items: list[dict[str, Any]]
