@@ -52,6 +52,7 @@ from tracking.providers.base import ParsedTracking
 from tracking.providers.simulator import SIGNATURE_HEADER
 from tracking.providers.simulator import push_body as simulator_push_body
 from tracking.providers.simulator import sign as simulator_sign
+from tracking.scheduled import scheduled_pushes_add
 from tracking.services import EventData
 from tracking.simulator import CARRIERS, SCENARIO_MIN_AGE, make_tracking_number, simulate_history
 
@@ -61,6 +62,9 @@ DEFAULT_SEED = 1111
 LIVE_TITLE = "11.11 Mega Glow Live"
 LIVE_HOST = "Nadia Rahman (@lumibeauty.my)"
 LIVE_AGE = timedelta(hours=30)  # "the day after": the live started this long before the demo's now
+# How far past the demo's now its in-transit parcels keep being scanned (tracking.scheduled): the demo
+# stays alive for the days after it is seeded, parcels reaching the door or failing there as time passes.
+ONWARD_HORIZON = timedelta(days=3)
 LIVE_LENGTH = timedelta(hours=3)
 REGULAR_SPAN = timedelta(days=3)
 
@@ -315,6 +319,8 @@ class ShipmentPlan:
     booked_at: datetime
     scenario: str = ""
     events: list[EventData] = field(default_factory=list)
+    # Checkpoints after the demo's `now` (in-transit parcels only): sent as the carrier's pushes when due.
+    onward: list[EventData] = field(default_factory=list)
 
 
 @dataclass
@@ -643,7 +649,7 @@ def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
             number = make_tracking_number(rng=rng, carrier=shipment.carrier)
         used.add(number)
         shipment.tracking_number = number
-        shipment.events = simulate_history(
+        events = simulate_history(
             rng=random.Random(f"{plan.seed}:{shipment.carrier}:{number}"),
             carrier=shipment.carrier,
             scenario=shipment.scenario,
@@ -651,7 +657,10 @@ def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
             now=plan.now,
             destination_state=order.buyer.province,
             destination_city=order.buyer.city,
+            horizon=plan.now + ONWARD_HORIZON,
         )
+        shipment.events = [e for e in events if e.checkpoint_at <= plan.now]
+        shipment.onward = events[len(shipment.events) :]
 
 
 def _plan_cases(rng: random.Random, plan: DemoPlan) -> None:
@@ -1040,15 +1049,17 @@ def _tracking_push(
         if key not in created or planned.shipment is None:
             continue
         connection = connections[planned.store.code]
-        tracking = ParsedTracking(
-            planned.shipment.tracking_number, planned.shipment.carrier, planned.shipment.events
-        )
-        body = simulator_push_body([tracking])
+        number, carrier = planned.shipment.tracking_number, planned.shipment.carrier
+        body = simulator_push_body([ParsedTracking(number, carrier, planned.shipment.events)])
         delivery_receive(
             connection=connection, body=body, headers={SIGNATURE_HEADER: simulator_sign(body, connection.webhook_secret)},
             content_type="application/json",
         )  # fmt: skip
         report.created["webhook deliveries"] += 1
+        # What the carrier scans after the demo's now arrives later, each push when it is due.
+        report.created["scheduled pushes"] += scheduled_pushes_add(
+            connection=connection, trackings=[ParsedTracking(number, carrier, planned.shipment.onward)]
+        )
     while True:
         result = deliveries_process(now=plan.now)
         if result.failed:

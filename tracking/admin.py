@@ -16,6 +16,7 @@ from tracking.models import (
     LiveSessionAllocation,
     Order,
     OrderLine,
+    ScheduledPush,
     Shipment,
     SKUComponent,
     StockLevel,
@@ -578,6 +579,23 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(ScheduledPush)
+class ScheduledPushAdmin(ReadOnlyAdmin):
+    """The simulator's checkpoints still to come (the live demo's carriers). Switch its connection off to
+    hold them; they are sent once it is on again."""
+
+    list_display = ["tracking_number", "connection", "due_at"]
+    list_filter = ["connection"]
+    search_fields = ["tracking_number"]
+    list_select_related = ["connection__store"]
+    exclude = ["body"]
+    readonly_fields = ["connection", "tracking_number", "due_at", "body_text"]
+
+    @admin.display(description=_("raw body"))
+    def body_text(self, obj: ScheduledPush) -> str:
+        return bytes(obj.body).decode("utf-8", errors="replace")
 
 
 @admin.register(UnmatchedTracking)

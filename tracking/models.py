@@ -418,6 +418,29 @@ class WebhookDelivery(models.Model):
         return f"{self.connection} {self.kind} {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
+class ScheduledPush(models.Model):
+    """A push the simulator holds until `due_at`: how it plays a carrier that keeps scanning parcels as time
+    passes (the live demo). `tracking.scheduled.scheduled_pushes_send` signs each one when due with its
+    connection's secret, receives it through the webhook's own path (a stored `WebhookDelivery`) and deletes
+    it, in one transaction."""
+
+    connection = models.ForeignKey(
+        TrackingConnection, on_delete=models.CASCADE, related_name="scheduled_pushes"
+    )
+    tracking_number = models.CharField(_("tracking number"), max_length=64)
+    due_at = models.DateTimeField(_("due"))
+    body = models.BinaryField(_("raw body"))
+
+    class Meta:
+        indexes = [models.Index(fields=["due_at"], name="scheduled_push_due_idx")]
+        ordering = ["due_at"]
+        verbose_name = _("scheduled simulator push")
+        verbose_name_plural = _("scheduled simulator pushes")
+
+    def __str__(self) -> str:
+        return f"{self.tracking_number} at {self.due_at:%Y-%m-%d %H:%M}"
+
+
 class UnmatchedTracking(models.Model):
     """A tracking number a provider told us about that matches no shipment yet; kept for later matching."""
 

@@ -603,8 +603,14 @@ def simulate_history(
     destination_state: str = "",
     destination_city: str = "",
     cross_border: bool | None = None,
+    horizon: datetime | None = None,
 ) -> list[EventData]:
     """A carrier's checkpoints for one parcel booked at `booked_at`, as seen at `now`.
+
+    With `horizon` (later than `now`), an "in_transit" parcel also gets the scans the carrier makes after
+    `now` up to `horizon` (see `_onward`): the rest of the way to the door and the courier's outcome there.
+    The checkpoints up to `now` are the same as without it. Other scenarios have reached their final state
+    by `now` and get nothing more.
 
     Guarantees: events are in strictly increasing time order, none is later than `now` nor earlier than
     `booked_at`, and (given at least SCENARIO_MIN_AGE[scenario] between the two) the latest one is the
@@ -640,6 +646,7 @@ def simulate_history(
     # A provider reports with a little delay.
     latest = now - min(timedelta(minutes=rng.uniform(2, 20)), window / 4)
     low, high = booked_at, latest  # where the final event must land; natural pace kept if it already does
+    ahead: list[_Step] = []  # an in-transit parcel's scans still to come after `now`
     if scenario == "customs_hold":
         t = route.cross_border(booked_at)
         site, location = route.last_site
@@ -677,7 +684,8 @@ def simulate_history(
         recent = now - timedelta(minutes=5)
         done = [step for step in route.steps if step.at <= recent]
         first_scan = next(i for i, step in enumerate(route.steps) if step.kind != "info")
-        route.steps = route.steps[: max(len(done), first_scan + 1)]
+        cut = max(len(done), first_scan + 1)
+        route.steps, ahead = route.steps[:cut], route.steps[cut:]
         # Still moving: the latest scan is fresh, well inside the 12 h progress deadline.
         low, high = now - timedelta(hours=min(8.0, window.total_seconds() / 3600 / 3)), latest
     else:
@@ -694,13 +702,61 @@ def simulate_history(
             ofd = route.out_for_delivery(t)
             _last_mile(route, scenario, ofd)
 
-    return _events(
+    natural = route.steps[-1].at if route.steps else booked_at
+    events = _events(
         _fit(route.steps, booked_at=booked_at, low=low, high=high, rng=rng),
         rng=rng,
         carrier=profile,
         booked_at=booked_at,
         now=now,
     )
+    if scenario == "in_transit" and horizon is not None and horizon > now and events:
+        # Drawn after everything above, so the history up to `now` is the same with or without a horizon.
+        events += _onward(
+            route, ahead, natural=natural, last=events[-1].checkpoint_at, now=now, horizon=horizon
+        )
+    return events
+
+
+# How an in-transit parcel's journey ends after `now`: mostly at the door, sometimes not.
+ONWARD_OUTCOMES: dict[str, int] = {"delivered": 77, "signed": 13, "not_home": 7, "silent": 3}
+
+
+def _onward(
+    route: _Route, ahead: list[_Step], *, natural: datetime, last: datetime, now: datetime, horizon: datetime
+) -> list[EventData]:
+    """The scans after `now` of a parcel still on its way, up to `horizon`.
+
+    `ahead` are the natural route's steps not reached by `now` (from the last one shown, at natural time
+    `natural`, shown at `last`): they follow at their natural intervals, the first no sooner than a few
+    minutes after `now`, the van leaves in the morning, and the courier's outcome at the door is drawn from
+    ONWARD_OUTCOMES ("silent": the carrier stops scanning it, which the stalled and no-update rules catch).
+    """
+    rng = route.rng
+    outcome = rng.choices(list(ONWARD_OUTCOMES), weights=list(ONWARD_OUTCOMES.values()))[0]
+    if outcome == "silent":
+        return []
+    route.steps = []
+    soonest = now + _hours(rng.uniform(0.1, 1.5))
+    t, ofd_at = last, None
+    for step in ahead:
+        if step.kind == "ofd":
+            t = ofd_at = route.out_for_delivery(max(t, soonest - timedelta(minutes=30)))
+        else:
+            t = route.add(
+                step.kind,
+                max(t + (step.at - natural), soonest),
+                site=step.site,
+                location=step.location,
+                next_site=step.next_site,
+                text=step.text,
+            )
+        natural = step.at
+    # A parcel already out for delivery at `now` (nothing ahead) gets its outcome from that van's round.
+    at = route.doorstep(outcome, ofd_at or last)
+    if at < soonest:
+        route.steps[-1] = replace(route.steps[-1], at=soonest)
+    return _events(route.steps, rng=rng, carrier=route.carrier, booked_at=last, now=horizon)
 
 
 def _last_mile(route: _Route, scenario: str, ofd: datetime) -> None:

@@ -10,6 +10,7 @@ from tracking.ingest import deliveries_process, tracking_sync, unmatched_match
 from tracking.models import TrackingConnection
 from tracking.registration import registrations_run
 from tracking.retention import history_prune
+from tracking.scheduled import SEND_BATCH, scheduled_pushes_send
 
 # The exception rules live in `cases`, which tracking never imports: they are woken by dotted path.
 RULES_TASK = "cases.tasks.evaluate_due"
@@ -92,6 +93,20 @@ def match_unmatched(max_rounds: int = 50) -> int:
     if new_events:
         wake(RULES_TASK)
     return matched
+
+
+def send_scheduled_pushes(max_rounds: int = 50) -> int:
+    """Receive the simulator's pushes that are due (the live demo's carriers), then wake the delivery step.
+    Returns how many were received. Nothing to do, one indexed query, wherever no simulator schedules any."""
+    sent = 0
+    for _ in range(max_rounds):
+        batch = scheduled_pushes_send()
+        sent += batch
+        if batch < SEND_BATCH:
+            break
+    if sent:
+        wake_delivery_processing()
+    return sent
 
 
 def wake_delivery_processing() -> None:

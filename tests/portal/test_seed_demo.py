@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from cases.models import Case, CaseEvent
+from cases.tasks import evaluate_due
 from portal.demo import LIVE_TITLE, demo_plan, demo_seed
 from portal.models import Membership, Store
 from tracking.models import (
@@ -20,6 +21,7 @@ from tracking.models import (
     LiveSession,
     Order,
     OrderLine,
+    ScheduledPush,
     Shipment,
     StockLevel,
     TrackingConnection,
@@ -35,11 +37,12 @@ from tracking.simulator import (
     make_tracking_number,
     simulate_history,
 )
+from tracking.tasks import process_deliveries, send_scheduled_pushes
 
 NOW = datetime(2026, 11, 12, 6, 30, tzinfo=UTC)
 COUNTED = (
     Store, Membership, SKU, Order, OrderLine, Shipment, TrackingConnection, WebhookDelivery, TrackingEvent, Case,
-    CaseEvent,
+    CaseEvent, ScheduledPush,
 )  # fmt: skip
 EXCEPTION_CASE_TYPES = {
     "oversold",
@@ -155,6 +158,41 @@ def test_the_demo_tracking_arrives_as_signed_pushes_to_a_simulator_connection_of
     assert not UnmatchedTracking.objects.exists()
     assert sum(c.events_new for c in connections) == TrackingEvent.objects.count()
     assert all(c.last_push_at == NOW and c.signatures_rejected == 0 for c in connections)
+
+
+@pytest.mark.django_db
+def test_the_demo_s_parcels_in_transit_keep_moving_after_it_is_seeded():
+    plan = demo_plan(orders=300, seed=7, now=NOW)
+    with time_machine.travel(NOW, tick=False):
+        output = seed("--orders", "300", "--seed", "7")
+    onward = {o.shipment.tracking_number: o.shipment for o in plan.orders if o.shipment and o.shipment.onward}
+    opened_before = set(Case.objects.values_list("pk", flat=True))
+
+    # Only parcels still on their way have scans to come, all after the demo's now.
+    assert {shipment.scenario for shipment in onward.values()} == {"in_transit"}
+    assert set(ScheduledPush.objects.values_list("tracking_number", flat=True)) == set(onward)
+    assert ScheduledPush.objects.count() == sum(len(s.onward) for s in onward.values())
+    assert not ScheduledPush.objects.filter(due_at__lte=NOW).exists()
+    assert f"{ScheduledPush.objects.count()} more checkpoints arrive" in output
+
+    with time_machine.travel(NOW + timedelta(days=4), tick=False):
+        send_scheduled_pushes()
+        process_deliveries()
+        evaluate_due()
+
+    assert not ScheduledPush.objects.exists()
+    parcels = Shipment.objects.filter(tracking_number__in=onward)
+    status = Counter(parcels.values_list("status", flat=True))
+    assert status["Delivered"] > len(onward) * 0.8
+    assert dict(parcels.filter(status="AttemptFail").values_list("tracking_number", "status")) == {
+        number: "AttemptFail" for number, s in onward.items() if s.onward[-1].tag == "AttemptFail"
+    }
+    # A failed attempt at the door raised its case as it happened, like any carrier's push.
+    new_cases = Case.objects.exclude(pk__in=opened_before).filter(shipment__in=parcels)
+    assert set(new_cases.filter(type="delivery_failed").values_list("shipment__status", flat=True)) <= {
+        "AttemptFail"
+    }
+    assert new_cases.filter(type="delivery_failed").count() == status["AttemptFail"] > 0
 
 
 @pytest.mark.django_db
@@ -330,6 +368,48 @@ def test_a_stalled_parcel_has_not_moved_for_over_12_hours_and_a_moving_one_has()
     for _, events in histories("in_transit"):
         assert events[-1].tag in {"InTransit", "OutForDelivery"}
         assert NOW - events[-1].checkpoint_at < timedelta(hours=12)
+
+
+HORIZON = NOW + timedelta(days=3)
+
+
+def with_and_without_horizon(scenario: str, *, runs: int = 15):
+    """Each history twice, from the same rng state: as seen at NOW, and with what comes after it."""
+    for carrier in CARRIERS:
+        for run in range(runs):
+            hours = random.Random(f"{scenario}:{run}").uniform(
+                SCENARIO_MIN_AGE[scenario].total_seconds() / 3600, 96
+            )
+            args = {
+                "carrier": carrier,
+                "scenario": scenario,
+                "booked_at": NOW - timedelta(hours=hours),
+                "now": NOW,
+            }
+            seen = simulate_history(rng=random.Random(f"{carrier}:{run}"), **args)
+            full = simulate_history(rng=random.Random(f"{carrier}:{run}"), **args, horizon=HORIZON)
+            yield seen, full
+
+
+def test_a_horizon_adds_an_in_transit_parcels_scans_after_now_and_changes_nothing_before():
+    outcomes = Counter()
+    for seen, full in with_and_without_horizon("in_transit"):
+        onward = full[len(seen) :]
+        assert full[: len(seen)] == seen
+        times = [e.checkpoint_at for e in full]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        assert all(NOW < e.checkpoint_at <= HORIZON for e in onward)
+        assert all(e.tag in {"InTransit", "OutForDelivery"} for e in onward[:-1])
+        outcomes[onward[-1].tag if onward else "silent"] += 1
+    # Most reach the door and are delivered; some fail there; a few go silent (the stalled rule's business).
+    assert outcomes["Delivered"] > 5 * outcomes["AttemptFail"] > 0
+    assert set(outcomes) <= {"Delivered", "AttemptFail", "InTransit", "OutForDelivery", "silent"}
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "in_transit"])
+def test_a_horizon_adds_nothing_to_a_parcel_already_in_its_final_state(scenario):
+    for seen, full in with_and_without_horizon(scenario, runs=5):
+        assert full == seen
 
 
 def test_a_parcel_never_picked_up_has_at_most_the_carriers_order_acknowledgement():

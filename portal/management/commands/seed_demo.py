@@ -76,6 +76,11 @@ def summary_lines(report: SeedReport) -> list[str]:
             f"Assigned to agent: {created['cases assigned']} ({created['cases in progress']} in progress); "
             "the rest are new and unassigned."
         )
+    if created["scheduled pushes"]:
+        lines.append(
+            f"Parcels in transit keep moving: {created['scheduled pushes']} more checkpoints arrive as carrier "
+            "pushes over the next three days while the worker runs."
+        )
     if report.passwords_reset:
         lines.append(f"Reset the demo password of {report.passwords_reset} user(s).")
     if report.anchored:

@@ -30,6 +30,12 @@ SCHEDULES = [
         "minutes": 2,
     },
     {
+        "name": "tracking: send the simulator's scheduled pushes",
+        "func": "tracking.tasks.send_scheduled_pushes",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
         "name": "tracking: delete raw pushes past their retention",
         "func": "tracking.tasks.prune_history",
         "schedule_type": Schedule.HOURLY,
