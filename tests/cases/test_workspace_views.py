@@ -189,7 +189,11 @@ def test_the_counts_partial_shows_every_queue(agent_client, store):
     body = response.content.decode()
     assert response.status_code == 200
     assert body.lstrip().startswith('<nav id="queue-nav"')
-    assert 'hx-trigger="cases-changed from:body, queue-stale from:body"' in body
+    # Kept current while the tab is in view: new cases raised by carrier updates show in the counts.
+    assert (
+        'hx-trigger="cases-changed from:body, queue-stale from:body, '
+        "every 60s [document.visibilityState === 'visible']\"" in body
+    )
     assert re.search(
         r'data-queue="type-stalled_in_transit"[^>]*>Stalled in transit<span class="count">1</span>', body
     )
