@@ -319,7 +319,7 @@ class ShipmentPlan:
     booked_at: datetime
     scenario: str = ""
     events: list[EventData] = field(default_factory=list)
-    # Checkpoints after the demo's `now` (in-transit parcels only): sent as the carrier's pushes when due.
+    # Checkpoints after the demo's `now` (parcels whose story is not over): sent as the carrier's pushes when due.
     onward: list[EventData] = field(default_factory=list)
 
 

@@ -607,10 +607,10 @@ def simulate_history(
 ) -> list[EventData]:
     """A carrier's checkpoints for one parcel booked at `booked_at`, as seen at `now`.
 
-    With `horizon` (later than `now`), an "in_transit" parcel also gets the scans the carrier makes after
-    `now` up to `horizon` (see `_onward`): the rest of the way to the door and the courier's outcome there.
-    The checkpoints up to `now` are the same as without it. Other scenarios have reached their final state
-    by `now` and get nothing more.
+    With `horizon` (later than `now`), a parcel whose story is not over also gets the scans its carrier
+    makes after `now` up to `horizon` (see ONWARD and `_onward`): most in-transit parcels go on to the
+    door, some stalled ones move again, some failed deliveries get a second attempt. The checkpoints up to
+    `now` are the same as without it. Other scenarios have reached their final state and get nothing more.
 
     Guarantees: events are in strictly increasing time order, none is later than `now` nor earlier than
     `booked_at`, and (given at least SCENARIO_MIN_AGE[scenario] between the two) the latest one is the
@@ -654,7 +654,8 @@ def simulate_history(
     elif scenario == "stalled":
         route.to_station(booked_at, cross_border=cross_border)
         arrivals = [i for i, step in enumerate(route.steps) if step.kind == "arrive" and step.site]
-        route.steps = route.steps[: rng.choice(arrivals) + 1]
+        cut = rng.choice(arrivals) + 1
+        route.steps, ahead = route.steps[:cut], route.steps[cut:]
         # Stuck means the last scan is well past the 12 h progress deadline, but not days old. A parcel
         # booked too recently for that stalls as early as it can.
         stuck_for = rng.uniform(13, 20)
@@ -703,6 +704,7 @@ def simulate_history(
             _last_mile(route, scenario, ofd)
 
     natural = route.steps[-1].at if route.steps else booked_at
+    last_kind = route.steps[-1].kind if route.steps else ""
     events = _events(
         _fit(route.steps, booked_at=booked_at, low=low, high=high, rng=rng),
         rng=rng,
@@ -710,34 +712,49 @@ def simulate_history(
         booked_at=booked_at,
         now=now,
     )
-    if scenario == "in_transit" and horizon is not None and horizon > now and events:
+    if scenario in ONWARD and horizon is not None and horizon > now and events:
         # Drawn after everything above, so the history up to `now` is the same with or without a horizon.
-        events += _onward(
-            route, ahead, natural=natural, last=events[-1].checkpoint_at, now=now, horizon=horizon
-        )
+        share, (soonest_low, soonest_high), outcomes = ONWARD[scenario]
+        if rng.random() < share:
+            events += _onward(
+                route, ahead, natural=natural, last=events[-1].checkpoint_at, last_kind=last_kind,
+                soonest=now + _hours(rng.uniform(soonest_low, soonest_high)), horizon=horizon, outcomes=outcomes,
+            )  # fmt: skip
     return events
 
 
-# How an in-transit parcel's journey ends after `now`: mostly at the door, sometimes not.
-ONWARD_OUTCOMES: dict[str, int] = {"delivered": 77, "signed": 13, "not_home": 7, "silent": 3}
+# What can still happen after `now`, per scenario not yet final: the share of parcels that move on (the
+# rest stay as they are: silent, for the stalled and no-update rules), how soon their first scan comes
+# (hours after now), and the courier's outcome at the door. A stalled parcel that moves again clears its
+# stalled case; a failed delivery gets a second attempt on a later morning.
+ONWARD: dict[str, tuple[float, tuple[float, float], dict[str, int]]] = {
+    "in_transit": (0.97, (0.1, 1.5), {"delivered": 80, "signed": 13, "not_home": 7}),
+    "stalled": (0.45, (1.0, 20.0), {"delivered": 80, "signed": 10, "not_home": 10}),
+    "failed_delivery": (0.55, (0.5, 12.0), {"delivered": 70, "signed": 10, "not_home": 20}),
+}
+_FAILED_AT_THE_DOOR = frozenset({"not_home", "attempt"})
 
 
 def _onward(
-    route: _Route, ahead: list[_Step], *, natural: datetime, last: datetime, now: datetime, horizon: datetime
+    route: _Route,
+    ahead: list[_Step],
+    *,
+    natural: datetime,
+    last: datetime,
+    last_kind: str,
+    soonest: datetime,
+    horizon: datetime,
+    outcomes: dict[str, int],
 ) -> list[EventData]:
-    """The scans after `now` of a parcel still on its way, up to `horizon`.
+    """A parcel's scans after `now`, the first no sooner than `soonest`, up to `horizon`.
 
-    `ahead` are the natural route's steps not reached by `now` (from the last one shown, at natural time
-    `natural`, shown at `last`): they follow at their natural intervals, the first no sooner than a few
-    minutes after `now`, the van leaves in the morning, and the courier's outcome at the door is drawn from
-    ONWARD_OUTCOMES ("silent": the carrier stops scanning it, which the stalled and no-update rules catch).
+    `ahead` are the natural route's steps not reached (after the last one shown, of kind `last_kind`, at
+    natural time `natural`, shown at `last`): they follow at their natural intervals. Then the van leaves
+    on a working morning (the day after a failed attempt, for a second one) and the courier's outcome at
+    the door is drawn from `outcomes`.
     """
     rng = route.rng
-    outcome = rng.choices(list(ONWARD_OUTCOMES), weights=list(ONWARD_OUTCOMES.values()))[0]
-    if outcome == "silent":
-        return []
     route.steps = []
-    soonest = now + _hours(rng.uniform(0.1, 1.5))
     t, ofd_at = last, None
     for step in ahead:
         if step.kind == "ofd":
@@ -752,7 +769,11 @@ def _onward(
                 text=step.text,
             )
         natural = step.at
-    # A parcel already out for delivery at `now` (nothing ahead) gets its outcome from that van's round.
+    if ofd_at is None and last_kind != "ofd":
+        retry = timedelta(hours=8) if last_kind in _FAILED_AT_THE_DOOR else timedelta(0)
+        ofd_at = route.out_for_delivery(max(t + retry, soonest - timedelta(minutes=30)))
+    # A parcel already out for delivery (nothing ahead) gets its outcome from that van's round.
+    outcome = rng.choices(list(outcomes), weights=list(outcomes.values()))[0]
     at = route.doorstep(outcome, ofd_at or last)
     if at < soonest:
         route.steps[-1] = replace(route.steps[-1], at=soonest)
