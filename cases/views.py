@@ -72,6 +72,7 @@ from tracking.selectors import (
     connections_stopped_for_user,
     pushes_waiting_for_user,
     shipment_timeline,
+    shipments_find_for_user,
 )
 
 BUYERS_SHOWN = 50
@@ -158,6 +159,7 @@ def _queue_context(request: HttpRequest, form: CaseFilterForm) -> dict[str, Any]
     )
     page = case_page(cases, after=int(data["after"]) if data.get("after") else None)
     queue_rows_present(page.rows)
+    search = data.get("q", "")
     query = request.GET.copy()
     query.pop("after", None)
     is_manager = _is_manager(request)
@@ -175,6 +177,8 @@ def _queue_context(request: HttpRequest, form: CaseFilterForm) -> dict[str, Any]
         "resolutions": Resolution.choices,
         "assignees": assignees_for_user(request.user) if is_manager else [],
         "bulk_templates": message_templates_for_user(request.user, case_type=case_type) if case_type else [],
+        # A search for a tracking number or order id also finds its parcels, with a case or without.
+        "parcels": shipments_find_for_user(request.user, search) if search and not data.get("after") else [],
     }
 
 

@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from portal.selectors import store_ids_for_user
 from tracking.choices import DeliveryStatus, RegistrationStatus
-from tracking.models import Shipment, TrackingConnection, TrackingEvent, TrackingRegistration, WebhookDelivery
+from tracking.models import (
+    Order,
+    Shipment,
+    TrackingConnection,
+    TrackingEvent,
+    TrackingRegistration,
+    WebhookDelivery,
+)
 
 
 def shipment_timeline(shipment: Shipment) -> QuerySet[TrackingEvent]:
@@ -214,6 +221,26 @@ def shipment_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Sh
     if shipment is None:
         raise Http404("No such shipment.")
     return shipment
+
+
+PARCELS_FOUND_MAX = 5
+
+
+def shipments_find_for_user(
+    user: AbstractBaseUser | AnonymousUser, term: str, *, limit: int = PARCELS_FOUND_MAX
+) -> list[Shipment]:
+    """The parcels of the user's stores a buyer may quote: `term` is their tracking number (as typed or in
+    capitals) or their order's platform order id, exactly. Newest first, at most `limit`. Found with or
+    without a case: how an agent gets from a buyer's message to the tracking of a parcel nobody flagged."""
+    term = term.strip()
+    if not term or len(term) > 64:
+        return []
+    stores = store_ids_for_user(user)
+    orders = Order.objects.filter(store_id__in=stores, platform_order_id=term).values("pk")
+    found = Shipment.objects.filter(store_id__in=stores).filter(
+        Q(tracking_number__in={term, term.upper()}) | Q(order_id__in=orders)
+    )
+    return list(found.select_related("store", "order").order_by("-booked_at", "-pk")[:limit])
 
 
 # Webhook URL -> active connection, per process. Every push looks its connection up, and the lookup was a

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import make_case, make_membership, make_user
+from tests.factories import make_case, make_membership, make_order, make_shipment, make_user
 from tracking.models import TrackingConnection, TrackingRegistration
 from tracking.services import EventData, events_ingest
 
@@ -67,3 +67,33 @@ def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case
 
     page.locator("#parcel-cases").get_by_role("link", name=str(case.pk)).click()
     expect(page).to_have_url(re.compile(rf"/cases/{case.pk}/$"))
+
+
+def test_an_agent_finds_a_parcel_nobody_flagged_from_the_queue_search_box(page, screenshot, store):
+    agent = make_user("agent-lookup", password="browser-pass-123")
+    make_membership(user=agent, store=store)
+    make_case(store=store)  # the queue is not empty: the search narrows it down
+    parcel = make_shipment(
+        order=make_order(store=store, platform_order_id="579123456"), tracking_number="JT77001"
+    )
+    events_ingest(
+        shipment=parcel,
+        events=[EventData(T0, "InTransit", "InTransit_002", "simulator", "PU", "Picked up [Shah Alam DP]", "Shah Alam")],
+    )  # fmt: skip
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("agent-lookup")
+    page.get_by_label("Password").fill("browser-pass-123")
+    page.get_by_role("button", name="Log in").click()
+
+    # A buyer quotes the number in lower case; the table updates as the agent types.
+    page.locator("#id_q").press_sequentially("jt77001")
+    hits = page.locator("[data-parcel-hits]")
+    expect(hits).to_contain_text("JT77001")
+    expect(hits).to_contain_text("In transit")
+    expect(hits).to_contain_text("579123456")
+    expect(page.get_by_text("No case matches, but the parcel above does")).to_be_visible()
+    screenshot("queue-parcel-lookup")
+
+    hits.get_by_role("link", name="JT77001").click()
+    expect(page).to_have_url(re.compile(rf"/shipments/{parcel.pk}/$"))
+    expect(page.locator("tr.event-row")).to_have_count(1)
