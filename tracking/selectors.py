@@ -236,11 +236,17 @@ def shipments_find_for_user(
     if not term or len(term) > 64:
         return []
     stores = store_ids_for_user(user)
-    orders = Order.objects.filter(store_id__in=stores, platform_order_id=term).values("pk")
-    found = Shipment.objects.filter(store_id__in=stores).filter(
-        Q(tracking_number__in={term, term.upper()}) | Q(order_id__in=orders)
+    # Index lookups only: the order first (its (store, platform_order_id) unique index), then a UNION of
+    # the shipments by number (their (store, tracking_number) unique index) and by that order (the order
+    # FK's index). One WHERE with an OR of the two would read every shipment of the stores.
+    order_ids = list(
+        Order.objects.filter(store_id__in=stores, platform_order_id=term).values_list("pk", flat=True)
     )
-    return list(found.select_related("store", "order").order_by("-booked_at", "-pk")[:limit])
+    ids = Shipment.objects.filter(store_id__in=stores, tracking_number__in={term, term.upper()}).values("pk")
+    if order_ids:  # orders of the user's stores already: their parcels are those stores' too
+        ids = ids.union(Shipment.objects.filter(order_id__in=order_ids).values("pk"))
+    found = Shipment.objects.filter(pk__in=ids).select_related("store", "order")
+    return list(found.order_by("-booked_at", "-pk")[:limit])
 
 
 # Webhook URL -> active connection, per process. Every push looks its connection up, and the lookup was a

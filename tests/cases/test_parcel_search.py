@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.factories import make_case, make_order, make_shipment
+from tracking.selectors import shipments_find_for_user
 
 HX = {"HX-Request": "true", "HX-Target": "case-table"}
 
@@ -81,7 +82,7 @@ def test_another_store_s_parcel_is_never_found(agent_client, other_store):
 
 
 @pytest.mark.django_db
-def test_no_search_no_parcel_lookup_and_a_search_costs_one_query_more(agent_client, store):
+def test_no_search_no_parcel_lookup_and_a_search_costs_two_queries_more(agent_client, store):
     make_shipment(order=make_order(store=store), tracking_number="JT0006")
 
     def queries(**params) -> int:
@@ -93,4 +94,35 @@ def test_no_search_no_parcel_lookup_and_a_search_costs_one_query_more(agent_clie
     searched, shown = queries(q="JT0006")
 
     assert none_shown == [] and len(shown) == 1
-    assert searched == plain + 1
+    assert searched == plain + 2  # the order by its id, then its parcels and the numbered ones
+
+
+def shipment_scans(plan: dict) -> list[dict]:
+    """Every node of a JSON query plan that reads the shipments table."""
+    found = [plan] if plan.get("Relation Name") == "tracking_shipment" else []
+    for child in plan.get("Plans", []):
+        found += shipment_scans(child)
+    return found
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's")
+def test_the_lookup_reads_only_the_matching_shipments_through_their_indexes(agent, store):
+    parcel = make_shipment(
+        order=make_order(store=store, platform_order_id="577007"), tracking_number="JT0007"
+    )
+    for term in ("JT0007", "577007"):
+        with CaptureQueriesContext(connection) as ctx:
+            assert [s.pk for s in shipments_find_for_user(agent, term)] == [parcel.pk]
+        query = ctx.captured_queries[-1]  # after the user's store ids
+        with connection.cursor() as cursor:
+            # A table this small is cheapest to scan whole; forbid that to see which index path is taken.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {query['sql']}")
+            plan = cursor.fetchone()[0][0]["Plan"]
+        scans = shipment_scans(plan)
+        # Each read of the table is keyed by what was searched (or by the ids found so), never a walk over
+        # all the stores' shipments filtered afterwards.
+        keyed = re.compile(r"\b(tracking_number|order_id|id)\b")  # not store_id alone
+        conditions = [scan.get("Index Cond") or scan.get("Recheck Cond") or "" for scan in scans]
+        assert conditions and all(keyed.search(condition) for condition in conditions), conditions
