@@ -70,7 +70,10 @@ PLACEHOLDERS: Mapping[str, str] = {
     "latest_checkpoint": gettext_lazy(
         "The carrier's latest checkpoint: time (store time zone), text and place"
     ),
-    "new_eta": gettext_lazy("The carrier's expected delivery date"),
+    "new_eta": gettext_lazy(
+        "The carrier's expected delivery date; while the carrier has given none, a sentence saying it is not "
+        "confirmed yet and that the buyer will be told"
+    ),
     "restock_date": gettext_lazy("When the missing item is expected back in stock"),
     "option_a": gettext_lazy("Oversold option A: wait for the restock until a date"),
     "option_b": gettext_lazy("Oversold option B: swap for another item"),
@@ -116,6 +119,18 @@ OPTION_WORDING: Mapping[str, Mapping[str, str]] = {
         "refund_coupon": "pengembalian dana penuh plus kupon untuk pesanan berikutnya",
         "refund": "pengembalian dana penuh",
     },
+}
+
+
+# {new_eta} of a parcel the carrier has given no expected delivery date (a stalled parcel often has none):
+# said plainly in the template's language, never a bare dash in a message that goes out by itself.
+ETA_UNKNOWN: Mapping[str, str] = {
+    "en": "not confirmed yet; we will tell you as soon as the carrier gives one",
+    "zh-hans": "暂未确定（快递给出后我们会第一时间告知您）",
+    "ms": "belum disahkan; kami akan maklumkan sebaik sahaja kurier memberikannya",
+    "th": "ยังไม่ได้รับการยืนยัน เราจะแจ้งให้ทราบทันทีที่บริษัทขนส่งแจ้งมา",
+    "vi": "chưa được xác nhận; chúng tôi sẽ báo bạn ngay khi hãng vận chuyển cung cấp",
+    "id": "belum dikonfirmasi; kami akan segera mengabari begitu kurir memberikannya",
 }
 
 
@@ -339,7 +354,9 @@ def case_placeholder_values(case: Case, *, language: str = "en") -> dict[str, st
         "tracking_number": shipment.tracking_number if shipment else "",
         "carrier": carrier_name(shipment.carrier, language=language) if shipment else "",
         "latest_checkpoint": _latest_checkpoint(case, shipment),
-        "new_eta": eta.isoformat() if eta else "",
+        "new_eta": eta.isoformat()
+        if eta
+        else (ETA_UNKNOWN.get(language, ETA_UNKNOWN["en"]) if shipment else ""),
         "restock_date": str(case.facts.get("restock_eta") or ""),
         "option_a": "",
         "option_b": "",

@@ -396,6 +396,34 @@ def test_the_proactive_message_speaks_the_buyers_language(store, buyer_language,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("buyer_language", "unknown"),
+    [("en", "the new expected delivery date is not confirmed yet; we will tell you as soon as the carrier gives one."),
+     ("zh-CN", "预计送达时间为 暂未确定（快递给出后我们会第一时间告知您）。")],
+)  # fmt: skip
+def test_a_stalled_parcel_with_no_expected_date_is_told_so_plainly_never_a_dash(
+    store, buyer_language, unknown
+):
+    default_templates_ensure()
+    case = _case(store, buyer_language=buyer_language)
+    case.shipment.expected_delivery = None
+    case.shipment.save(update_fields=["expected_delivery"])
+    _checkpoint(case.shipment, T0 - timedelta(hours=14), "Arrived at sorting hub", "Shah Alam")
+
+    message = proactive_message_for(case, now=T0)
+
+    assert unknown in message.body
+    assert MISSING not in message.body
+
+
+@pytest.mark.django_db
+def test_a_known_expected_date_is_given_as_the_date(store):
+    default_templates_ensure()
+    message = proactive_message_for(_case(store), now=T0)
+    assert "the new expected delivery date is 2026-11-24." in message.body
+
+
+@pytest.mark.django_db
 def test_a_stores_own_template_beats_the_global_default(store):
     default_templates_ensure()
     own = _template(store, body="Maaf {buyer_name}!", name="Ours")

@@ -415,8 +415,8 @@ def test_the_message_preview_fills_the_template_and_warns_about_missing_values(a
     default_templates_ensure()
     case = make_case(store=store)
     template = MessageTemplate.objects.create(
-        case_type="stalled_in_transit", language="en", channel="storefront", name="ETA",
-        body="Hi {buyer_name}, new ETA {new_eta}.",
+        case_type="stalled_in_transit", language="en", channel="storefront", name="Restock",
+        body="Hi {buyer_name}, back in stock {restock_date}.",
     )  # fmt: skip
 
     response = agent_client.get(
@@ -426,8 +426,8 @@ def test_the_message_preview_fills_the_template_and_warns_about_missing_values(a
     body = response.content.decode()
     assert response.status_code == 200
     assert body.lstrip().startswith('<div id="message-preview"')
-    assert f"Hi {case.order.buyer_name}, new ETA —." in body
-    assert "<code>new_eta</code>" in body
+    assert f"Hi {case.order.buyer_name}, back in stock —." in body
+    assert "<code>restock_date</code>" in body
     assert not BuyerMessage.objects.exists()
 
 
