@@ -65,6 +65,7 @@ LIVE_AGE = timedelta(hours=30)  # "the day after": the live started this long be
 # How far past the demo's now its in-transit parcels keep being scanned (tracking.scheduled): the demo
 # stays alive for the days after it is seeded, parcels reaching the door or failing there as time passes.
 ONWARD_HORIZON = timedelta(days=3)
+DOOR_TAGS = frozenset({"Delivered", "AttemptFail"})  # the courier's outcome at the buyer's door
 LIVE_LENGTH = timedelta(hours=3)
 REGULAR_SPAN = timedelta(days=3)
 
@@ -321,6 +322,8 @@ class ShipmentPlan:
     events: list[EventData] = field(default_factory=list)
     # Checkpoints after the demo's `now` (parcels whose story is not over): sent as the carrier's pushes when due.
     onward: list[EventData] = field(default_factory=list)
+    # The carrier's expected delivery date: the day the onward scans reach the door, when they do.
+    expected_delivery: date | None = None
 
 
 @dataclass
@@ -661,6 +664,9 @@ def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
         )
         shipment.events = [e for e in events if e.checkpoint_at <= plan.now]
         shipment.onward = events[len(shipment.events) :]
+        if shipment.onward and shipment.onward[-1].tag in DOOR_TAGS:
+            door = shipment.onward[-1].checkpoint_at.astimezone(ZoneInfo(order.store.timezone))
+            shipment.expected_delivery = door.date()
 
 
 def _plan_cases(rng: random.Random, plan: DemoPlan) -> None:
@@ -1050,7 +1056,9 @@ def _tracking_push(
             continue
         connection = connections[planned.store.code]
         number, carrier = planned.shipment.tracking_number, planned.shipment.carrier
-        body = simulator_push_body([ParsedTracking(number, carrier, planned.shipment.events)])
+        body = simulator_push_body(
+            [ParsedTracking(number, carrier, planned.shipment.events, planned.shipment.expected_delivery)]
+        )
         delivery_receive(
             connection=connection, body=body, headers={SIGNATURE_HEADER: simulator_sign(body, connection.webhook_secret)},
             content_type="application/json",

@@ -176,6 +176,14 @@ def test_the_demo_keeps_moving_after_it_is_seeded_and_its_cases_follow_the_parce
     assert ScheduledPush.objects.count() == sum(len(s.onward) for s in onward.values())
     assert not ScheduledPush.objects.filter(due_at__lte=NOW).exists()
     assert f"{ScheduledPush.objects.count()} more checkpoints arrive" in output
+    # The carrier's expected delivery date is the day it reaches the door (store time), where it does.
+    dated = dict(
+        Shipment.objects.filter(expected_delivery__isnull=False).values_list(
+            "tracking_number", "expected_delivery"
+        )
+    )
+    assert dated == {n: s.expected_delivery for n, s in onward.items() if s.expected_delivery}
+    assert len(dated) > len(onward) * 0.8
 
     with time_machine.travel(NOW + timedelta(days=4), tick=False):
         send_scheduled_pushes()
