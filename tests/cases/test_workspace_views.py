@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,6 +27,7 @@ from tests.factories import (
     make_sku,
     make_user,
 )
+from tracking.models import Shipment
 
 HX = {"HX-Request": "true"}
 
@@ -105,6 +106,22 @@ def test_a_queue_row_shows_sla_and_age_in_the_stores_time_zone_with_links_and_st
     body = agent_client.get(reverse("cases:list"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert f'aria-label="选择工单 #{overdue.pk}"' in body
     assert "已暂停" in body and "物流轨迹" in body and "小时" in body
+
+
+@pytest.mark.django_db
+def test_the_case_page_gives_the_parcels_expected_delivery_until_it_is_delivered(agent_client, store):
+    case = make_case(store=store)
+    url = reverse("cases:detail", args=[case.pk])
+    assert "data-expected-delivery" not in agent_client.get(url).content.decode()  # the carrier gave none
+
+    Shipment.objects.filter(pk=case.shipment_id).update(expected_delivery=date(2026, 11, 24))
+    expected = agent_client.get(url).content.decode()
+    Shipment.objects.filter(pk=case.shipment_id).update(delivered_at=datetime(2026, 11, 23, 4, 0, tzinfo=UTC))
+    delivered = agent_client.get(url).content.decode()
+
+    assert re.search(r"data-expected-delivery>Expected delivery: 2026-11-24<", expected)
+    assert "data-expected-delivery" not in delivered
+    assert "Delivered: 2026-11-23 12:00" in delivered  # 04:00 UTC in the store's Kuala Lumpur
 
 
 @pytest.mark.django_db
