@@ -258,18 +258,15 @@ WEBHOOK_CONNECTION_TTL = 10.0
 _webhook_connections: dict[tuple[str, UUID], tuple[float, TrackingConnection]] = {}
 
 
-def connection_get_for_webhook(*, provider: str, uuid: UUID) -> TrackingConnection:
-    """The active connection a webhook URL names; 404 for unknown, mismatched or disabled ones.
+def connection_get_for_webhook(*, provider: str, uuid: UUID) -> TrackingConnection | None:
+    """The active connection a webhook URL names, or None for unknown, mismatched or disabled ones.
 
-    Cached per process for WEBHOOK_CONNECTION_TTL seconds (only found connections; a 404 is never cached).
+    Cached per process for WEBHOOK_CONNECTION_TTL seconds (only found connections; a miss is never cached).
     """
     cached = _webhook_connections.get((provider, uuid))
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    connection = connection_reload_for_webhook(provider=provider, uuid=uuid)
-    if connection is None:
-        raise Http404("No such tracking connection.")
-    return connection
+    return connection_reload_for_webhook(provider=provider, uuid=uuid)
 
 
 def connection_reload_for_webhook(*, provider: str, uuid: UUID) -> TrackingConnection | None:

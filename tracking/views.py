@@ -5,7 +5,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -46,9 +46,8 @@ def tracking_webhook(request: HttpRequest, provider: str, uuid: UUID) -> HttpRes
         response = JsonResponse({"error": "Provider pushes are POST requests."}, status=405)
         response["Allow"] = "POST"
         return response
-    try:
-        connection = connection_get_for_webhook(provider=provider, uuid=uuid)
-    except Http404:
+    connection = connection_get_for_webhook(provider=provider, uuid=uuid)
+    if connection is None:
         # The same answer for an unknown, mismatched or switched-off connection: nothing to probe for.
         return JsonResponse({"error": WEBHOOK_NOT_FOUND}, status=404)
     try:
