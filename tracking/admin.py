@@ -1,13 +1,17 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Min
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from portal.admin import ReadOnlyAdmin
 from portal.tasks import wake
-from tracking.choices import RegistrationStatus
+from tracking.choices import ProviderName, RegistrationStatus
 from tracking.ingest import connection_check, deliveries_requeue, unmatched_match
 from tracking.models import (
     SKU,
@@ -421,7 +425,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     readonly_fields = [
         "uuid", "webhook_url", "secret", "api_key", "events_new", "events_duplicate", "signatures_rejected",
         "payloads_rejected", "last_error", "last_error_at", "last_sync_at", "created_at", "registrations",
-        "registration_paused_until", "tracks", "last_push_at", "last_registered_at",
+        "registration_paused_until", "tracks", "last_push_at", "last_registered_at", "scheduled",
     ]  # fmt: skip
     _credentials = [
         "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "customer",
@@ -431,7 +435,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     _health = [
         "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "registrations", "last_error",
         "last_error_at", "registration_paused_until", "last_sync_at", "last_push_at", "last_registered_at",
-        "created_at",
+        "scheduled", "created_at",
     ]  # fmt: skip
     _connection = [
         "store", "provider", "is_active", "pull_enabled", "register_parcels", "carriers", "tracks", "base_url",
@@ -505,6 +509,21 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
         if counts[RegistrationStatus.STOPPED]:
             line += _("; %(stopped)d stopped by the provider, to be started again") % counts
         return line
+
+    @admin.display(description=_("scheduled simulator pushes"))
+    def scheduled(self, obj: TrackingConnection) -> str:
+        """The simulator's checkpoints still to come (the live demo), with a link to them."""
+        if obj.pk is None or obj.provider != ProviderName.SIMULATOR:
+            return "—"
+        waiting = obj.scheduled_pushes.aggregate(count=Count("pk"), next_due=Min("due_at"))
+        if not waiting["count"]:
+            return _("None waiting")
+        url = reverse("admin:tracking_scheduledpush_changelist") + f"?connection__id__exact={obj.pk}"
+        line = _("%(count)d waiting, the next due %(when)s") % {
+            "count": waiting["count"],
+            "when": date_format(localtime(waiting["next_due"]), "DATETIME_FORMAT"),
+        }
+        return format_html('<a href="{}">{}</a>', url, line)
 
     @admin.display(description=_("webhook URL"))
     def webhook_url(self, obj: TrackingConnection) -> str:

@@ -195,3 +195,15 @@ def test_the_admin_lists_the_pushes_still_to_come_and_lets_nobody_edit_them(admi
         == 403
     )
     assert ScheduledPush.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_the_connection_page_says_how_many_pushes_wait_and_links_to_them(admin_client, simulator, parcel):
+    change = f"/admin/tracking/trackingconnection/{simulator.pk}/change/"
+    assert "None waiting" in admin_client.get(change).content.decode()
+
+    schedule(simulator)
+    page = admin_client.get(change).content.decode()
+
+    assert "3 waiting, the next due" in page
+    assert f"/admin/tracking/scheduledpush/?connection__id__exact={simulator.pk}" in page
