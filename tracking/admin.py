@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -270,6 +272,15 @@ class TrackingConnectionForm(forms.ModelForm):
             "for carriers Kdniao names differently."
         ),
     )
+    company_codes = forms.CharField(
+        label=_("Kuaidi100 company code per carrier"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Kuaidi100 only, one per line: our carrier code = Kuaidi100's company code (e.g. ane = annengwuliu), "
+            "for carriers Kuaidi100 names differently. Its corrections of a parcel's company map back the same way."
+        ),
+    )
     customer_names = forms.CharField(
         label=_("Kdniao CustomerName per ShipperCode"),
         required=False,
@@ -308,6 +319,7 @@ class TrackingConnectionForm(forms.ModelForm):
         "requests_per_second",
         "subscribe_request_type",
         "shipper_codes",
+        "company_codes",
         "customer_names",
         "sender",
     )
@@ -331,7 +343,7 @@ class TrackingConnectionForm(forms.ModelForm):
         self.fields["customer"].initial = credentials.get("customer", "")
         self.fields["requests_per_second"].initial = credentials.get("requests_per_second")
         self.fields["subscribe_request_type"].initial = credentials.get("subscribe_request_type", "")
-        for name in ("shipper_codes", "customer_names", "sender"):
+        for name in ("shipper_codes", "company_codes", "customer_names", "sender"):
             pairs = credentials.get(name)
             if isinstance(pairs, dict):
                 self.fields[name].initial = "\n".join(f"{key} = {value}" for key, value in pairs.items())
@@ -344,6 +356,20 @@ class TrackingConnectionForm(forms.ModelForm):
 
     def clean_shipper_codes(self):
         return _pairs(self.cleaned_data["shipper_codes"]) or ""
+
+    def clean_company_codes(self):
+        codes = _pairs(self.cleaned_data["company_codes"])
+        bad = [
+            f"{ours} = {theirs}"
+            for ours, theirs in codes.items()
+            if not re.fullmatch(r"[A-Za-z0-9]+", theirs)
+        ]
+        if bad:
+            raise forms.ValidationError(
+                _("A Kuaidi100 company code is letters and digits only (like zhongtong): %(lines)s"),
+                params={"lines": "; ".join(bad)},
+            )
+        return {ours.lower(): theirs.lower() for ours, theirs in codes.items()} or ""
 
     def clean_customer_names(self):
         return _pairs(self.cleaned_data["customer_names"]) or ""
@@ -430,7 +456,7 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
     _credentials = [
         "webhook_url", "secret", "new_webhook_secret", "api_key", "new_api_key", "business_id", "customer",
         "requests_per_second",
-        "subscribe_request_type", "shipper_codes", "customer_names", "sender",
+        "subscribe_request_type", "shipper_codes", "company_codes", "customer_names", "sender",
     ]  # fmt: skip
     _health = [
         "events_new", "events_duplicate", "signatures_rejected", "payloads_rejected", "registrations", "last_error",

@@ -21,7 +21,7 @@ def _form(**fields) -> dict:
     data = {
         "is_active": "on", "pull_enabled": "on", "register_parcels": "on", "base_url": "", "new_webhook_secret": "", "new_api_key": "",
         "business_id": "", "requests_per_second": "", "subscribe_request_type": "", "shipper_codes": "",
-        "customer_names": "", "sender": "",
+        "company_codes": "", "customer_names": "", "sender": "",
     }  # fmt: skip
     data.update(fields)
     return data
@@ -295,3 +295,27 @@ def test_a_kuaidi100_connection_is_added_with_its_key_customer_and_salt(admin_cl
     assert (provider.key, provider.customer, provider.callback_url) == (
         "k100-key", "B2C4D6E8F0A1", connection.webhook_url,
     )  # fmt: skip
+
+
+def test_kuaidi100_company_codes_are_set_in_the_admin_and_a_malformed_one_is_refused(admin_client, store):
+    fields = _form(
+        store=store.pk, provider="kuaidi100", new_webhook_secret="salt-0123456789", new_api_key="key-0123456789",
+        customer="B2C4D6E8F0A1B3C5", company_codes="ANE = AnNengWuLiu\n",
+    )  # fmt: skip
+    bad = admin_client.post(ADD_URL, {**fields, "company_codes": "ane = annengwuliu\nfast = 快捷"})
+    assert bad.status_code == 200
+    assert (
+        "A Kuaidi100 company code is letters and digits only (like zhongtong): fast = 快捷"
+        in bad.content.decode()
+    )
+    assert not TrackingConnection.objects.exists()
+
+    assert admin_client.post(ADD_URL, fields).status_code == 302
+    connection = TrackingConnection.objects.get()
+    assert connection.credentials["company_codes"] == {"ane": "annengwuliu"}
+    page = admin_client.get(f"/admin/tracking/trackingconnection/{connection.pk}/change/").content.decode()
+    assert "ane = annengwuliu" in page
+
+    from tracking.providers import provider_for
+
+    assert provider_for(connection).company_code("ane") == "annengwuliu"

@@ -332,12 +332,26 @@ class Kuaidi100Provider(HttpProvider):
 
     # --- helpers ----------------------------------------------------------------------------------------
     def company_code(self, carrier: str) -> str:
+        """Kuaidi100's company code for our carrier code: the connection's own mapping first
+        (credentials["company_codes"], set in the admin), then COMPANY_CODES, else the code itself."""
         code = carrier.strip().lower()
-        return COMPANY_CODES.get(code, code)
+        return self._overrides().get(code) or COMPANY_CODES.get(code, code)
 
     def carrier_codes(self, provider_code: str) -> list[str]:
         code = provider_code.strip().lower()
-        return [ours for ours, theirs in COMPANY_CODES.items() if theirs == code and ours != code] + [code]
+        ours = [carrier for carrier, company in self._overrides().items() if company == code]
+        known = [o for o, theirs in COMPANY_CODES.items() if theirs == code and o != code and o not in ours]
+        return [*ours, *known, code]
+
+    def _overrides(self) -> dict[str, str]:
+        mapping = self.credentials.get("company_codes")
+        if not isinstance(mapping, Mapping):
+            return {}
+        return {
+            str(ours).strip().lower(): theirs.strip().lower()
+            for ours, theirs in mapping.items()
+            if isinstance(theirs, str) and theirs.strip()
+        }
 
     def _quota(self, endpoint: str) -> TokenBucket:
         """The account's quota of one endpoint, shared by every process (5 requests/s unless configured)."""

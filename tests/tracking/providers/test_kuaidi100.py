@@ -179,6 +179,23 @@ def test_our_codes_for_a_kuaidi100_company_come_first_its_own_last():
     assert provider().carrier_codes("ane66") == ["ane66"]  # a company we have no code of our own for
 
 
+def test_a_connections_own_company_codes_come_before_ours_both_ways():
+    own = provider(
+        credentials={
+            "api_key": KEY,
+            "customer": CUSTOMER,
+            "company_codes": {"ANE": "annengwuliu", "yto": "yuantongguoji"},
+        }
+    )
+
+    assert own.company_code("ane") == "annengwuliu"  # a carrier we have no code for
+    assert own.company_code("yto") == "yuantongguoji"  # the connection's mapping beats ours
+    assert own.company_code("zto") == "zhongtong"  # everything else as before
+    assert own.carrier_codes("annengwuliu") == ["ane", "annengwuliu"]
+    assert own.carrier_codes("yuantongguoji") == ["yto", "yuantongguoji"]
+    assert own.carrier_codes("yuantong") == ["yto", "yto-express", "yuantong"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -234,6 +251,18 @@ def test_fetch_sends_one_signed_real_time_query_per_number(httpserver: HTTPServe
         False,
     )
     assert (sf["com"], sf["phone"]) == ("shunfeng", "13800138000")  # SF checks the phone; YTO gets none
+
+
+def test_the_real_time_query_sends_the_connections_own_company_code(httpserver: HTTPServer, fake_bucket):
+    seen: list[dict] = []
+    httpserver.expect_request("/poll/query.do", method="POST").respond_with_handler(_query_handler(seen))
+    credentials = {"api_key": KEY, "customer": CUSTOMER, "company_codes": {"ane": "annengwuliu"}}
+
+    provider(credentials=credentials, base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch(
+        [TrackingRef("AN3000000001", "ane")]
+    )
+
+    assert json.loads(seen[0]["param"])["com"] == "annengwuliu"
 
 
 def test_a_number_kuaidi100_has_nothing_on_yet_is_no_tracking_not_an_error(
