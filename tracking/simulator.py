@@ -612,9 +612,9 @@ def simulate_history(
     door, some stalled ones move again, some failed deliveries get a second attempt. The checkpoints up to
     `now` are the same as without it. Other scenarios have reached their final state and get nothing more.
 
-    Guarantees: events are in strictly increasing time order, none is later than `now` nor earlier than
-    `booked_at`, and (given at least SCENARIO_MIN_AGE[scenario] between the two) the latest one is the
-    scenario's signature: Delivered_001/003, AttemptFail_001/002, Exception_004/007/010/012/013, a recent
+    Guarantees: events are in strictly increasing time order, none is later than `now` (or `horizon`)
+    nor earlier than `booked_at`, and (given at least SCENARIO_MIN_AGE[scenario] between the two) the
+    latest one by `now` is the scenario's signature: Delivered_001/003, AttemptFail_001/002, Exception_004/007/010/012/013, a recent
     InTransit scan, an arrival scan over 12 h old (stalled), or nothing beyond InfoReceived_001. Customs holds
     are cross-border (first mile in China); other scenarios are domestic unless `cross_border` says so.
     Deterministic for a given rng state. Events carry source "simulator" and no provider key.
@@ -646,7 +646,7 @@ def simulate_history(
     # A provider reports with a little delay.
     latest = now - min(timedelta(minutes=rng.uniform(2, 20)), window / 4)
     low, high = booked_at, latest  # where the final event must land; natural pace kept if it already does
-    ahead: list[_Step] = []  # an in-transit parcel's scans still to come after `now`
+    ahead: list[_Step] = []  # the natural route's steps not reached by `now` (in transit, stalled)
     if scenario == "customs_hold":
         t = route.cross_border(booked_at)
         site, location = route.last_site
