@@ -61,14 +61,34 @@ def chromium():
 
 
 @pytest.fixture
-def page(chromium, live_server):
+def page(chromium, live_server, request):
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1360, "height": 900}, locale="en-US"
     )
     context.set_default_timeout(10_000)
     page = context.new_page()
+    # What a user would not see but a broken page shows: uncaught script errors, server errors, and
+    # missing files (a 404 for anything but an htmx request, which may answer 404 on purpose; and for
+    # pages a test marked `pages_not_found` opens to see them refused).
+    pages_not_found = request.node.get_closest_marker("pages_not_found") is not None
+    broken: list[str] = []
+    page.on("pageerror", lambda error: broken.append(f"script error: {error}"))
+    page.on(
+        "response",
+        lambda response: (
+            broken.append(f"{response.status} {response.request.method} {response.url}")
+            if response.status >= 500
+            or (
+                response.status == 404
+                and response.request.resource_type not in ("xhr", "fetch")
+                and not (pages_not_found and response.request.resource_type == "document")
+            )
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert not broken, f"the pages had errors: {broken}"
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ def test_filtering_the_queue_updates_the_table_and_the_url_without_a_reload(page
     assert page.evaluate("window.__sameDocument") is True
 
 
+@pytest.mark.pages_not_found
 def test_another_stores_case_page_is_not_found_in_the_browser(page, store, other_store):
     agent = make_user("agent-scope", password="browser-pass-123")
     make_membership(user=agent, store=store)

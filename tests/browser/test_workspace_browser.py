@@ -96,6 +96,7 @@ def test_an_agent_bulk_claims_twenty_cases(page, screenshot, store):
     screenshot("bulk-claimed")
 
 
+@pytest.mark.pages_not_found
 def test_an_agent_of_store_a_gets_404_on_store_bs_case_and_its_partials(page, store, other_store):
     agent = make_user("agent-a", password=PASSWORD)
     make_membership(user=agent, store=store)
