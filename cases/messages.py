@@ -88,36 +88,48 @@ OPTION_WORDING: Mapping[str, Mapping[str, str]] = {
         "swap": "swap it for {items}",
         "refund_coupon": "a full refund plus a coupon for your next order",
         "refund": "a full refund",
+        "wait_none": "waiting for a restock is not possible: there is no restock date yet",
+        "swap_none": "no similar item is in stock to swap for right now",
     },
     "zh-hans": {
         "wait": "等待补货，预计 {date} 前到货发出",
         "swap": "换成 {items}",
         "refund_coupon": "全额退款，并赠送一张下次可用的优惠券",
         "refund": "全额退款",
+        "wait_none": "暂无补货日期，无法等待补货",
+        "swap_none": "目前没有可替换的同类商品",
     },
     "ms": {
         "wait": "tunggu stok baharu, dijangka sebelum {date}",
         "swap": "tukar kepada {items}",
         "refund_coupon": "bayaran balik penuh serta baucar untuk pesanan seterusnya",
         "refund": "bayaran balik penuh",
+        "wait_none": "menunggu stok baharu tidak dapat ditawarkan: belum ada tarikh stok baharu",
+        "swap_none": "tiada item serupa dalam stok untuk ditukar buat masa ini",
     },
     "th": {
         "wait": "รอสินค้าเข้าใหม่ คาดว่าภายในวันที่ {date}",
         "swap": "เปลี่ยนเป็น {items}",
         "refund_coupon": "คืนเงินเต็มจำนวน พร้อมคูปองส่วนลดสำหรับคำสั่งซื้อครั้งถัดไป",
         "refund": "คืนเงินเต็มจำนวน",
+        "wait_none": "ยังไม่มีกำหนดสินค้าเข้าใหม่ จึงไม่สามารถรอสินค้าได้",
+        "swap_none": "ขณะนี้ไม่มีสินค้าใกล้เคียงให้เปลี่ยน",
     },
     "vi": {
         "wait": "chờ hàng về, dự kiến trước ngày {date}",
         "swap": "đổi sang {items}",
         "refund_coupon": "hoàn tiền toàn bộ kèm mã giảm giá cho đơn hàng tiếp theo",
         "refund": "hoàn tiền toàn bộ",
+        "wait_none": "chưa có ngày hàng về nên không thể chờ hàng",
+        "swap_none": "hiện không có sản phẩm tương tự để đổi",
     },
     "id": {
         "wait": "menunggu stok baru, diperkirakan sebelum {date}",
         "swap": "tukar dengan {items}",
         "refund_coupon": "pengembalian dana penuh plus kupon untuk pesanan berikutnya",
         "refund": "pengembalian dana penuh",
+        "wait_none": "belum ada tanggal stok baru, jadi menunggu tidak bisa ditawarkan",
+        "swap_none": "saat ini tidak ada barang serupa untuk ditukar",
     },
 }
 
@@ -326,20 +338,26 @@ def _options(facts: Mapping[str, Any], language: str) -> dict[str, str]:
     wording = OPTION_WORDING.get(language, OPTION_WORDING["en"])
     values: dict[str, str] = {}
     for option in facts.get("options") or []:
-        if not isinstance(option, dict) or not option.get("available"):
+        if not isinstance(option, dict):
             continue
         key, path = str(option.get("key", "")).lower(), option.get("path")
-        if path == "wait" and option.get("until"):
-            values[f"option_{key}"] = wording["wait"].format(date=option["until"])
+        available = bool(option.get("available"))
+        if path == "wait":
+            # An option the buyer cannot take is said so in words: a bare dash in a message reads as broken.
+            until = option.get("until") if available else None
+            values[f"option_{key}"] = wording["wait"].format(date=until) if until else wording["wait_none"]
         elif path == "swap":
             names = [
                 str(choices[0].get("sku_name") or choices[0].get("sku_code"))
                 for choices in (option.get("swap_for") or {}).values()
                 if choices
             ]
-            if names:
-                values[f"option_{key}"] = wording["swap"].format(items=", ".join(names))
-        elif path in ("refund_coupon", "refund"):
+            values[f"option_{key}"] = (
+                wording["swap"].format(items=", ".join(names))
+                if available and names
+                else wording["swap_none"]
+            )
+        elif path in ("refund_coupon", "refund") and available:
             values[f"option_{key}"] = wording[path]
     return values
 

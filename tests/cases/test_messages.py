@@ -130,10 +130,26 @@ def test_missing_values_render_as_a_dash_not_a_crash(store):
 
 
 @pytest.mark.django_db
-def test_an_unavailable_option_is_not_offered(store):
-    facts = {"options": [{**OPTIONS[0], "available": False, "until": None}, OPTIONS[1], OPTIONS[2]]}
-    rendered = template_render(template=_template(body="{option_a}"), case=_case(store, facts=facts))
-    assert rendered.body == MISSING
+@pytest.mark.parametrize(
+    ("language", "wait", "swap"),
+    [("en", "waiting for a restock is not possible: there is no restock date yet",
+      "no similar item is in stock to swap for right now"),
+     ("zh-hans", "暂无补货日期，无法等待补货", "目前没有可替换的同类商品")],
+)  # fmt: skip
+def test_an_option_the_buyer_cannot_take_is_said_so_in_words(store, language, wait, swap):
+    facts = {
+        "options": [
+            {**OPTIONS[0], "available": False, "until": None},
+            {**OPTIONS[1], "available": False},
+            OPTIONS[2],
+        ]
+    }
+    template = _template(body="A) {option_a}\nB) {option_b}", language=language)
+
+    rendered = template_render(template=template, case=_case(store, facts=facts))
+
+    assert rendered.body == f"A) {wait}\nB) {swap}"
+    assert rendered.missing == ()
 
 
 @pytest.mark.django_db
