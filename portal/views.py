@@ -34,7 +34,7 @@ from portal.services import (
     member_set_role,
     store_update,
 )
-from tracking.selectors import pushes_waiting
+from tracking.selectors import connections_for_store, pushes_waiting
 
 
 @require_GET
@@ -93,6 +93,7 @@ def _store_context(
         "add_form": add_form if add_form is not None else MemberAddForm(),
         "members": list(store_members(store)),
         "roles": Role.choices,
+        "tracking_connections": connections_for_store(store.pk),
     }
 
 

@@ -223,6 +223,12 @@ def shipment_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Sh
     return shipment
 
 
+def connections_for_store(store_id: int) -> list[TrackingConnection]:
+    """The store's tracking connections, switched-off ones too, for its admins to see how tracking comes in
+    (the webhook URL to give the provider, the masked secret, the counters and the last error)."""
+    return list(TrackingConnection.objects.filter(store_id=store_id).order_by("-is_active", "provider", "pk"))
+
+
 PARCELS_FOUND_MAX = 5
 
 

@@ -50,3 +50,31 @@ def test_a_store_admin_adds_promotes_and_removes_a_member_in_place(page, screens
     assert Case.objects.get(pk=case.pk).assignee_id is None  # back to Unassigned
     assert page.evaluate("window.__noReload") is True
     screenshot("members")
+
+
+def test_a_store_admin_copies_the_webhook_url_for_the_providers_dashboard(page, screenshot, store):
+    from tracking.models import TrackingConnection
+
+    admin = make_user("ada-hooks", password=PASSWORD)
+    make_membership(user=admin, store=store, role="admin")
+    connection = TrackingConnection.objects.create(
+        store=store, provider="aftership", webhook_secret="whsec-0123456789abcdef", events_new=42
+    )
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("ada-hooks")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Stores").click()
+    page.get_by_role("link", name="Manage").click()
+
+    tracking = page.locator("#store-tracking")
+    url = tracking.get_by_label("Webhook URL")
+    expect(url).to_have_value(connection.webhook_url)
+    url.focus()  # selected whole, ready to copy
+    selected = page.evaluate(
+        "(() => { const e = document.activeElement; return e.value.slice(e.selectionStart, e.selectionEnd); })()"
+    )
+    assert selected == connection.webhook_url
+    expect(tracking).to_contain_text("42 new, 0 already known")
+    expect(tracking).not_to_contain_text("whsec-0123456789abcdef")
+    screenshot("store-tracking")

@@ -131,4 +131,8 @@
     if (event.persisted && window.htmx) window.htmx.trigger(document.body, "queue-stale");
   });
   document.addEventListener("htmx:afterSettle", settle);
+  // A value to copy (a webhook URL): selected whole when focused, ready for Ctrl-C.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("input.copyable")) event.target.select();
+  });
 })();
