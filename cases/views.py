@@ -73,6 +73,7 @@ from tracking.selectors import (
     pushes_waiting_for_user,
     shipment_timeline,
     shipments_find_for_user,
+    stores_untracked_for_user,
 )
 
 BUYERS_SHOWN = 50
@@ -199,6 +200,7 @@ def _nav_context(
         # push-only connections that hear nothing, and pushes no worker has processed.
         "tracking_stopped": connections_stopped_for_user(request.user) if counted else [],
         "tracking_silent": connections_silent_for_user(request.user) if counted else [],
+        "tracking_missing": stores_untracked_for_user(request.user) if counted else [],
         "pushes_waiting": pushes_waiting_for_user(request.user) if counted else None,
         "type_counts": [
             (value, label, counts["types"][value] if counts else None) for value, label in CaseType.choices

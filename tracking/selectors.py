@@ -14,6 +14,7 @@ from django.db.models.lookups import In
 from django.http import Http404
 from django.utils import timezone
 
+from portal.models import Store
 from portal.selectors import store_ids_for_user
 from tracking.choices import DeliveryStatus, RegistrationStatus
 from tracking.models import (
@@ -59,6 +60,19 @@ def connections_stopped_for_user(user: AbstractBaseUser | AnonymousUser) -> list
         )
         .select_related("store")
         .order_by("last_error_at", "pk")
+    )
+
+
+def stores_untracked_for_user(user: AbstractBaseUser | AnonymousUser) -> list[Store]:
+    """The user's stores that have parcels but no active tracking connection: no carrier update reaches
+    them, so their parcels' statuses never move and their cases come from deadlines alone (every parcel
+    'not picked up' a day after booking). A store being set up, with no parcel yet, is not one."""
+    active = TrackingConnection.objects.filter(store_id=OuterRef("pk"), is_active=True)
+    parcels = Shipment.objects.filter(store_id=OuterRef("pk"))
+    return list(
+        Store.objects.filter(pk__in=store_ids_for_user(user))
+        .filter(~Exists(active), Exists(parcels))
+        .order_by("code")
     )
 
 

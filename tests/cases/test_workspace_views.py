@@ -745,3 +745,27 @@ def test_the_counts_partial_warns_when_no_worker_processes_the_stores_pushes(
 
     pushes(mine, 1_000, minutes_ago=20)
     assert "1000+ carrier pushes have waited up to 20\xa0minutes" in counts()
+
+
+@pytest.mark.django_db
+def test_the_counts_partial_warns_when_a_store_with_parcels_has_no_tracking_at_all(
+    agent_client, store, other_store
+):
+    from tests.factories import make_order, make_shipment
+    from tracking.models import TrackingConnection
+
+    def alerts() -> list[str]:
+        body = agent_client.get(reverse("cases:counts"), {"in_queue": "1"}, headers=HX).content.decode()
+        return re.findall(r'data-tracking-missing="([^"]+)"', body)
+
+    assert alerts() == []  # no parcel yet: a store being set up
+    make_shipment(order=make_order(store=store))
+    make_shipment(order=make_order(store=other_store))  # not this agent's store
+
+    assert alerts() == [store.code]
+    switched_off = TrackingConnection.objects.create(
+        store=store, provider="aftership", webhook_secret="s" * 16, is_active=False
+    )
+    assert alerts() == [store.code]  # a switched-off connection brings nothing either
+    TrackingConnection.objects.filter(pk=switched_off.pk).update(is_active=True)
+    assert alerts() == []
