@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "browser-pass-123"  # the users these tests make log in with it
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -102,3 +103,16 @@ def screenshot(page, request):
         return path
 
     return take
+
+
+@pytest.fixture
+def log_in(page):
+    """Log in through the login form, as a user would: `log_in(username)` (password PASSWORD by default)."""
+
+    def go(username: str, password: str = PASSWORD) -> None:
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+
+    return go

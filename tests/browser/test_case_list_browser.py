@@ -5,25 +5,19 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import PASSWORD
 from tests.factories import make_case, make_membership, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _log_in(page, username: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-
-
-def test_an_agent_logs_in_sees_the_case_list_and_switches_to_chinese(page, screenshot, store):
-    agent = make_user("agent-browser", password="browser-pass-123")
+def test_an_agent_logs_in_sees_the_case_list_and_switches_to_chinese(page, log_in, screenshot, store):
+    agent = make_user("agent-browser", password=PASSWORD)
     make_membership(user=agent, store=store)
     stalled = make_case(store=store, type="stalled_in_transit")
     lost = make_case(store=store, type="lost")
 
-    _log_in(page, "agent-browser", "browser-pass-123")
+    log_in("agent-browser")
 
     expect(page).to_have_url(re.compile(r"/cases/$"))
     expect(page.get_by_role("heading", name="Cases")).to_be_visible()
@@ -40,12 +34,12 @@ def test_an_agent_logs_in_sees_the_case_list_and_switches_to_chinese(page, scree
     screenshot("queue-zh")
 
 
-def test_filtering_the_queue_updates_the_table_and_the_url_without_a_reload(page, store):
-    agent = make_user("agent-filter", password="browser-pass-123")
+def test_filtering_the_queue_updates_the_table_and_the_url_without_a_reload(page, log_in, store):
+    agent = make_user("agent-filter", password=PASSWORD)
     make_membership(user=agent, store=store)
     make_case(store=store, type="stalled_in_transit")
     lost = make_case(store=store, type="lost")
-    _log_in(page, "agent-filter", "browser-pass-123")
+    log_in("agent-filter")
     page.evaluate("window.__sameDocument = true")
 
     page.locator("#id_type").select_option("lost")
@@ -57,11 +51,11 @@ def test_filtering_the_queue_updates_the_table_and_the_url_without_a_reload(page
 
 
 @pytest.mark.pages_not_found
-def test_another_stores_case_page_is_not_found_in_the_browser(page, store, other_store):
-    agent = make_user("agent-scope", password="browser-pass-123")
+def test_another_stores_case_page_is_not_found_in_the_browser(page, log_in, store, other_store):
+    agent = make_user("agent-scope", password=PASSWORD)
     make_membership(user=agent, store=store)
     theirs = make_case(store=other_store)
-    _log_in(page, "agent-scope", "browser-pass-123")
+    log_in("agent-scope")
 
     response = page.goto(f"/cases/{theirs.pk}/")
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import PASSWORD
 from tests.factories import make_case, make_membership, make_order, make_shipment, make_user
 from tracking.models import TrackingConnection, TrackingRegistration
 from tracking.services import EventData, events_ingest
@@ -16,8 +17,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 T0 = datetime(2026, 11, 19, 1, 12, tzinfo=UTC)
 
 
-def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case(page, screenshot, store):
-    agent = make_user("agent-parcel", password="browser-pass-123")
+def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case(
+    page, log_in, screenshot, store
+):
+    agent = make_user("agent-parcel", password=PASSWORD)
     make_membership(user=agent, store=store)
     case = make_case(store=store, type="delivery_failed")
     events_ingest(
@@ -34,10 +37,7 @@ def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case
         connection=seventeen, shipment=case.shipment, status="refused", attempts=1,
         next_attempt_at=T0 + timedelta(days=3), error="-18019903: Carrier can not be detected.",
     )  # fmt: skip
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("agent-parcel")
-    page.get_by_label("Password").fill("browser-pass-123")
-    page.get_by_role("button", name="Log in").click()
+    log_in("agent-parcel")
 
     page.get_by_role("link", name=case.shipment.tracking_number).click()
 
@@ -69,8 +69,8 @@ def test_an_agent_reads_a_parcels_story_from_the_queue_and_goes_back_to_its_case
     expect(page).to_have_url(re.compile(rf"/cases/{case.pk}/$"))
 
 
-def test_an_agent_finds_a_parcel_nobody_flagged_from_the_queue_search_box(page, screenshot, store):
-    agent = make_user("agent-lookup", password="browser-pass-123")
+def test_an_agent_finds_a_parcel_nobody_flagged_from_the_queue_search_box(page, log_in, screenshot, store):
+    agent = make_user("agent-lookup", password=PASSWORD)
     make_membership(user=agent, store=store)
     make_case(store=store)  # the queue is not empty: the search narrows it down
     parcel = make_shipment(
@@ -80,10 +80,7 @@ def test_an_agent_finds_a_parcel_nobody_flagged_from_the_queue_search_box(page, 
         shipment=parcel,
         events=[EventData(T0, "InTransit", "InTransit_002", "simulator", "PU", "Picked up [Shah Alam DP]", "Shah Alam")],
     )  # fmt: skip
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("agent-lookup")
-    page.get_by_label("Password").fill("browser-pass-123")
-    page.get_by_role("button", name="Log in").click()
+    log_in("agent-lookup")
 
     # A buyer quotes the number in lower case; the table updates as the agent types.
     page.locator("#id_q").press_sequentially("jt77001")

@@ -6,13 +6,13 @@ from playwright.sync_api import expect
 from cases.models import Case
 from cases.workflow import case_claim
 from portal.models import Membership
+from tests.browser.conftest import PASSWORD
 from tests.factories import make_case, make_membership, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "browser-pass-123"
 
 
-def test_a_store_admin_adds_promotes_and_removes_a_member_in_place(page, screenshot, store):
+def test_a_store_admin_adds_promotes_and_removes_a_member_in_place(page, log_in, screenshot, store):
     admin = make_user("ada-admin", password=PASSWORD)
     make_membership(user=admin, store=store, role="admin")
     lee = make_user("lee")
@@ -23,10 +23,7 @@ def test_a_store_admin_adds_promotes_and_removes_a_member_in_place(page, screens
     case = make_case(store=store)
     case_claim(case=case, actor=leaving)
 
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("ada-admin")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in("ada-admin")
     page.get_by_role("link", name="Stores").click()
     page.get_by_role("link", name="Manage").click()
     page.evaluate("window.__noReload = true")  # gone if the page reloads: every action below swaps in place
@@ -52,7 +49,7 @@ def test_a_store_admin_adds_promotes_and_removes_a_member_in_place(page, screens
     screenshot("members")
 
 
-def test_a_store_admin_copies_the_webhook_url_for_the_providers_dashboard(page, screenshot, store):
+def test_a_store_admin_copies_the_webhook_url_for_the_providers_dashboard(page, log_in, screenshot, store):
     from tracking.models import TrackingConnection
 
     admin = make_user("ada-hooks", password=PASSWORD)
@@ -60,10 +57,7 @@ def test_a_store_admin_copies_the_webhook_url_for_the_providers_dashboard(page, 
     connection = TrackingConnection.objects.create(
         store=store, provider="aftership", webhook_secret="whsec-0123456789abcdef", events_new=42
     )
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("ada-hooks")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in("ada-hooks")
     page.get_by_role("link", name="Stores").click()
     page.get_by_role("link", name="Manage").click()
 

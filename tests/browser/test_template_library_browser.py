@@ -7,21 +7,20 @@ from playwright.sync_api import expect
 
 from cases.message_defaults import default_templates_ensure
 from cases.models import MessageTemplate
+from tests.browser.conftest import PASSWORD
 from tests.factories import make_case, make_membership, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "browser-pass-123"
 
 
-def test_a_supervisor_copies_a_default_template_and_edits_it_with_a_live_preview(page, screenshot, store):
+def test_a_supervisor_copies_a_default_template_and_edits_it_with_a_live_preview(
+    page, log_in, screenshot, store
+):
     supervisor = make_user("sup-templates", password=PASSWORD)
     make_membership(user=supervisor, store=store, role="supervisor")
     case = make_case(store=store, type="stalled_in_transit")
     default_templates_ensure()
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("sup-templates")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in("sup-templates")
 
     page.get_by_role("link", name="Templates").click()
     expect(page).to_have_url(re.compile(r"/cases/templates/$"))

@@ -7,17 +7,14 @@ from playwright.sync_api import expect
 
 from cases.message_defaults import default_templates_ensure
 from cases.models import BuyerMessage, Case
+from tests.browser.conftest import PASSWORD
 from tests.factories import make_case, make_membership, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "browser-pass-123"
 
 
-def _log_in(page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+def _log_in(page, log_in, username: str) -> None:
+    log_in(username)
     expect(page).to_have_url(re.compile(r"/cases/$"))
 
 
@@ -25,13 +22,13 @@ def _count(page, queue: str):
     return page.locator(f'#queue-nav a[data-queue="{queue}"] .count')
 
 
-def test_an_agent_works_a_stalled_case_from_the_queue_to_resolved(page, screenshot, store):
+def test_an_agent_works_a_stalled_case_from_the_queue_to_resolved(page, log_in, screenshot, store):
     agent = make_user("agent-work", password=PASSWORD)
     make_membership(user=agent, store=store)
     stalled = [make_case(store=store, type="stalled_in_transit") for _ in range(3)]
     make_case(store=store, type="lost")
     default_templates_ensure()
-    _log_in(page, "agent-work")
+    _log_in(page, log_in, "agent-work")
 
     expect(_count(page, "type-stalled_in_transit")).to_have_text("3")
     page.locator('#queue-nav a[data-queue="type-stalled_in_transit"]').click()
@@ -71,12 +68,12 @@ def test_an_agent_works_a_stalled_case_from_the_queue_to_resolved(page, screensh
     assert Case.objects.get(pk=first.pk).status == "resolved"
 
 
-def test_an_agent_bulk_claims_twenty_cases(page, screenshot, store):
+def test_an_agent_bulk_claims_twenty_cases(page, log_in, screenshot, store):
     agent = make_user("agent-bulk", password=PASSWORD)
     make_membership(user=agent, store=store)
     for _ in range(20):
         make_case(store=store, type="lost")
-    _log_in(page, "agent-bulk")
+    _log_in(page, log_in, "agent-bulk")
     page.locator('#queue-nav a[data-queue="unassigned"]').click()
     expect(page.locator('#queue-nav a[data-queue="unassigned"][aria-current="page"]')).to_be_visible()
     expect(page).to_have_url(re.compile(r"[?&]queue=unassigned"))
@@ -97,11 +94,11 @@ def test_an_agent_bulk_claims_twenty_cases(page, screenshot, store):
 
 
 @pytest.mark.pages_not_found
-def test_an_agent_of_store_a_gets_404_on_store_bs_case_and_its_partials(page, store, other_store):
+def test_an_agent_of_store_a_gets_404_on_store_bs_case_and_its_partials(page, log_in, store, other_store):
     agent = make_user("agent-a", password=PASSWORD)
     make_membership(user=agent, store=store)
     theirs = make_case(store=other_store)
-    _log_in(page, "agent-a")
+    _log_in(page, log_in, "agent-a")
 
     response = page.goto(f"/cases/{theirs.pk}/")
     assert response is not None and response.status == 404
