@@ -769,3 +769,20 @@ def test_the_counts_partial_warns_when_a_store_with_parcels_has_no_tracking_at_a
     assert alerts() == [store.code]  # a switched-off connection brings nothing either
     TrackingConnection.objects.filter(pk=switched_off.pk).update(is_active=True)
     assert alerts() == []
+
+
+@pytest.mark.django_db
+def test_the_timeline_gives_a_sent_message_in_one_line_its_whole_text_is_under_messages(agent_client, store):
+    default_templates_ensure()
+    case = make_case(store=store)
+    template = MessageTemplate.objects.create(
+        case_type="stalled_in_transit", language="en", channel="storefront", name="Long",
+        body="Hi {buyer_name}, " + "we are chasing the carrier about your parcel and will write again soon. " * 4,
+    )  # fmt: skip
+    message = message_send(case=case, template=template, actor=agent_client.agent)
+
+    body = agent_client.get(reverse("cases:detail", args=[case.pk])).content.decode()
+
+    assert body.count(message.body) == 1  # in Messages to the buyer only
+    excerpts = re.findall(r'<div class="evtext excerpt">(.*?)</div>', body, re.S)
+    assert excerpts and all(len(text) <= 140 and text.endswith("…") for text in excerpts)
