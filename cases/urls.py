@@ -9,6 +9,7 @@ urlpatterns = [
     path("bulk/", views.cases_bulk, name="bulk"),
     path("<int:pk>/", views.case_detail, name="detail"),
     path("<int:pk>/timeline/", views.case_timeline_partial, name="timeline"),
+    path("<int:pk>/parcel/", views.case_parcel_partial, name="parcel"),
     path("<int:pk>/next/", views.case_next, name="next"),
     path("<int:pk>/claim/", views.case_claim_view, name="claim"),
     path("<int:pk>/assign/", views.case_assign_view, name="assign"),

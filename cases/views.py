@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -364,6 +364,18 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def case_timeline_partial(request: HttpRequest, pk: int) -> HttpResponse:
     case = case_get_for_user(request.user, pk)
     return render(request, "cases/case_detail.html#case-timeline", _case_context(request, case))
+
+
+@require_GET
+@never_cache
+@login_required
+def case_parcel_partial(request: HttpRequest, pk: int) -> HttpResponse:
+    """The case page's parcel section, fetched again every minute while the page is in view."""
+    case = case_get_for_user(request.user, pk)
+    if case.shipment is None:
+        raise Http404("This case has no parcel.")
+    context = {"case": case, "tracking": shipment_timeline(case.shipment)}
+    return render(request, "cases/case_detail.html#case-parcel", context)
 
 
 @require_GET

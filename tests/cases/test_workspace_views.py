@@ -17,6 +17,7 @@ from cases.messages import message_send
 from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate
 from cases.review import order_review_evaluate
 from cases.selectors import queue_counts_for_user
+from cases.services import case_raise
 from cases.workflow import case_claim, case_note_add
 from tests.factories import (
     add_line,
@@ -346,7 +347,7 @@ def test_claim_answers_with_the_actions_panel_the_timeline_and_the_trigger(agent
     assert response.status_code == 200
     assert response["HX-Trigger"] == "cases-changed"
     assert body.lstrip().startswith('<div id="case-actions"')
-    assert '<section id="case-timeline" class="card" hx-swap-oob="true">' in body
+    assert '<section id="case-timeline" class="card" hx-swap-oob="true" hx-get=' in body
     assert f"Case #{case.pk} is yours." in body
     case.refresh_from_db()
     assert case.assignee_id == agent_client.agent.pk and case.status == CaseStatus.IN_PROGRESS
@@ -786,3 +787,42 @@ def test_the_timeline_gives_a_sent_message_in_one_line_its_whole_text_is_under_m
     assert body.count(message.body) == 1  # in Messages to the buyer only
     excerpts = re.findall(r'<div class="evtext excerpt">(.*?)</div>', body, re.S)
     assert excerpts and all(len(text) <= 140 and text.endswith("…") for text in excerpts)
+
+
+@pytest.mark.django_db
+def test_the_case_pages_parcel_and_timeline_refresh_themselves_while_in_view(agent_client, store):
+    from tracking.services import EventData, events_ingest
+
+    case = make_case(store=store)
+    poll = "hx-trigger=\"every 60s [document.visibilityState === 'visible']\""
+    page = agent_client.get(reverse("cases:detail", args=[case.pk])).content.decode()
+    assert (
+        f'<section id="case-parcel" class="card" hx-get="{reverse("cases:parcel", args=[case.pk])}" {poll}'
+        in page
+    )
+    assert re.search(
+        rf'<section id="case-timeline" class="card" hx-get="{reverse("cases:timeline", args=[case.pk])}" {re.escape(poll)}',
+        page,
+    )
+
+    delivered_at = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+    events_ingest(
+        shipment=case.shipment,
+        events=[EventData(delivered_at, "Delivered", "Delivered_001", "aftership", "DEL", "Delivered to the buyer", "Shah Alam")],
+    )  # fmt: skip
+    partial = agent_client.get(reverse("cases:parcel", args=[case.pk]), headers=HX).content.decode()
+
+    assert partial.lstrip().startswith('<section id="case-parcel"')
+    assert "Delivered to the buyer" in partial
+    assert "Delivered: 2026-11-23 12:00" in partial  # store time, Kuala Lumpur
+
+
+@pytest.mark.django_db
+def test_the_parcel_partial_of_another_stores_case_or_of_a_case_without_parcel_is_a_404(
+    agent_client, store, other_store
+):
+    theirs = make_case(store=other_store)
+    oversold, _ = case_raise(type="oversold", order=make_order(store=store), summary="Oversold")
+
+    assert agent_client.get(reverse("cases:parcel", args=[theirs.pk]), headers=HX).status_code == 404
+    assert agent_client.get(reverse("cases:parcel", args=[oversold.pk]), headers=HX).status_code == 404
