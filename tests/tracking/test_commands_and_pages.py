@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from tests.factories import make_case, make_order, make_shipment
@@ -96,6 +97,36 @@ def test_setup_schedules_is_idempotent():
         "cases: evaluate due exception rules",
     } <= names
     assert Schedule.objects.count() == len(names)
+
+
+# Every background step and how often it runs: (task path, (schedule type, minutes or None)).
+DECLARED = [
+    ("tracking.tasks.process_deliveries", (Schedule.MINUTES, 1)),
+    ("tracking.tasks.sync_due", (Schedule.MINUTES, 5)),
+    ("tracking.tasks.register_due", (Schedule.MINUTES, 1)),
+    ("tracking.tasks.match_unmatched", (Schedule.MINUTES, 2)),
+    ("tracking.tasks.send_scheduled_pushes", (Schedule.MINUTES, 1)),
+    ("tracking.tasks.prune_history", (Schedule.HOURLY, None)),
+    ("cases.tasks.evaluate_due", (Schedule.MINUTES, 1)),
+    ("cases.tasks.evaluate_stores", (Schedule.MINUTES, 5)),
+    ("cases.tasks.deliver_messages", (Schedule.MINUTES, 1)),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("func", "every"), DECLARED)
+def test_each_background_step_is_a_declared_schedule_of_a_task_that_exists(func, every):
+    call_command("setup_schedules", stdout=StringIO())
+
+    schedule = Schedule.objects.get(func=func)
+    assert (schedule.schedule_type, schedule.minutes if every[1] else None, schedule.repeats) == (*every, -1)
+    assert callable(import_string(func))  # a mistyped path would be a schedule that never runs
+
+
+@pytest.mark.django_db
+def test_no_schedule_is_declared_but_those():
+    call_command("setup_schedules", stdout=StringIO())
+    assert sorted(Schedule.objects.values_list("func", flat=True)) == sorted(func for func, _ in DECLARED)
 
 
 @pytest.mark.django_db

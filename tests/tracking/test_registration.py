@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.db import connection as db
 from django.utils import timezone
-from django_q.models import Schedule
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -320,13 +317,6 @@ def test_two_workers_at_once_register_each_parcel_once(store, httpserver: HTTPSe
     assert sum(r.registered for r in results) == 200
     assert len(fake.asked) == len(set(fake.asked)) == 200
     assert TrackingRegistration.objects.filter(status=RegistrationStatus.REGISTERED).count() == 200
-
-
-@pytest.mark.django_db
-def test_the_registration_round_is_a_declared_schedule():
-    call_command("setup_schedules", stdout=StringIO())
-    schedule = Schedule.objects.get(func="tracking.tasks.register_due")
-    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)
 
 
 @pytest.mark.django_db

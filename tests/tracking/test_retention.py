@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
-from django_q.models import Schedule
 
 from tests.factories import make_order, make_shipment
 from tests.tracking.test_unmatched import NUMBER, _push
@@ -155,16 +152,12 @@ def test_deletes_go_in_batches_oldest_first_and_a_passed_deadline_leaves_the_res
 
 
 @pytest.mark.django_db
-def test_the_task_prunes_and_is_a_declared_hourly_schedule(connection):
+def test_the_task_prunes(connection):
     _delivery(connection, days_ago=31)
     _delivery(connection, days_ago=1)
 
     assert prune_history() == 1
     assert WebhookDelivery.objects.count() == 1
-
-    call_command("setup_schedules", stdout=StringIO())
-    schedule = Schedule.objects.get(func="tracking.tasks.prune_history")
-    assert (schedule.schedule_type, schedule.repeats) == (Schedule.HOURLY, -1)
 
 
 @pytest.mark.django_db

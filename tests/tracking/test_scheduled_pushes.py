@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from io import StringIO
 
 import pytest
 import time_machine
-from django.core.management import call_command
 from django.db import connection as db
-from django_q.models import Schedule
 
 from tests.concurrency import at_once
 from tests.factories import make_order, make_shipment
@@ -170,14 +167,6 @@ def test_two_workers_sending_at_once_receive_each_push_once(simulator, parcel):
     assert sum(sent) == 60
     assert WebhookDelivery.objects.count() == 60
     assert not ScheduledPush.objects.exists()
-
-
-@pytest.mark.django_db
-def test_sending_is_a_declared_schedule():
-    call_command("setup_schedules", stdout=StringIO())
-
-    schedule = Schedule.objects.get(func="tracking.tasks.send_scheduled_pushes")
-    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)
 
 
 @pytest.mark.django_db

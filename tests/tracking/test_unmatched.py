@@ -10,13 +10,10 @@ import base64
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
-from django_q.models import Schedule
 
 from cases.models import Case
 from tests.factories import make_order, make_shipment
@@ -191,11 +188,3 @@ def test_the_admin_shows_unmatched_numbers_but_does_not_let_them_be_typed_in_or_
     client.post(change_url, {"tracking_number": "EDITED", "carrier": "other", "times_seen": 99})
     unmatched.refresh_from_db()
     assert (unmatched.tracking_number, unmatched.times_seen) == (NUMBER, 1)
-
-
-@pytest.mark.django_db
-def test_matching_is_a_declared_schedule():
-    call_command("setup_schedules", stdout=StringIO())
-
-    schedule = Schedule.objects.get(func="tracking.tasks.match_unmatched")
-    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 2, -1)
