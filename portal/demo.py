@@ -36,7 +36,7 @@ from cases.workflow import case_assign, case_transition
 from portal.choices import Platform, Role
 from portal.models import Membership, Store
 from tracking.choices import OrderStatus, ProviderName
-from tracking.ingest import deliveries_process, delivery_receive
+from tracking.ingest import deliveries_process
 from tracking.models import (
     SKU,
     LiveSession,
@@ -49,10 +49,8 @@ from tracking.models import (
     TrackingConnection,
 )
 from tracking.providers.base import ParsedTracking
-from tracking.providers.simulator import SIGNATURE_HEADER
 from tracking.providers.simulator import push_body as simulator_push_body
-from tracking.providers.simulator import sign as simulator_sign
-from tracking.scheduled import scheduled_pushes_add
+from tracking.scheduled import scheduled_pushes_add, simulator_push_receive
 from tracking.services import EventData
 from tracking.simulator import CARRIERS, SCENARIO_MIN_AGE, make_tracking_number, simulate_history
 
@@ -62,8 +60,8 @@ DEFAULT_SEED = 1111
 LIVE_TITLE = "11.11 Mega Glow Live"
 LIVE_HOST = "Nadia Rahman (@lumibeauty.my)"
 LIVE_AGE = timedelta(hours=30)  # "the day after": the live started this long before the demo's now
-# How far past the demo's now its in-transit parcels keep being scanned (tracking.scheduled): the demo
-# stays alive for the days after it is seeded, parcels reaching the door or failing there as time passes.
+# How far past the demo's now its parcels whose story is not over keep being scanned (tracking.scheduled):
+# the demo stays alive for the days after it is seeded, parcels reaching the door or failing there.
 ONWARD_HORIZON = timedelta(days=3)
 DOOR_TAGS = frozenset({"Delivered", "AttemptFail"})  # the courier's outcome at the buyer's door
 LIVE_LENGTH = timedelta(hours=3)
@@ -1059,10 +1057,7 @@ def _tracking_push(
         body = simulator_push_body(
             [ParsedTracking(number, carrier, planned.shipment.events, planned.shipment.expected_delivery)]
         )
-        delivery_receive(
-            connection=connection, body=body, headers={SIGNATURE_HEADER: simulator_sign(body, connection.webhook_secret)},
-            content_type="application/json",
-        )  # fmt: skip
+        simulator_push_receive(connection=connection, body=body)
         report.created["webhook deliveries"] += 1
         # What the carrier scans after the demo's now arrives later, each push when it is due.
         report.created["scheduled pushes"] += scheduled_pushes_add(

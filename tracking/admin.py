@@ -3,7 +3,7 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, F, Min
+from django.db.models import Count, F
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -34,7 +34,7 @@ from tracking.models import (
 )
 from tracking.providers.kdniao import SENDER_FIELDS
 from tracking.registration import registrations_retry, registrations_rewind
-from tracking.selectors import carriers_named_elsewhere, registration_counts
+from tracking.selectors import carriers_named_elsewhere, registration_counts, scheduled_pushes_pending
 from tracking.services import (
     connection_carriers_clean,
     connection_credentials_apply,
@@ -436,6 +436,11 @@ def _pairs(text: str) -> dict[str, str]:
     return pairs
 
 
+def _body_text(body: bytes | memoryview) -> str:
+    """A stored raw body as text for reading in the admin (the first 20,000 characters)."""
+    return bytes(body).decode("utf-8", errors="replace")[:20_000]
+
+
 @admin.register(TrackingConnection)
 class TrackingConnectionAdmin(admin.ModelAdmin):
     """Ingestion health at a glance: counters, the last provider error, and whether polling is on. Secrets
@@ -541,13 +546,13 @@ class TrackingConnectionAdmin(admin.ModelAdmin):
         """The simulator's checkpoints still to come (the live demo), with a link to them."""
         if obj.pk is None or obj.provider != ProviderName.SIMULATOR:
             return "—"
-        waiting = obj.scheduled_pushes.aggregate(count=Count("pk"), next_due=Min("due_at"))
-        if not waiting["count"]:
+        count, next_due = scheduled_pushes_pending(obj.pk)
+        if not count:
             return _("None waiting")
         url = reverse("admin:tracking_scheduledpush_changelist") + f"?connection__id__exact={obj.pk}"
         line = _("%(count)d waiting, the next due %(when)s") % {
-            "count": waiting["count"],
-            "when": date_format(localtime(waiting["next_due"]), "DATETIME_FORMAT"),
+            "count": count,
+            "when": date_format(localtime(next_due), "DATETIME_FORMAT"),
         }
         return format_html('<a href="{}">{}</a>', url, line)
 
@@ -620,7 +625,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("raw body"))
     def body_text(self, obj: WebhookDelivery) -> str:
-        return bytes(obj.body).decode("utf-8", errors="replace")[:20_000]
+        return _body_text(obj.body)
 
     def has_add_permission(self, request):
         return False
@@ -640,7 +645,7 @@ class ScheduledPushAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("raw body"))
     def body_text(self, obj: ScheduledPush) -> str:
-        return bytes(obj.body).decode("utf-8", errors="replace")
+        return _body_text(obj.body)
 
 
 @admin.register(UnmatchedTracking)

@@ -31,6 +31,17 @@ REPORT_DELAY = timedelta(minutes=2)
 SEND_BATCH = 200
 
 
+def simulator_push_receive(*, connection: TrackingConnection, body: bytes) -> None:
+    """Receive a simulator push as its provider would send it: signed with the connection's current secret,
+    then through `delivery_receive` (verified, parsed, stored as a raw delivery for the worker)."""
+    delivery_receive(
+        connection=connection,
+        body=body,
+        headers={SIGNATURE_HEADER: sign(body, connection.webhook_secret)},
+        content_type="application/json",
+    )
+
+
 def scheduled_pushes_add(
     *, connection: TrackingConnection, trackings: Iterable[ParsedTracking], delay: timedelta = REPORT_DELAY
 ) -> int:
@@ -71,14 +82,8 @@ def scheduled_pushes_send(*, now: datetime | None = None, limit: int = SEND_BATC
             )
         )
         for push in due:
-            body = bytes(push.body)
             try:
-                delivery_receive(
-                    connection=push.connection,
-                    body=body,
-                    headers={SIGNATURE_HEADER: sign(body, push.connection.webhook_secret)},
-                    content_type="application/json",
-                )
+                simulator_push_receive(connection=push.connection, body=bytes(push.body))
             except (SignatureRejected, PayloadError) as exc:
                 # Counted on the connection as a real push's refusal would be; kept, it would fail forever.
                 log.warning("Dropped scheduled push %s of %s: %s", push.pk, push.connection, exc)

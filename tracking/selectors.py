@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.db.models.lookups import In
 from django.http import Http404
@@ -19,6 +19,7 @@ from portal.selectors import store_ids_for_user
 from tracking.choices import DeliveryStatus, RegistrationStatus
 from tracking.models import (
     Order,
+    ScheduledPush,
     Shipment,
     TrackingConnection,
     TrackingEvent,
@@ -241,6 +242,14 @@ def connections_for_store(store_id: int) -> list[TrackingConnection]:
     """The store's tracking connections, switched-off ones too, for its admins to see how tracking comes in
     (the webhook URL to give the provider, the masked secret, the counters and the last error)."""
     return list(TrackingConnection.objects.filter(store_id=store_id).order_by("-is_active", "provider", "pk"))
+
+
+def scheduled_pushes_pending(connection_id: int) -> tuple[int, datetime | None]:
+    """How many of the connection's scheduled simulator pushes wait, and when the next one is due."""
+    waiting = ScheduledPush.objects.filter(connection_id=connection_id).aggregate(
+        n=Count("pk"), next_due=Min("due_at")
+    )
+    return waiting["n"], waiting["next_due"]
 
 
 PARCELS_FOUND_MAX = 5
