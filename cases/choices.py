@@ -84,6 +84,8 @@ class CaseEventKind(models.TextChoices):
     CONDITION_CLEARED = "condition_cleared", _("Condition cleared")
     RESOLVED = "resolved", _("Resolved")
     REOPENED = "reopened", _("Reopened")
+    BUYER_REPLIED = "buyer_replied", _("Buyer replied")  # the storefront passed on the buyer's answer
+    STOREFRONT_FAILED = "storefront_failed", _("Storefront could not deliver")  # an event acked as failed
 
 
 # Case types whose buyer hears from the store the moment the rule fires, unless the store's policy says
@@ -115,3 +117,26 @@ class MessageStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")  # in the outbox, waiting for (another) delivery attempt
     SENT = "sent", _("Sent")  # handed to the mail backend or recorded for the storefront
     FAILED = "failed", _("Failed")  # gave up after the maximum attempts
+
+
+class BuyerChoice(models.TextChoices):
+    """What a buyer chose when offered options for a stock problem (oversold, out of stock)."""
+
+    WAIT = "wait", _("Wait for restock")
+    SWAP = "swap", _("Swap for another item")
+    REFUND = "refund", _("Refund")
+
+
+class StorefrontEventType(models.TextChoices):
+    CASE_CREATED = "case.created", "case.created"  # a rule (or an agent) opened a case
+    CASE_UPDATED = "case.updated", "case.updated"  # status, priority or facts changed; the buyer replied
+    CASE_RESOLVED = "case.resolved", "case.resolved"  # resolved by an agent or by the condition clearing
+    MESSAGE_REQUESTED = "message.requested", "message.requested"  # a buyer message to post on the platform
+    ORDER_HELD = "order.held", "order.held"  # held from shipping until reviewed
+    ORDER_RELEASED = "order.released", "order.released"  # review decided: ship it, or it was cancelled
+
+
+class EventDeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")  # to be sent, or sent again after a failure
+    DELIVERED = "delivered", _("Delivered")  # the endpoint answered 2xx
+    FAILED = "failed", _("Failed")  # no 2xx within the retry window; redeliver by hand

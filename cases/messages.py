@@ -34,8 +34,10 @@ from cases.choices import (
     MessageChannel,
     MessageLanguage,
     MessageStatus,
+    StorefrontEventType,
 )
-from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate, StorefrontEvent, StorePolicy
+from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate, StorePolicy
+from cases.outbox import event_emit
 from cases.selectors import template_store_ids_for_user
 from cases.workflow import (
     BulkResult,
@@ -59,7 +61,6 @@ DELIVER_TASK = "cases.tasks.deliver_messages"
 MISSING = "—"
 MAX_ATTEMPTS = 5
 BACKOFF = timedelta(minutes=1)  # 1, 2, 4, 8 minutes between the five attempts
-STOREFRONT_KIND = "buyer_message"
 
 # {name: what it stands for}, shown beside the body in the template editor.
 PLACEHOLDERS: Mapping[str, str] = {
@@ -670,23 +671,21 @@ def _deliver(message: BuyerMessage, *, now: datetime) -> None:
         )
         send_mail(subject, message.body, None, [message.recipient], fail_silently=False)
         return
-    StorefrontEvent.objects.get_or_create(
-        dedupe_key=f"{STOREFRONT_KIND}:{message.pk}",
-        defaults={
-            "store_id": case.store_id,
-            "kind": STOREFRONT_KIND,
-            "created_at": now,
-            "payload": {
-                "message_id": message.pk,
+    event_emit(
+        store_id=case.store_id, kind=StorefrontEventType.MESSAGE_REQUESTED, case_id=case.pk, now=now,
+        dedupe_key=f"{StorefrontEventType.MESSAGE_REQUESTED}:{message.pk}",
+        data={
+            "message": {
+                "id": message.pk,
                 "case_id": case.pk,
                 "order_id": case.order.platform_order_id if case.order else "",
                 "buyer_platform_id": message.recipient,
                 "language": message.language,
                 "subject": message.subject,
                 "body": message.body,
-            },
+            }
         },
-    )
+    )  # fmt: skip
 
 
 def messages_deliver(*, now: datetime | None = None, limit: int = 200) -> DeliveryResult:

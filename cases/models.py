@@ -12,9 +12,11 @@ from django.utils.translation import gettext_lazy as _
 from cases.choices import (
     DEFAULT_PROACTIVE_TYPES,
     OPEN_STATUSES,
+    BuyerChoice,
     CaseEventKind,
     CaseStatus,
     CaseType,
+    EventDeliveryStatus,
     FaultParty,
     MessageChannel,
     MessageLanguage,
@@ -98,6 +100,11 @@ class Case(models.Model):
     fault_party = models.CharField(
         _("fault party"), max_length=20, choices=FaultParty.choices, default=FaultParty.UNKNOWN
     )
+    buyer_choice = models.CharField(
+        _("buyer's choice"), max_length=10, choices=BuyerChoice.choices, blank=True, default="", db_default="",
+        help_text=_("For a stock problem: what the buyer chose when offered wait, swap or refund."),
+    )  # fmt: skip
+    buyer_choice_at = models.DateTimeField(_("buyer chose"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -137,6 +144,9 @@ class Case(models.Model):
                 name="case_open_queue_idx",
             ),
             models.Index(fields=["assignee", "status"], name="case_assignee_idx"),
+            # The API's lists: in creation order, and the changes feed (updated_after) in change order.
+            models.Index(fields=["store", "id"], name="case_store_id_idx"),
+            models.Index(fields=["store", "updated_at", "id"], name="case_store_updated_idx"),
         ]
         ordering = ["due_at", "id"]
         verbose_name = _("case")
@@ -429,23 +439,37 @@ class BuyerMessage(models.Model):
 
 
 class StorefrontEvent(models.Model):
-    """An outbound event for the store's storefront (a buyer message to post on the platform, ...).
-    The storefront pulls undelivered rows, or a signed webhook pushes them; `delivered_at` marks done."""
+    """An event for the store's storefront: a case created, updated or resolved, a buyer message to post on
+    the platform, an order held or released. The storefront pulls the pending ones (GET /api/v1/events) and
+    acknowledges each, or the store's webhook endpoints receive them (cases.outbox); either marks it
+    delivered. `payload` is the event's data as sent."""
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="storefront_events")
-    kind = models.CharField(_("kind"), max_length=40)
+    kind = models.CharField(_("type"), max_length=40)
+    case = models.ForeignKey(
+        Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="storefront_events"
+    )
     payload = models.JSONField(_("payload"), default=dict)
     dedupe_key = models.CharField(_("dedupe key"), max_length=100, unique=True)
     created_at = models.DateTimeField(_("created"))
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
+    failure_reason = models.TextField(_("why it failed"), blank=True)
+    # Empty until the worker has handed the event to the store's webhook endpoints (EventDelivery rows).
+    dispatched_at = models.DateTimeField(_("handed to webhooks"), null=True, blank=True)
 
     class Meta:
         indexes = [
+            # The pull API's list: a store's pending events in id order.
             models.Index(
-                fields=["store", "created_at", "id"],
-                condition=Q(delivered_at__isnull=True),
+                fields=["store", "id"],
+                condition=Q(delivered_at__isnull=True, failed_at__isnull=True),
                 name="storefront_event_pending_idx",
             ),
+            models.Index(
+                fields=["id"], condition=Q(dispatched_at__isnull=True), name="storefront_event_undisp_idx"
+            ),
+            models.Index(fields=["created_at"], name="storefront_event_created_idx"),
         ]
         ordering = ["created_at", "id"]
         verbose_name = _("storefront event")
@@ -453,3 +477,90 @@ class StorefrontEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the store's that receives its storefront events as signed POSTs (`Afterdesk-Signature`)."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="webhook_endpoints")
+    url = models.URLField(_("URL"), max_length=500)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    secret = models.CharField(_("signing secret"), max_length=100)
+    event_types = models.JSONField(
+        _("event types"), default=list, blank=True, help_text=_("Empty: every event type.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, kind: str) -> bool:
+        return not self.event_types or kind in self.event_types
+
+    @property
+    def masked_secret(self) -> str:
+        return f"{self.secret[:10]}{'•' * 8}"
+
+
+class EventDelivery(models.Model):
+    """One event for one endpoint: sent until it answers 2xx, with backoff, for 24 h; then failed."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(StorefrontEvent, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        _("status"), max_length=10, choices=EventDeliveryStatus.choices, default=EventDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    retry_until = models.DateTimeField(_("retried until"))
+    created_at = models.DateTimeField(_("created"))
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(_("last response status"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event"], name="event_delivery_once_per_endpoint"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(status=EventDeliveryStatus.PENDING),
+                name="event_delivery_due_idx",
+            ),
+            models.Index(fields=["endpoint", "-id"], name="event_delivery_log_idx"),
+        ]
+        verbose_name = _("event delivery")
+        verbose_name_plural = _("event deliveries")
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.endpoint_id} {self.status}"
+
+
+class EventDeliveryAttempt(models.Model):
+    """One POST of an event to an endpoint, as it went: the delivery log."""
+
+    delivery = models.ForeignKey(EventDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(_("at"))
+    status_code = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"))
+    response_excerpt = models.CharField(_("response"), max_length=500, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["delivery", "-at"], name="event_attempt_delivery_idx")]
+        verbose_name = _("delivery attempt")
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} {self.at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"

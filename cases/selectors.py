@@ -13,7 +13,16 @@ from django.http import Http404
 from django.utils import timezone
 
 from cases.choices import OPEN_STATUSES, CaseType
-from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate
+from cases.models import (
+    BuyerMessage,
+    Case,
+    CaseEvent,
+    EventDelivery,
+    MessageTemplate,
+    StorefrontEvent,
+    WebhookEndpoint,
+)
+from cases.outbox import priority_name
 from portal.choices import Role
 from portal.models import Store
 from portal.selectors import store_ids_for_user, store_roles_for_user
@@ -265,3 +274,111 @@ def template_stores_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet
     """The stores the user may put a template in: every store for a superuser, else those they manage."""
     stores = Store.objects.order_by("name")
     return stores if user.is_superuser else stores.filter(pk__in=template_store_ids_for_user(user))
+
+
+# --- the storefront API's reads: one store, the API key's ---------------------------------------------
+
+
+def cases_for_store(
+    store: Store,
+    *,
+    type: str = "",
+    status: str = "",
+    priority: int | None = None,
+    platform_order_id: str = "",
+    tracking_number: str = "",
+    updated_after: datetime | None = None,
+) -> QuerySet[Case]:
+    """The store's cases, filtered: `status` "open" means any open status. Unordered: the caller pages."""
+    cases = Case.objects.filter(store=store)
+    if type:
+        cases = cases.filter(type=type)
+    if status == "open":
+        cases = cases.filter(status__in=OPEN_STATUSES)
+    elif status:
+        cases = cases.filter(status=status)
+    if priority is not None:
+        cases = cases.filter(priority=priority)
+    if platform_order_id:
+        cases = cases.filter(order__platform_order_id=platform_order_id)
+    if tracking_number:
+        cases = cases.filter(shipment__tracking_number=tracking_number)
+    if updated_after is not None:
+        cases = cases.filter(updated_at__gt=updated_after)
+    return cases.select_related("order", "shipment")
+
+
+def case_get_for_store(store: Store, pk: int) -> Case:
+    case = (
+        Case.objects.filter(store=store, pk=pk)
+        .select_related("store", "order", "order__live_session", "shipment", "assignee")
+        .first()
+    )
+    if case is None:
+        raise Http404("No such case in this store.")
+    return case
+
+
+def open_cases_for_orders(order_ids: list[int]) -> dict[int, list[dict]]:
+    """{order id: [its open cases, oldest first, as {id, type, status, priority, opened_at}]}; for the API's
+    order (tracking.api reads it by dotted path)."""
+    out: dict[int, list[dict]] = {}
+    rows = (
+        Case.objects.filter(order_id__in=order_ids, status__in=OPEN_STATUSES)
+        .order_by("opened_at", "pk")
+        .values_list("order_id", "pk", "type", "status", "priority", "opened_at")
+    )
+    for order_id, pk, type_, status, priority, opened_at in rows:
+        out.setdefault(order_id, []).append(
+            {
+                "id": pk,
+                "type": type_,
+                "status": status,
+                "priority": priority_name(priority),
+                "opened_at": opened_at,
+            }
+        )
+    return out
+
+
+def events_pending_for_store(store: Store, *, kinds: list[str] | None = None) -> QuerySet[StorefrontEvent]:
+    """The store's events not yet acknowledged (nor delivered to a webhook endpoint). Unordered."""
+    events = StorefrontEvent.objects.filter(store=store, delivered_at__isnull=True, failed_at__isnull=True)
+    if kinds:
+        events = events.filter(kind__in=kinds)
+    return events
+
+
+def event_get_for_store(store: Store, pk: int) -> StorefrontEvent:
+    event = StorefrontEvent.objects.filter(store=store, pk=pk).first()
+    if event is None:
+        raise Http404("No such event in this store.")
+    return event
+
+
+def endpoints_for_store(store: Store) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(store=store).order_by("created_at", "pk")
+
+
+def endpoint_get_for_store(store: Store, pk: int) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(store=store, pk=pk).first()
+    if endpoint is None:
+        raise Http404("No such webhook endpoint in this store.")
+    return endpoint
+
+
+def endpoint_deliveries(endpoint: WebhookEndpoint) -> QuerySet[EventDelivery]:
+    """The endpoint's delivery log, newest first, each with its event and its attempts."""
+    return (
+        EventDelivery.objects.filter(endpoint=endpoint)
+        .select_related("event")
+        .prefetch_related("attempt_log")
+        .order_by("-pk")
+    )
+
+
+def delivery_get_for_endpoint(endpoint: WebhookEndpoint, pk: int) -> EventDelivery:
+    delivery = EventDelivery.objects.filter(endpoint=endpoint, pk=pk).select_related("event").first()
+    if delivery is None:
+        raise Http404("No such delivery of this endpoint.")
+    return delivery

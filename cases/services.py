@@ -18,8 +18,10 @@ from cases.choices import (
     CaseType,
     Priority,
     Resolution,
+    StorefrontEventType,
 )
 from cases.models import OPEN_CASE, Case, CaseEvent
+from cases.outbox import case_event_emit, event_emit
 from cases.policy import DEFAULTS, Thresholds
 from cases.texts import SUMMARY_KEY, Text, event_data
 from tracking.choices import OrderStatus
@@ -143,6 +145,7 @@ def case_raise(
             message=str(summary),
             data=event_data(summary, {"facts": facts or {}, "trigger_event_ids": list(trigger_event_ids)}),
         )
+        case_event_emit(case, StorefrontEventType.CASE_CREATED, key=case.pk, now=now)
     return case, True
 
 
@@ -174,10 +177,11 @@ def case_refresh(
         case.save(update_fields=["priority", "facts", "summary", "updated_at"])
         if trigger_event_ids:
             case.trigger_events.add(*trigger_event_ids)
-        CaseEvent.objects.create(
+        entry = CaseEvent.objects.create(
             case=case, kind=CaseEventKind.UPDATED, created_at=now, message=str(summary),
             data=event_data(summary, changes),
         )  # fmt: skip
+        case_event_emit(case, StorefrontEventType.CASE_UPDATED, key=entry.pk, now=now)
     return True
 
 
@@ -208,12 +212,13 @@ def case_condition_cleared(*, case: Case, reason: str | Text, now: datetime | No
         case.resolution = Resolution.CONDITION_CLEARED
         case.resolved_at = now
         case.save(update_fields=["status", "resolution", "resolved_at", "updated_at"])
-        CaseEvent.objects.create(
+        entry = CaseEvent.objects.create(
             case=case, kind=CaseEventKind.RESOLVED, created_at=now, message=str(reason),
             data=event_data(
                 reason, {"from": old_status, "to": CaseStatus.RESOLVED, "resolution": Resolution.CONDITION_CLEARED}
             ),
         )  # fmt: skip
+        case_event_emit(case, StorefrontEventType.CASE_RESOLVED, key=entry.pk, now=now)
     return True
 
 
@@ -247,6 +252,7 @@ def order_review_raise(
         )
         if held:
             order.status = OrderStatus.ON_HOLD
+            order_event_emit(order, StorefrontEventType.ORDER_HELD, case=case, now=now)
             CaseEvent.objects.create(
                 case=case, kind=CaseEventKind.UPDATED, created_at=now,
                 message=str(HELD),
@@ -255,3 +261,12 @@ def order_review_raise(
                 ),
             )  # fmt: skip
     return case, created
+
+
+def order_event_emit(order: Order, kind: StorefrontEventType, *, case: Case, now: datetime) -> None:
+    """order.held / order.released: the storefront holds or releases the order on the platform."""
+    event_emit(
+        store_id=order.store_id, kind=kind, case_id=case.pk, now=now,
+        dedupe_key=f"{kind}:{order.pk}:{now.isoformat()}",
+        data={"order": {"platform_order_id": order.platform_order_id, "status": order.status}, "case_id": case.pk},
+    )  # fmt: skip

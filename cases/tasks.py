@@ -28,6 +28,15 @@ def evaluate_stores() -> dict[str, int]:
     return {"raised": raised}
 
 
+def evaluate_orders() -> dict[str, int]:
+    """The stock and review rules for the orders the storefront created or changed (marked due). Woken
+    after each API write; the schedule picks up lost wake-ups."""
+    from cases.orders import orders_due_evaluate
+
+    result = orders_due_evaluate()
+    return {"evaluated": result.evaluated, "raised": result.raised, "resolved": result.resolved}
+
+
 def deliver_messages() -> dict[str, int]:
     """Drain the buyer-message outbox: every queued message that is due. Woken after each send; the
     schedule picks up retries and lost wake-ups."""

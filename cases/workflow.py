@@ -19,8 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from cases.choices import OPEN_STATUSES, CaseEventKind, CaseStatus, CaseType, Resolution
+from cases.choices import OPEN_STATUSES, CaseEventKind, CaseStatus, CaseType, Resolution, StorefrontEventType
 from cases.models import Case, CaseEvent
+from cases.outbox import case_event_emit
+from cases.services import order_event_emit
 from cases.texts import Text, event_data
 from portal.choices import Role
 from portal.models import Membership
@@ -172,6 +174,12 @@ def _transition_locked(
     event = CaseEvent.objects.create(
         case=case, kind=kind, actor=actor, created_at=now, message=note.strip(), data=data
     )
+    emitted = (
+        StorefrontEventType.CASE_RESOLVED
+        if kind == CaseEventKind.RESOLVED
+        else StorefrontEventType.CASE_UPDATED
+    )
+    case_event_emit(case, emitted, key=event.pk, now=now)
     if case.type == CaseType.ORDER_REVIEW and case.order_id:
         _order_review_decided(case, kind=kind, actor=actor, now=now)
     return event
@@ -199,6 +207,14 @@ def _order_review_decided(case: Case, *, kind: str, actor: AbstractBaseUser, now
     old, new, message = move
     # Conditional: an order shipped or cancelled on the platform meanwhile is left as it is.
     if Order.objects.filter(pk=case.order_id, status=old).update(status=new):
+        order = case.order
+        order.status = new
+        kind = (
+            StorefrontEventType.ORDER_HELD
+            if new == OrderStatus.ON_HOLD
+            else StorefrontEventType.ORDER_RELEASED
+        )
+        order_event_emit(order, kind, case=case, now=now)
         CaseEvent.objects.create(
             case=case, kind=CaseEventKind.UPDATED, actor=actor, created_at=now, message=str(message),
             data=event_data(message, {"order_status": {"from": old.value, "to": new.value}}),

@@ -73,3 +73,74 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.store.code} ({self.role})"
+
+
+class ApiScope(models.TextChoices):
+    READ = "read", _("Read")  # GET: cases, orders, events, endpoints
+    WRITE = "write", _("Write")  # PUT, PATCH, POST, DELETE
+
+
+class ApiKey(models.Model):
+    """A store's key to the REST API (`Authorization: Bearer <key>`). The key is shown once, when it is made;
+    only its SHA-256 is stored (a random 32-byte key needs no slow hash), with a prefix to recognise it by.
+    A key sees exactly one store."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, help_text=_("The key's first characters."))
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    # What DRF asks of request.user: the key is the API's caller.
+    is_authenticated = True
+    is_anonymous = False
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def can_write(self) -> bool:
+        return ApiScope.WRITE in self.scopes
+
+
+class IdempotencyKey(models.Model):
+    """A POST made with an `Idempotency-Key` header: the first request's response, replayed to a retry with
+    the same key and body. `status_code` is empty while the first request runs. Kept 24 h (portal.tasks)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(_("key"), max_length=255)
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64)
+    method = models.CharField(_("method"), max_length=10)
+    path = models.CharField(_("path"), max_length=500)
+    status_code = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response_body = models.BinaryField(_("response body"), default=bytes)
+    response_headers = models.JSONField(_("response headers"), default=dict)
+    created_at = models.DateTimeField(_("created"), db_index=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "key"], name="idempotency_key_once_per_store")
+        ]
+        verbose_name = _("idempotency key")
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.key}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -9,7 +10,7 @@ from django.db.models import Case, QuerySet, Value, When
 from django.http import Http404
 
 from portal.choices import Role
-from portal.models import Membership, Store
+from portal.models import ApiKey, Membership, Store
 
 _CACHE_ATTR = "_afterdesk_store_roles"
 
@@ -109,3 +110,28 @@ def user_is_store_admin(user: AbstractBaseUser | AnonymousUser, store: Store) ->
     if not user.is_authenticated:
         return False
     return user.is_superuser or Membership.objects.filter(store=store, user=user, role=Role.ADMIN).exists()
+
+
+def api_key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_for_secret(secret: str) -> ApiKey | None:
+    """The active key with this secret, with its store; None for an unknown or revoked one."""
+    return (
+        ApiKey.objects.filter(key_hash=api_key_hash(secret), revoked_at__isnull=True)
+        .select_related("store")
+        .first()
+    )
+
+
+def api_keys_for_store(store: Store) -> QuerySet[ApiKey]:
+    """The store's keys, newest first, revoked ones too (they stay as the record of who called)."""
+    return ApiKey.objects.filter(store=store).select_related("created_by", "revoked_by")
+
+
+def api_key_get_for_store(store: Store, pk: int) -> ApiKey:
+    key = ApiKey.objects.filter(store=store, pk=pk).first()
+    if key is None:
+        raise Http404("No such API key.")
+    return key

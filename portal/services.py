@@ -8,6 +8,7 @@ moment cannot leave the store with none.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,11 +16,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from portal.choices import Role
-from portal.models import Membership, Store
+from portal.models import ApiKey, ApiScope, Membership, Store
+from portal.selectors import api_key_hash
 
 log = logging.getLogger(__name__)
 # The cases app's own service, by dotted path: portal is the base every app imports, never the reverse.
@@ -202,3 +205,50 @@ def store_update(*, store: Store, actor: AbstractBaseUser, data: Mapping[str, An
         row.save(update_fields=[*STORE_EDITABLE_FIELDS])
     log.info("store %s: %s changed its settings", row.code, actor.get_username())
     return row
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "afd_"
+API_KEY_NAME_MAX = ApiKey._meta.get_field("name").max_length
+
+
+def api_key_create(
+    *, store: Store, name: str, read_only: bool = False, actor: AbstractBaseUser | None = None
+) -> tuple[ApiKey, str]:
+    """Make a key for the store and return it with its secret, which exists nowhere else after this: only
+    its hash is stored. `actor` None is the command line (an operator); a user must be an admin of the
+    store. A name is required (it is how the key is recognised in the list and on the timeline)."""
+    if actor is not None:
+        _admin_require(actor, store)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("Give the key a name, e.g. the system that will use it.")})
+    if len(name) > API_KEY_NAME_MAX:
+        raise ValidationError(
+            {"name": _("A name is at most %(max)d characters.") % {"max": API_KEY_NAME_MAX}}
+        )
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    scopes = [ApiScope.READ] if read_only else [ApiScope.READ, ApiScope.WRITE]
+    key = ApiKey.objects.create(
+        store=store, name=name, prefix=secret[:12], key_hash=api_key_hash(secret), scopes=scopes,
+        created_by=actor,
+    )  # fmt: skip
+    log.info(
+        "store %s: API key %r made by %s", store.code, name, actor.get_username() if actor else "a command"
+    )
+    return key, secret
+
+
+def api_key_revoke(*, key: ApiKey, actor: AbstractBaseUser | None = None) -> bool:
+    """Revoke the key: from the next request on it is refused (401). Idempotent; returns whether it was
+    active. The row stays, as the record of who called."""
+    if actor is not None:
+        _admin_require(actor, key.store)
+    revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=actor
+    )
+    key.refresh_from_db(fields=["revoked_at", "revoked_by"])
+    if revoked:
+        log.info("store %s: API key %r revoked", key.store.code, key.name)
+    return bool(revoked)

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "django_htmx",
     "template_partials",
@@ -161,17 +162,41 @@ X_FRAME_OPTIONS = "DENY"
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Afterdesk <noreply@afterdesk.local>")
 
+# The REST API (/api/v1/, portal.api): one authentication, one permission, one error format, set here once.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/min")  # per API key; empty: no limit
+# The largest request body the API reads (a bulk of 1,000 orders is about 1 MB): 413 beyond, named.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=64 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.auth.KeyScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Afterdesk API",
-    "DESCRIPTION": "Push orders and pull case state. Authenticate with a store API key: `Authorization: Bearer <key>`.",
+    "DESCRIPTION": (
+        "Push what your storefront sells (SKUs, stock, live sessions, orders) and receive what Afterdesk "
+        "decides (cases, buyer messages to post, held orders). Authenticate with a store API key: "
+        "`Authorization: Bearer <key>`; a key sees one store. Writes are idempotent: PUT by the natural key "
+        "in the path, POST with an `Idempotency-Key` header. Errors are RFC 9457 problem documents "
+        "(`application/problem+json`) whose `errors` name each field refused. Times are ISO 8601 with an "
+        "offset; money is a decimal string with the store's currency. Lists are cursor-paginated: pass "
+        "`next_cursor` as `after`."
+    ),
     "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": ["portal.api.schema.components_hook"],
+    "COMPONENT_SPLIT_REQUEST": False,
+    # Swagger UI from the vendored copy (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # django-q2: the database row is the unit of durable work, the broker only a wake-up (DESIGN.md).
@@ -202,3 +227,9 @@ LOGGING = {
 }
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "afterdesk-demo")
+
+# Outbound webhooks (cases.outbox): may the worker POST to http:// URLs and to addresses inside the network
+# (loopback, private, link-local)? Off in production, so a store admin's URL cannot probe our own network.
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", DEBUG or TESTING)
+# Days storefront events are kept (pending ones too): the pull API's window.
+STOREFRONT_EVENT_RETENTION_DAYS = env_int("STOREFRONT_EVENT_RETENTION_DAYS", 30, minimum=1)

@@ -30,6 +30,7 @@ urlpatterns = [
     path("cases/", include("cases.urls")),
     path("tracking/", include("tracking.urls")),
     path("stores/", include((store_patterns, "stores"))),
+    path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

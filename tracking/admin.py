@@ -40,7 +40,7 @@ from tracking.services import (
     connection_credentials_apply,
     shipments_summary_refresh,
 )
-from tracking.tasks import REGISTER_TASK, RULES_TASK, wake_delivery_processing
+from tracking.tasks import REGISTER_TASK, RULES_TASK, STOCK_RULES_TASK, wake_delivery_processing
 
 
 class SKUComponentInline(admin.TabularInline):
@@ -53,9 +53,6 @@ class SKUComponentInline(admin.TabularInline):
 class StockLevelInline(admin.StackedInline):
     model = StockLevel
     extra = 0
-
-
-STOCK_RULES_TASK = "cases.tasks.evaluate_stores"
 
 
 class StockChangeWakesRules:

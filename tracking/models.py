@@ -78,6 +78,10 @@ class LiveSession(models.Model):
     """A livestream: the burst of orders that arrives within minutes, with stock set aside for it."""
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="live_sessions")
+    external_id = models.CharField(
+        _("storefront id"), max_length=64, blank=True, default="", db_default="",
+        help_text=_("The storefront's id of the live session (the API's key for it); empty when made here."),
+    )  # fmt: skip
     title = models.CharField(_("title"), max_length=200)
     host = models.CharField(_("host"), max_length=120)
     started_at = models.DateTimeField(_("started"))
@@ -90,7 +94,12 @@ class LiveSession(models.Model):
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
                 name="live_session_ends_after_start",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["store", "external_id"],
+                condition=~Q(external_id=""),
+                name="live_session_external_id_unique_per_store",
+            ),
         ]
         verbose_name = _("live session")
 
@@ -139,7 +148,11 @@ class Order(models.Model):
         _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.AWAITING_SHIPMENT
     )
     payment_flagged = models.BooleanField(_("payment flagged"), default=False)
+    # Set when the order is created or changed through the API; the stock and review rules evaluate due
+    # orders and clear it (cases.orders). The row is the durable work: a lost wake-up only delays it.
+    rules_due_at = models.DateTimeField(_("rules due"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         constraints = [
@@ -149,6 +162,11 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["store", "placed_at"], name="order_store_placed_idx"),
             models.Index(fields=["live_session", "placed_at"], name="order_live_placed_idx"),
+            models.Index(
+                fields=["store", "rules_due_at"],
+                condition=Q(rules_due_at__isnull=False),
+                name="order_rules_due_idx",
+            ),
         ]
         ordering = ["-placed_at"]
         verbose_name = _("order")

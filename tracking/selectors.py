@@ -18,6 +18,8 @@ from portal.models import Store
 from portal.selectors import store_ids_for_user
 from tracking.choices import DeliveryStatus, RegistrationStatus
 from tracking.models import (
+    SKU,
+    LiveSession,
     Order,
     ScheduledPush,
     Shipment,
@@ -314,3 +316,52 @@ def connection_reload_for_webhook(*, provider: str, uuid: UUID) -> TrackingConne
         _webhook_connections.clear()
     _webhook_connections[key] = (now + WEBHOOK_CONNECTION_TTL, connection)
     return connection
+
+
+# --- the storefront API's reads: one store, the API key's ---------------------------------------------
+
+
+def sku_get_for_store(store: Store, code: str) -> SKU:
+    sku = SKU.objects.filter(store=store, code=code).select_related("stock").first()
+    if sku is None:
+        raise Http404(f"No SKU {code} in this store.")
+    return sku
+
+
+def sku_components(sku: SKU) -> list[tuple[str, int]]:
+    return list(sku.component_links.order_by("component__code").values_list("component__code", "quantity"))
+
+
+def live_session_get_for_store(store: Store, external_id: str) -> LiveSession:
+    session = LiveSession.objects.filter(store=store, external_id=external_id).first()
+    if session is None:
+        raise Http404(f"No live session {external_id} in this store.")
+    return session
+
+
+def live_session_allocations(session: LiveSession) -> list[tuple[str, int]]:
+    return list(session.allocations.order_by("sku__code").values_list("sku__code", "quantity"))
+
+
+def order_get_for_store(store: Store, platform_order_id: str) -> Order:
+    """The order with its live session, lines and parcels (each with its latest checkpoint), or a 404."""
+    order = (
+        Order.objects.filter(store=store, platform_order_id=platform_order_id)
+        .select_related("live_session")
+        .first()
+    )
+    if order is None:
+        raise Http404(f"No order {platform_order_id} in this store.")
+    return order
+
+
+def order_parcels(order: Order) -> list[tuple[Shipment, TrackingEvent | None]]:
+    """The order's parcels, oldest first, each with its latest checkpoint (one query per parcel: an order has
+    a few)."""
+    return [
+        (parcel, latest_checkpoint(parcel)) for parcel in Shipment.objects.filter(order=order).order_by("pk")
+    ]
+
+
+def latest_checkpoint(shipment: Shipment) -> TrackingEvent | None:
+    return shipment.events.order_by("-checkpoint_at", "-pk").first()

@@ -14,6 +14,8 @@ from tracking.scheduled import SEND_BATCH, scheduled_pushes_send
 
 # The exception rules live in `cases`, which tracking never imports: they are woken by dotted path.
 RULES_TASK = "cases.tasks.evaluate_due"
+STOCK_RULES_TASK = "cases.tasks.evaluate_stores"
+ORDER_RULES_TASK = "cases.tasks.evaluate_orders"
 REGISTER_TASK = "tracking.tasks.register_due"
 
 

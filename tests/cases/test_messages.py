@@ -327,12 +327,12 @@ def test_a_storefront_message_becomes_an_outbound_storefront_event(store, agent)
     messages_deliver(now=T0)
     messages_deliver(now=T0)
 
-    event = StorefrontEvent.objects.get()
-    assert (event.store, event.kind, event.delivered_at) == (store, "buyer_message", None)
-    assert event.payload == {
-        "message_id": message.pk, "case_id": case.pk, "order_id": "580000000777",
+    event = StorefrontEvent.objects.get(kind="message.requested")
+    assert (event.store, event.case, event.delivered_at) == (store, case, None)
+    assert event.payload == {"message": {
+        "id": message.pk, "case_id": case.pk, "order_id": "580000000777",
         "buyer_platform_id": "tt-buyer-42", "language": "en", "subject": "", "body": "Hi Siti Aminah",
-    }  # fmt: skip
+    }}  # fmt: skip
     assert mail.outbox == []
     assert case.events.filter(kind="message_sent").count() == 1
 
@@ -567,7 +567,7 @@ def test_two_outbox_workers_never_send_one_message_twice():
 
     at_once(work, work, work)
 
-    assert StorefrontEvent.objects.count() == 30
+    assert StorefrontEvent.objects.filter(kind="message.requested").count() == 30
     assert CaseEvent.objects.filter(kind="message_sent").count() == 30
     assert set(BuyerMessage.objects.values_list("status", "attempts")) == {("sent", 1)}
 

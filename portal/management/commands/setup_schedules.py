@@ -53,6 +53,12 @@ SCHEDULES = [
         "minutes": 5,
     },
     {
+        "name": "cases: evaluate the storefront's new and changed orders",
+        "func": "cases.tasks.evaluate_orders",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
         "name": "cases: deliver buyer messages",
         "func": "cases.tasks.deliver_messages",
         "schedule_type": Schedule.MINUTES,

@@ -1,0 +1,197 @@
+"""Bodies of the cases API: what the storefront sends about cases and events, and what it is answered."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from cases.outbox import CaseSnapshot
+from tracking.storefront import Time
+
+EventType = Literal[
+    "case.created", "case.updated", "case.resolved", "message.requested", "order.held", "order.released"
+]
+Text = Annotated[str, msgspec.Meta(max_length=5000)]
+
+
+class CaseListOut(msgspec.Struct):
+    """One page of cases; pass `next_cursor` as `after` for the next (null: this was the last page)."""
+
+    results: list[CaseSnapshot]
+    next_cursor: str | None
+
+
+class OrderSummary(msgspec.Struct):
+    platform_order_id: str
+    status: str
+    buyer_name: str
+    amount: str
+    currency: str
+    placed_at: datetime
+    ship_by: datetime
+    live_session: str | None
+
+
+class CheckpointSummary(msgspec.Struct):
+    at: datetime
+    tag: str
+    subtag: str
+    text: str
+    location: str
+
+
+class ParcelSummary(msgspec.Struct):
+    carrier: str
+    tracking_number: str
+    status: str
+    substatus: str
+    booked_at: datetime | None
+    accepted_at: datetime | None
+    last_event_at: datetime | None
+    last_progress_at: datetime | None
+    delivered_at: datetime | None
+    expected_delivery: date | None
+    last_checkpoint: CheckpointSummary | None
+
+
+class SlaOut(msgspec.Struct):
+    """The SLA clocks: `due_at` is first contact's deadline until the buyer is contacted, then resolution's.
+    `paused_since` is set while the case waits on the buyer (the clocks stop)."""
+
+    due_at: datetime
+    first_contact_due_at: datetime | None
+    resolution_due_at: datetime | None
+    first_contact_at: datetime | None
+    paused_since: datetime | None
+    overdue: bool
+
+
+class TimelineEntryOut(msgspec.Struct):
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+
+
+class CaseDetailOut(msgspec.Struct):
+    """A case with its order, its parcel, its SLA clocks, what the rule saw (`facts`) and its timeline."""
+
+    case: CaseSnapshot
+    order: OrderSummary | None
+    parcel: ParcelSummary | None
+    sla: SlaOut
+    facts: dict[str, Any]
+    timeline: list[TimelineEntryOut]
+
+
+class NoteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An internal note (never shown to the buyer)."""
+
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class BuyerReplyIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The buyer's answer on the platform: their text, and for an oversold or out-of-stock case the option
+    they chose. `external_id` (the platform's message id) makes a resent reply count once."""
+
+    text: Text = ""
+    option: Literal["wait", "swap", "refund"] | None = None
+    received_at: Time | None = None
+    external_id: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class EventOut(msgspec.Struct):
+    """An event for the storefront; pushed to webhook endpoints with the same body."""
+
+    id: int
+    type: str
+    created_at: datetime
+    store: str
+    data: dict[str, Any]
+
+
+class EventListOut(msgspec.Struct):
+    results: list[EventOut]
+    next_cursor: str | None
+
+
+class AckIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`delivered`: the storefront acted on the event. `failed`: it could not (the reason shows on the case;
+    a buyer message it could not post is marked failed)."""
+
+    status: Literal["delivered", "failed"] = "delivered"
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class EventStatusOut(msgspec.Struct):
+    id: int
+    type: str
+    status: Literal["pending", "delivered", "failed"]
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    failure_reason: str
+
+
+class EndpointIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A URL to POST the store's events to. `event_types` empty: every type."""
+
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    event_types: Annotated[list[EventType], msgspec.Meta(max_length=20)] = []
+    description: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class EndpointPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What is omitted is kept. `roll_secret`: a new signing secret, answered once; the old one stops."""
+
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
+    event_types: Annotated[list[EventType], msgspec.Meta(max_length=20)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    is_active: bool | None = None
+    roll_secret: bool = False
+
+
+class EndpointOut(msgspec.Struct):
+    id: int
+    url: str
+    description: str
+    event_types: list[str]
+    is_active: bool
+    secret_hint: str
+    created_at: datetime
+    secret: str | None = msgspec.field(default=None)
+
+
+class EndpointListOut(msgspec.Struct):
+    results: list[EndpointOut]
+
+
+class AttemptOut(msgspec.Struct):
+    at: datetime
+    status_code: int | None
+    latency_ms: int
+    response_excerpt: str
+    error: str
+
+
+class DeliveryOut(msgspec.Struct):
+    """One event sent to the endpoint: its state, and every attempt, newest first."""
+
+    id: int
+    event_id: int
+    event_type: str
+    status: str
+    attempts: int
+    created_at: datetime
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str
+    log: list[AttemptOut]
+
+
+class DeliveryListOut(msgspec.Struct):
+    results: list[DeliveryOut]
+    next_cursor: str | None
