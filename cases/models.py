@@ -211,6 +211,12 @@ class CaseEvent(models.Model):
         return str(dict(Resolution.choices).get(code, code)) if code else ""
 
     @property
+    def buyer_choice_label(self) -> str:
+        """The option a buyer's reply chose (wait, swap, refund), as its display label."""
+        code = self.data.get("option", "") if self.kind == CaseEventKind.BUYER_REPLIED else ""
+        return str(dict(BuyerChoice.choices).get(code, code)) if code else ""
+
+    @property
     def status_change(self) -> tuple[str, str] | None:
         """(from, to) as display labels, for a status change entry."""
         if self.kind != CaseEventKind.STATUS_CHANGED:

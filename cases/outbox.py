@@ -349,3 +349,24 @@ def url_refusal(url: str) -> str:
         if not ip.is_global:
             return f"{parts.hostname} resolves to {ip}, an address inside the network; it is not called."
     return ""
+
+
+def events_prune(*, now: datetime | None = None, batch: int = 5_000) -> int:
+    """Delete events older than settings.STOREFRONT_EVENT_RETENTION_DAYS, pending ones too (the pull API's
+    window), with their deliveries; in batches, each its own transaction. Returns how many."""
+    now = now or timezone.now()
+    before = now - timedelta(days=settings.STOREFRONT_EVENT_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                StorefrontEvent.objects.filter(created_at__lt=before)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch]
+            )
+            if not ids:
+                return deleted
+            EventDeliveryAttempt.objects.filter(delivery__event_id__in=ids).delete()
+            EventDelivery.objects.filter(event_id__in=ids).delete()
+            StorefrontEvent.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)

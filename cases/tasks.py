@@ -44,3 +44,30 @@ def deliver_messages() -> dict[str, int]:
 
     result = messages_deliver()
     return {"sent": result.sent, "retrying": result.retrying, "failed": result.failed}
+
+
+def deliver_webhooks(max_rounds: int = 20) -> dict[str, int]:
+    """Hand new storefront events to the stores' webhook endpoints and POST the due deliveries. Woken after
+    each event; the schedule picks up retries and lost wake-ups."""
+    from cases.outbox import deliveries_send, events_dispatch
+
+    dispatched = delivered = retrying = failed = 0
+    for _ in range(max_rounds):
+        moved = events_dispatch()
+        sent = deliveries_send()
+        dispatched += moved
+        delivered, retrying, failed = (
+            delivered + sent.delivered,
+            retrying + sent.retrying,
+            failed + sent.failed,
+        )
+        if not moved and not (sent.delivered + sent.retrying + sent.failed):
+            break
+    return {"dispatched": dispatched, "delivered": delivered, "retrying": retrying, "failed": failed}
+
+
+def prune_storefront_events() -> int:
+    """Forget storefront events past their retention (and their deliveries with them)."""
+    from cases.outbox import events_prune
+
+    return events_prune()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from cases.choices import MessageLanguage
+from cases.choices import MessageLanguage, StorefrontEventType
 from portal.choices import Role
 from portal.models import Store
 
@@ -50,3 +50,29 @@ class MemberAddForm(forms.Form):
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={"placeholder": _("What will use it, e.g. Shopify sync"), "autocomplete": "off"}
+        ),
+    )
+    read_only = forms.BooleanField(label=_("Read only"), required=False)
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(
+        label=_("URL"), max_length=500, assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://shop.example.com/afterdesk/events"}),
+    )  # fmt: skip
+    description = forms.CharField(label=_("Description"), max_length=200, required=False)
+    event_types = forms.MultipleChoiceField(
+        label=_("Event types"),
+        choices=StorefrontEventType.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every event type."),
+    )

@@ -34,3 +34,10 @@ def wake(func: str, *, throttle_seconds: int = 1) -> None:
             log.warning("could not enqueue %s; its schedule will pick the work up", func, exc_info=True)
 
     transaction.on_commit(enqueue)
+
+
+def prune_idempotency_keys() -> int:
+    """Forget API idempotency keys older than 24 h."""
+    from portal.api.idempotency import idempotency_prune
+
+    return idempotency_prune()

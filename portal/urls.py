@@ -12,6 +12,16 @@ store_patterns = [
     path("<slug:code>/members/add/", views.store_member_add, name="member_add"),
     path("<slug:code>/members/<int:pk>/role/", views.store_member_role, name="member_role"),
     path("<slug:code>/members/<int:pk>/remove/", views.store_member_remove, name="member_remove"),
+    path("<slug:code>/api-keys/", views.store_api_key_create, name="api_key_create"),
+    path("<slug:code>/api-keys/<int:pk>/revoke/", views.store_api_key_revoke, name="api_key_revoke"),
+    path("<slug:code>/webhooks/", views.store_webhook_create, name="webhook_create"),
+    path("<slug:code>/webhooks/<int:pk>/", views.store_webhook_detail, name="webhook"),
+    path("<slug:code>/webhooks/<int:pk>/change/", views.store_webhook_change, name="webhook_change"),
+    path(
+        "<slug:code>/webhooks/<int:pk>/deliveries/<int:delivery_pk>/redeliver/",
+        views.store_webhook_redeliver,
+        name="webhook_redeliver",
+    ),
 ]
 
 urlpatterns = [

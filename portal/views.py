@@ -16,10 +16,20 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from cases.integration import IntegrationError, endpoint_create, endpoint_delete, endpoint_update
+from cases.outbox import delivery_redeliver
+from cases.selectors import (
+    delivery_get_for_endpoint,
+    endpoint_deliveries,
+    endpoint_get_for_store,
+    endpoints_for_store,
+)
 from portal.choices import Role
-from portal.forms import MemberAddForm, MemberRoleForm, StoreSettingsForm
+from portal.forms import ApiKeyForm, MemberAddForm, MemberRoleForm, StoreSettingsForm, WebhookEndpointForm
 from portal.models import Store
 from portal.selectors import (
+    api_key_get_for_store,
+    api_keys_for_store,
     store_get_for_admin,
     store_members,
     store_membership_get,
@@ -29,6 +39,8 @@ from portal.selectors import (
 from portal.services import (
     STORE_EDITABLE_FIELDS,
     MembershipError,
+    api_key_create,
+    api_key_revoke,
     member_add,
     member_remove,
     member_set_role,
@@ -94,6 +106,10 @@ def _store_context(
         "members": list(store_members(store)),
         "roles": Role.choices,
         "tracking_connections": connections_for_store(store.pk),
+        "api_keys": list(api_keys_for_store(store)),
+        "key_form": ApiKeyForm(),
+        "webhook_endpoints": list(endpoints_for_store(store)),
+        "endpoint_form": WebhookEndpointForm(),
     }
 
 
@@ -228,3 +244,133 @@ def store_member_remove(request: HttpRequest, code: str, pk: int) -> HttpRespons
 def _role_name(role: str) -> str:
     """The role's label as it reads inside a sentence ("Added lee as supervisor")."""
     return str(Role(role).label).lower()
+
+
+# --- the storefront API: keys and webhook endpoints (/stores/<code>/api-keys/, /stores/<code>/webhooks/) ---
+
+
+def _api_response(request: HttpRequest, store: Store, *, status: int = 200, **extra: Any) -> HttpResponse:
+    """After an API key or endpoint action: the refreshed section (with a new secret to copy once, or a
+    form's errors) for HTMX; the whole page otherwise."""
+    context = {**_store_context(request, store), **extra}
+    if request.htmx:
+        html = render_to_string("portal/store_detail.html#store-api", context, request=request)
+        return HttpResponse(html + _flash_oob(request), status=status)
+    return render(request, "portal/store_detail.html", context, status=status)
+
+
+@require_POST
+@login_required
+def store_api_key_create(request: HttpRequest, code: str) -> HttpResponse:
+    store = store_get_for_admin(request.user, code)
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        return _api_response(request, store, status=400, key_form=form)
+    try:
+        key, secret = api_key_create(
+            store=store,
+            name=form.cleaned_data["name"],
+            read_only=form.cleaned_data["read_only"],
+            actor=request.user,
+        )
+    except ValidationError as exc:
+        form.add_error("name", exc.messages)
+        return _api_response(request, store, status=400, key_form=form)
+    return _api_response(request, store, new_key=key, new_secret=secret)
+
+
+@require_POST
+@login_required
+def store_api_key_revoke(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    store = store_get_for_admin(request.user, code)
+    key = api_key_get_for_store(store, pk)
+    if api_key_revoke(key=key, actor=request.user):
+        messages.success(
+            request, _("Revoked the API key %(name)s: it is refused from now on.") % {"name": key.name}
+        )
+    return _api_response(request, store)
+
+
+@require_POST
+@login_required
+def store_webhook_create(request: HttpRequest, code: str) -> HttpResponse:
+    store = store_get_for_admin(request.user, code)
+    form = WebhookEndpointForm(request.POST)
+    if not form.is_valid():
+        return _api_response(request, store, status=400, endpoint_form=form)
+    try:
+        endpoint = endpoint_create(
+            store=store, url=form.cleaned_data["url"], event_types=form.cleaned_data["event_types"],
+            description=form.cleaned_data["description"], actor=request.user,
+        )  # fmt: skip
+    except IntegrationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _api_response(request, store, status=400, endpoint_form=form)
+    return _api_response(request, store, new_endpoint=endpoint)
+
+
+WEBHOOK_LOG_ROWS = 50
+
+
+def _webhook_page(
+    request: HttpRequest, store: Store, endpoint, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    context = {
+        "store": store,
+        "endpoint": endpoint,
+        "deliveries": list(endpoint_deliveries(endpoint)[:WEBHOOK_LOG_ROWS]),
+        "signature_header": "Afterdesk-Signature",
+        **extra,
+    }
+    return render(request, "portal/webhook_endpoint.html", context, status=status)
+
+
+@require_GET
+@never_cache
+@login_required
+def store_webhook_detail(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    """One endpoint: its settings, the receiver's verification recipe and its delivery log."""
+    store = store_get_for_admin(request.user, code)
+    return _webhook_page(request, store, endpoint_get_for_store(store, pk))
+
+
+@require_POST
+@login_required
+def store_webhook_change(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    """Switch the endpoint off or on, roll its secret, or remove it (the `action` posted)."""
+    store = store_get_for_admin(request.user, code)
+    endpoint = endpoint_get_for_store(store, pk)
+    action = request.POST.get("action", "")
+    if action == "delete":
+        endpoint_delete(endpoint=endpoint)
+        messages.success(request, _("Removed the webhook endpoint %(url)s.") % {"url": endpoint.url})
+        return redirect("stores:detail", code=store.code)
+    if action not in ("activate", "deactivate", "roll"):
+        messages.error(request, _("Unknown action."))
+        return _webhook_page(request, store, endpoint, status=400)
+    try:
+        endpoint_update(
+            endpoint=endpoint,
+            is_active={"activate": True, "deactivate": False}.get(action),
+            roll_secret=action == "roll",
+        )
+    except IntegrationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return _webhook_page(request, store, endpoint, status=400)
+    if action == "roll":
+        return _webhook_page(request, store, endpoint, new_secret=endpoint.secret)
+    messages.success(request, _("The endpoint is on.") if endpoint.is_active else _("The endpoint is off."))
+    return redirect("stores:webhook", code=store.code, pk=endpoint.pk)
+
+
+@require_POST
+@login_required
+def store_webhook_redeliver(request: HttpRequest, code: str, pk: int, delivery_pk: int) -> HttpResponse:
+    store = store_get_for_admin(request.user, code)
+    endpoint = endpoint_get_for_store(store, pk)
+    delivery = delivery_redeliver(delivery=delivery_get_for_endpoint(endpoint, delivery_pk))
+    messages.success(
+        request, _("Event %(event)s will be sent again within a minute.") % {"event": delivery.event_id}
+    )
+    return redirect("stores:webhook", code=store.code, pk=endpoint.pk)

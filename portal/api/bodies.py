@@ -18,6 +18,7 @@ T = TypeVar("T")
 
 _decoders: dict[Any, msgspec.json.Decoder] = {}
 _PATH = re.compile(r" - at `\$(.*)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(.*)`$")
 
 
 def _decoder(type_: Any) -> msgspec.json.Decoder:
@@ -31,12 +32,12 @@ def field_path(error: msgspec.ValidationError) -> tuple[str, str]:
     """msgspec's 'Expected `int` >= 1 - at `$.lines[0].quantity`' as ('lines[0].quantity', 'Expected ...')."""
     message = str(error)
     match = _PATH.search(message)
-    if match is None:
-        return "", message
-    path = match.group(1).lstrip(".")
-    message = message[: match.start()]
-    if message.startswith("Object contains unknown field"):
-        return path, f"{message}: remove it (see the schema at /api/schema/)"
+    path = match.group(1).lstrip(".") if match else ""
+    message = message[: match.start()] if match else message
+    unknown = _UNKNOWN.match(message)
+    if unknown:  # named by its own path, like every other refused field
+        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+        return path, "Unknown field: remove it (the schema at /api/schema/ lists the fields)."
     return path, message
 
 
@@ -54,7 +55,10 @@ def decode(raw: bytes, type_: type[T], *, prefix: str = "") -> T:
 
 
 def body(request: Request, type_: type[T]) -> T:
-    """The request's JSON body as `type_`. Refuses another content type (415) and an empty body (400)."""
+    """The request's JSON body as `type_`. Refuses an empty body (400) and another content type (415)."""
+    raw = request.body
+    if not raw.strip():
+        raise ApiError("The body is empty; send a JSON object.", status=400, code="malformed_body")
     content_type = request.content_type.split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ApiError(
@@ -62,9 +66,6 @@ def body(request: Request, type_: type[T]) -> T:
             status=415,
             code="unsupported_media_type",
         )
-    raw = request.body
-    if not raw.strip():
-        raise ApiError("The body is empty; send a JSON object.", status=400, code="malformed_body")
     return decode(raw, type_)
 
 

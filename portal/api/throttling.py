@@ -19,4 +19,4 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         key = request.auth
         if not isinstance(key, ApiKey):
             return None  # authentication refuses it first
-        return f"throttle:api:{key.pk}"
+        return f"throttle:api:{key.key_hash[:24]}"

@@ -59,6 +59,22 @@ SCHEDULES = [
         "minutes": 1,
     },
     {
+        "name": "cases: send storefront events to webhook endpoints",
+        "func": "cases.tasks.deliver_webhooks",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
+        "name": "cases: delete storefront events past their retention",
+        "func": "cases.tasks.prune_storefront_events",
+        "schedule_type": Schedule.HOURLY,
+    },
+    {
+        "name": "portal: forget API idempotency keys older than 24 h",
+        "func": "portal.tasks.prune_idempotency_keys",
+        "schedule_type": Schedule.HOURLY,
+    },
+    {
         "name": "cases: deliver buyer messages",
         "func": "cases.tasks.deliver_messages",
         "schedule_type": Schedule.MINUTES,
@@ -77,6 +93,6 @@ class Command(BaseCommand):
             _, created = Schedule.objects.update_or_create(name=spec["name"], defaults=values)
             self.stdout.write(f"{'Created' if created else 'Updated'} schedule {spec['name']!r}.")
         names = [spec["name"] for spec in SCHEDULES]
-        stale = Schedule.objects.filter(name__regex=r"^(tracking|cases): ").exclude(name__in=names)
+        stale = Schedule.objects.filter(name__regex=r"^(tracking|cases|portal): ").exclude(name__in=names)
         if stale.exists():
             self.stdout.write(f"Removed {stale.delete()[0]} schedules no longer declared.")
