@@ -215,9 +215,9 @@ def deliveries_send(
     event) delivered; anything else, a timeout or a refused address is retried after 30 s, 1, 2, 4 ... min
     (at most 2 h apart) until 24 h after the delivery began, then the delivery is failed. The claim is
     leased: a worker that dies mid-POST leaves it to be sent again after the lease."""
-    now = now or timezone.now()
+    clock = (lambda: now) if now is not None else timezone.now  # a given time stands for every attempt
     result = SendResult()
-    batch = _claim(now, limit)
+    batch = _claim(clock(), limit)
     if not batch:
         return result
     own = client is None
@@ -226,7 +226,7 @@ def deliveries_send(
     )
     try:
         for delivery in batch:
-            outcome = _post(client, delivery)
+            outcome = _post(client, delivery, at=clock())
             _record(delivery, outcome, result)
     finally:
         if own:
@@ -247,7 +247,7 @@ class _Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _post(client: httpx.Client, delivery: EventDelivery) -> _Outcome:
+def _post(client: httpx.Client, delivery: EventDelivery, *, at: datetime) -> _Outcome:
     event, endpoint = delivery.event, delivery.endpoint
     body = msgspec.json.encode(envelope(event, event.store.code))
     timestamp = int(time.time())
@@ -258,7 +258,6 @@ def _post(client: httpx.Client, delivery: EventDelivery) -> _Outcome:
         "Afterdesk-Event-Type": event.kind,
         "Afterdesk-Delivery-Attempt": str(delivery.attempts + 1),
     }
-    at = timezone.now()
     started = time.perf_counter()
     refusal = url_refusal(endpoint.url)
     if refusal:
@@ -279,7 +278,7 @@ def _ms(started: float) -> int:
 
 def backoff(attempts: int) -> timedelta:
     """The wait after the n-th failed attempt: 30 s, 1, 2, 4 ... min, at most 2 h."""
-    return min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+    return min(BACKOFF_FIRST * 2 ** min(max(attempts - 1, 0), 16), BACKOFF_MAX)
 
 
 def _record(delivery: EventDelivery, outcome: _Outcome, result: SendResult) -> None:

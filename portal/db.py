@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
@@ -50,7 +51,7 @@ def array_literal(values: Iterable[int | str | date]) -> str:
     Django's psycopg cursors quote a Python list element by element in Python, about 2 ms per thousand
     (3 ms for dates), where joining strings costs a tenth of that. Still a bound parameter, never SQL text:
     the server parses the literal, and every string is quoted and escaped, so any text is safe. Cast it
-    in the SQL (`%s::text[]`); None elements are not supported.
+    in the SQL (`%s::text[]`). Also takes datetimes (with their offset), Decimals, bools and None (NULL).
     """
     values = list(values)
     if all(type(value) is int for value in values):  # the common case: ids
@@ -59,13 +60,59 @@ def array_literal(values: Iterable[int | str | date]) -> str:
     for value in values:
         if isinstance(value, str):
             parts.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
-        elif isinstance(value, date):
-            parts.append(value.isoformat())
-        elif isinstance(value, int) and not isinstance(value, bool):
+        elif value is None:
+            parts.append("NULL")
+        elif isinstance(value, bool):
+            parts.append("t" if value else "f")
+        elif isinstance(value, datetime):
+            parts.append(f'"{value.isoformat()}"')
+        elif isinstance(value, (date, Decimal, int)):
             parts.append(str(value))
         else:
-            raise TypeError(f"array_literal takes ints, strings and dates, not {value!r}")
+            raise TypeError(
+                f"array_literal takes ints, strings, dates, datetimes, Decimals, bools and None, not {value!r}"
+            )
     return "{" + ",".join(parts) + "}"
+
+
+def rows_insert(
+    model, columns: Sequence[str], rows: Sequence[Sequence], *, returning: Sequence[str] = ()
+) -> list[tuple]:
+    """INSERT `rows` (tuples of `columns`' values, model field names) into the model's table in one statement
+    per 500 rows, returning the `returning` columns of each row in order. On PostgreSQL the values travel as
+    one array per column (array_literal) unnested by the server: Django's bulk_create prepares every value of
+    every row through its field in Python, most of a 1,000-order bulk's time. No model is built, no default
+    or auto_now applied: give every column that has no database default."""
+    if not rows:
+        return []
+    meta = model._meta
+    fields = [meta.get_field(name) for name in columns]
+    names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    back = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in returning)
+    table = connection.ops.quote_name(meta.db_table)
+    suffix = f" RETURNING {back}" if back else ""
+    out: list[tuple] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            if connection.vendor == "postgresql":
+                arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+                params = [array_literal(row[index] for row in chunk) for index in range(len(fields))]
+                statement = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){suffix}"  # noqa: S608 - quoted identifiers
+            else:
+                row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+                params = [
+                    field.get_db_prep_save(value, connection)
+                    for row in chunk
+                    for field, value in zip(fields, row, strict=True)
+                ]
+                statement = (
+                    f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(chunk))}{suffix}"  # noqa: S608 - quoted identifiers
+                )
+            cursor.execute(statement, params)
+            if back:
+                out += cursor.fetchall()
+    return out
 
 
 def skip_locked(queryset):

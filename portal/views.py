@@ -106,9 +106,10 @@ def _store_context(
         "members": list(store_members(store)),
         "roles": Role.choices,
         "tracking_connections": connections_for_store(store.pk),
-        "api_keys": list(api_keys_for_store(store)),
+        # Querysets, read only where rendered: a members partial does not pay for the API section.
+        "api_keys": api_keys_for_store(store),
         "key_form": ApiKeyForm(),
-        "webhook_endpoints": list(endpoints_for_store(store)),
+        "webhook_endpoints": endpoints_for_store(store),
         "endpoint_form": WebhookEndpointForm(),
     }
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -152,7 +153,7 @@ class Order(models.Model):
     # orders and clear it (cases.orders). The row is the durable work: a lost wake-up only delays it.
     rules_due_at = models.DateTimeField(_("rules due"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_default=Now())
 
     class Meta:
         constraints = [

@@ -28,9 +28,10 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal.db import rows_insert
 from portal.models import Store
 from portal.tasks import wake
-from tracking.choices import OrderStatus
+from tracking.choices import OrderStatus, Tag
 from tracking.models import (
     SKU,
     LiveSession,
@@ -475,18 +476,15 @@ def _orders_upsert(
         if not outcome.errors:
             plans.append(plan)
 
-    new_orders: list[Order] = []
+    new_orders: list[_Plan] = []
     changed_orders: list[Order] = []
     lines_replaced: list[_Plan] = []
-    new_parcels: list[Shipment] = []
+    new_parcels: list[tuple[int, ShipmentIn]] = []
     changed_parcels: list[Shipment] = []
     for plan in plans:
         current = existing.get(plan.outcome.platform_order_id)
         if current is None:
-            order = Order(
-                store=store, platform_order_id=plan.outcome.platform_order_id, rules_due_at=now, **plan.values
-            )
-            new_orders.append(order)
+            new_orders.append(plan)
             plan.outcome.result = "created"
             lines_replaced.append(plan)
             continue
@@ -508,19 +506,28 @@ def _orders_upsert(
         for shipment in plan.shipments:
             parcel = parcels.get((shipment.carrier, shipment.tracking_number))
             if parcel is None:
-                new_parcels.append(_parcel(store, current.pk, shipment))
+                new_parcels.append((current.pk, shipment))
                 plan.outcome.result = "updated"
             elif _parcel_times_apply(parcel, shipment, now):
                 changed_parcels.append(parcel)
                 plan.outcome.result = "updated"
 
     if new_orders:
-        Order.objects.bulk_create(new_orders)
-        by_id = {order.platform_order_id: order.pk for order in new_orders}
-        for plan in plans:
-            if plan.outcome.result == "created":
-                plan.outcome.order_id = by_id[plan.outcome.platform_order_id]
-                new_parcels += [_parcel(store, plan.outcome.order_id, s) for s in plan.shipments]
+        columns = (
+            "store",
+            "platform_order_id",
+            *new_orders[0].values,
+            "rules_due_at",
+            "created_at",
+            "updated_at",
+        )
+        rows = [
+            (store.pk, p.outcome.platform_order_id, *p.values.values(), now, now, now) for p in new_orders
+        ]
+        by_id = dict(rows_insert(Order, columns, rows, returning=("platform_order_id", "id")))
+        for plan in new_orders:
+            plan.outcome.order_id = by_id[plan.outcome.platform_order_id]
+            new_parcels += [(plan.outcome.order_id, shipment) for shipment in plan.shipments]
     if changed_orders:
         Order.objects.bulk_update(
             changed_orders, [*_ORDER_FIELDS, "rules_due_at", "updated_at"], batch_size=500
@@ -529,14 +536,14 @@ def _orders_upsert(
     if replaced_existing:
         OrderLine.objects.filter(order_id__in=replaced_existing).delete()
     if lines_replaced:
-        OrderLine.objects.bulk_create(
-            OrderLine(order_id=plan.outcome.order_id, sku_id=sku_id, sku_code=code, sku_name=name, lot=lot,
-                      quantity=quantity, unit_price=price)
-            for plan in lines_replaced
-            for sku_id, code, name, lot, quantity, price in plan.lines
+        rows_insert(
+            OrderLine, ("order", "sku", "sku_code", "sku_name", "lot", "quantity", "unit_price"),
+            [(plan.outcome.order_id, *line) for plan in lines_replaced for line in plan.lines],
         )  # fmt: skip
     if new_parcels:
-        Shipment.objects.bulk_create(new_parcels)
+        rows_insert(
+            Shipment, _PARCEL_COLUMNS, [_parcel_row(store, order_id, s, now) for order_id, s in new_parcels]
+        )
     if changed_parcels:
         Shipment.objects.bulk_update(
             changed_parcels, ["booked_at", "label_created_at", "next_check_at"], batch_size=500
@@ -628,10 +635,17 @@ def _plan(
     return _Plan(outcome=outcome, values=values, lines=lines, shipments=shipments)
 
 
-def _parcel(store: Store, order_id: int, shipment: ShipmentIn) -> Shipment:
-    return Shipment(
-        store=store, order_id=order_id, carrier=shipment.carrier, tracking_number=shipment.tracking_number,
-        booked_at=shipment.booked_at, label_created_at=shipment.label_created_at,
+_PARCEL_COLUMNS = (
+    "store", "order", "carrier", "tracking_number", "booked_at", "label_created_at", "status", "substatus",
+    "next_check_at", "next_poll_at", "poll_failures", "created_at",
+)  # fmt: skip
+
+
+def _parcel_row(store: Store, order_id: int, shipment: ShipmentIn, now: datetime) -> tuple:
+    """A new parcel as the model's defaults make it: pending, due for the rules and for a poll at once."""
+    return (
+        store.pk, order_id, shipment.carrier, shipment.tracking_number, shipment.booked_at,
+        shipment.label_created_at, Tag.PENDING, "Pending_001", now, now, 0, now,
     )  # fmt: skip
 
 

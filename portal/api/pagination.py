@@ -41,7 +41,8 @@ def limit_param(raw: str | None) -> int:
     return limit
 
 
-def _encode(values: Sequence[Any]) -> str:
+def cursor_for(values: Sequence[Any]) -> str:
+    """The cursor pointing after the row whose sort key is `values`."""
     plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
     return base64.urlsafe_b64encode(orjson.dumps(plain)).decode().rstrip("=")
 
@@ -94,5 +95,5 @@ def keyset_page(
     rows = list(queryset.order_by(*order)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = _encode([getattr(rows[-1], name) for name in names]) if more else None
+    next_cursor = cursor_for([getattr(rows[-1], name) for name in names]) if more else None
     return Page(rows=rows, next_cursor=next_cursor)

@@ -9,5 +9,5 @@ urlpatterns = [
     path("store", StoreView.as_view(), name="api-store"),
     path("", include("tracking.api.urls")),
     path("", include("cases.api.urls")),
-    re_path(r"^.*$", api_not_found),
+    re_path(r"^[\s\S]*$", api_not_found),  # any character, a newline too
 ]

@@ -18,6 +18,7 @@ SECTIONS: dict[str, str] = {
     "tracking": "portal.bench.tracking",
     "rules": "portal.bench.rules",
     "queue": "portal.bench.queue",
+    "api": "portal.bench.api",
 }
 
 

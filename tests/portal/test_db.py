@@ -34,7 +34,17 @@ def test_strings_are_quoted_and_escaped():
     assert array_literal(['a"b', "c\\d"]) == '{"a\\"b","c\\\\d"}'
 
 
-@pytest.mark.parametrize("bad", [None, True, 1.5, b"bytes"])
+def test_nulls_bools_times_and_decimals_are_written_as_postgresql_reads_them():
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    at = datetime(2026, 11, 11, 12, 5, tzinfo=UTC)
+    assert array_literal([None, True, False]) == "{NULL,t,f}"
+    assert array_literal([at, Decimal("59.90")]) == '{"2026-11-11T12:05:00+00:00",59.90}'
+    assert array_literal(["NULL", None]) == '{"NULL",NULL}'  # the text NULL stays text
+
+
+@pytest.mark.parametrize("bad", [1.5, b"bytes", object()])
 def test_anything_else_is_refused(bad):
     with pytest.raises(TypeError):
         array_literal(["ok", bad])

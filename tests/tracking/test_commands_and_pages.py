@@ -110,6 +110,10 @@ DECLARED = [
     ("cases.tasks.evaluate_due", (Schedule.MINUTES, 1)),
     ("cases.tasks.evaluate_stores", (Schedule.MINUTES, 5)),
     ("cases.tasks.deliver_messages", (Schedule.MINUTES, 1)),
+    ("cases.tasks.evaluate_orders", (Schedule.MINUTES, 1)),
+    ("cases.tasks.deliver_webhooks", (Schedule.MINUTES, 1)),
+    ("cases.tasks.prune_storefront_events", (Schedule.HOURLY, None)),
+    ("portal.tasks.prune_idempotency_keys", (Schedule.HOURLY, None)),
 ]
 
 
