@@ -30,6 +30,7 @@ from cases.models import BuyerMessage, Case, CaseEvent, StorefrontEvent, Webhook
 from cases.outbox import case_event_emit, endpoint_secret_new, url_refusal
 from cases.workflow import NOTE_MAX_LENGTH, case_lock, sla_resume
 from portal.models import ApiKey, Store
+from tracking.storefront import times_errors, utc
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,10 @@ def buyer_reply_record(
         errors["option"] = _(
             "Only oversold and out-of-stock cases offer the buyer options; send the text alone."
         )
+    errors.update(times_errors({"received_at": received_at}))
     if errors:
         raise IntegrationError(errors)
+    received_at = utc(received_at)
     with transaction.atomic():
         locked = case_lock(case)
         if external_id:

@@ -16,9 +16,9 @@ What a write sets off runs after commit, in the worker, by dotted path (tracking
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -49,6 +49,8 @@ LINES_MAX = 200
 SHIPMENTS_MAX = 20
 # A placed_at further ahead than this is a clock or format mistake, not an order.
 FUTURE_SLACK = timedelta(days=1)
+# Times outside these are typing mistakes (and some, such as an offset of -20:12, no database stores).
+TIME_MIN, TIME_MAX = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 _RETRIES = 3
 
 Money = Annotated[
@@ -201,6 +203,26 @@ class StorefrontDataError(Exception):
 Result = Literal["created", "updated", "unchanged"]
 
 
+def times_errors(times: Mapping[str, datetime | None]) -> list[tuple[str, str]]:
+    """The (field, message) of each given time outside 2000 to 2100 (judged in UTC)."""
+    errors = []
+    for name, value in times.items():
+        if value is None:
+            continue
+        try:
+            inside = TIME_MIN <= value.astimezone(UTC) < TIME_MAX
+        except OverflowError:
+            inside = False
+        if not inside:
+            errors.append((name, "A time between the years 2000 and 2100, with its offset."))
+    return errors
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A checked time (times_errors) in UTC: what is stored, whatever offset it came with."""
+    return value.astimezone(UTC) if value is not None else None
+
+
 # --- SKUs, stock, live sessions --------------------------------------------------------------------
 
 
@@ -290,7 +312,7 @@ def stock_put(*, sku: SKU, data: StockIn) -> tuple[StockLevel, Result]:
 def live_session_put(*, store: Store, external_id: str, data: LiveSessionIn) -> tuple[LiveSession, Result]:
     """Create or update the store's live session `external_id`; its allocations replace the stored ones.
     A change of allocations wakes the stock rules."""
-    errors: list[tuple[str, str]] = []
+    errors = times_errors({"started_at": data.started_at, "ended_at": data.ended_at})
     if data.ended_at is not None and data.ended_at < data.started_at:
         errors.append(("ended_at", "A live session ends after it starts."))
     codes = [allocation.sku for allocation in data.allocations]
@@ -309,8 +331,8 @@ def live_session_put(*, store: Store, external_id: str, data: LiveSessionIn) -> 
     fields = {
         "title": data.title,
         "host": data.host,
-        "started_at": data.started_at,
-        "ended_at": data.ended_at,
+        "started_at": utc(data.started_at),
+        "ended_at": utc(data.ended_at),
     }
     with transaction.atomic():
         session = LiveSession.objects.select_for_update().filter(store=store, external_id=external_id).first()
@@ -558,7 +580,13 @@ def _orders_upsert(
 
 
 def _order_errors(store: Store, order: OrderIn, now: datetime) -> list[tuple[str, str]]:
-    errors: list[tuple[str, str]] = []
+    errors = times_errors({
+        "placed_at": order.placed_at, "ship_by": order.ship_by,
+        **{f"shipments[{i}].booked_at": s.booked_at for i, s in enumerate(order.shipments)},
+        **{f"shipments[{i}].label_created_at": s.label_created_at for i, s in enumerate(order.shipments)},
+    })  # fmt: skip
+    if errors:
+        return errors
     if not order.platform_order_id:
         errors.append(("platform_order_id", "Required: the platform's order id."))
     if order.ship_by < order.placed_at:
@@ -625,13 +653,17 @@ def _plan(
         "buyer_name": buyer.name, "buyer_platform_id": buyer.platform_id, "buyer_email": buyer.email,
         "buyer_phone": buyer.phone, "buyer_language": buyer.language.lower(), "country": address.country,
         "province": address.province, "city": address.city, "district": address.district,
-        "street": address.street, "postal_code": address.postal_code, "placed_at": order.placed_at,
-        "ship_by": order.ship_by, "live_session_id": session_id, "amount": Decimal(order.amount),
+        "street": address.street, "postal_code": address.postal_code, "placed_at": utc(order.placed_at),
+        "ship_by": utc(order.ship_by), "live_session_id": session_id, "amount": Decimal(order.amount),
         "currency": order.currency, "status": order.status, "payment_flagged": order.payment_flagged,
     }  # fmt: skip
     shipments = [
-        msgspec.structs.replace(shipment, carrier=shipment.carrier.lower()) for shipment in order.shipments
-    ]
+        msgspec.structs.replace(
+            shipment, carrier=shipment.carrier.lower(), booked_at=utc(shipment.booked_at),
+            label_created_at=utc(shipment.label_created_at),
+        )
+        for shipment in order.shipments
+    ]  # fmt: skip
     return _Plan(outcome=outcome, values=values, lines=lines, shipments=shipments)
 
 

@@ -19,6 +19,9 @@ T = TypeVar("T")
 _decoders: dict[Any, msgspec.json.Decoder] = {}
 _PATH = re.compile(r" - at `\$(.*)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(.*)`$")
+# A JSON string escaping the NUL character (an even number of backslashes, then \u0000): no database text
+# column can store it, so it is refused up front rather than failing in the INSERT.
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _decoder(type_: Any) -> msgspec.json.Decoder:
@@ -43,6 +46,8 @@ def field_path(error: msgspec.ValidationError) -> tuple[str, str]:
 
 def decode(raw: bytes, type_: type[T], *, prefix: str = "") -> T:
     """`raw` as `type_`, or a 400 naming the field."""
+    if _NUL.search(raw):
+        raise validation_error([("", "Text may not contain the NUL character (\\u0000).")])
     try:
         return _decoder(type_).decode(raw)
     except msgspec.ValidationError as exc:

@@ -59,7 +59,7 @@ def _decode(cursor: str, fields: Sequence[str], kinds: Sequence[type]) -> list[A
                 if parsed is None:
                     raise ValueError
                 out.append(parsed)
-            elif kind is int and type(value) is int:
+            elif kind is int and type(value) is int and abs(value) < 2**63:
                 out.append(value)
             else:
                 raise ValueError

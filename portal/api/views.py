@@ -8,6 +8,7 @@ import msgspec
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -42,6 +43,7 @@ class StoreAPIView(APIView):
                     status=413,
                     code="body_too_large",
                 )
+            _path_and_query_check(request, kwargs)
             self.initial(request, *args, **kwargs)
             self.key = request.auth
             self.store = self.key.store
@@ -74,6 +76,21 @@ class StoreAPIView(APIView):
             raise
         response[HEADER] = claimed.key
         return response
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def _path_and_query_check(request: Request, kwargs: dict[str, Any]) -> None:
+    """What no database takes: the NUL character in the path or a parameter (a 400), an id beyond 64 bits
+    (no such object: a 404)."""
+    values = [*request.query_params.keys(), *(v for vs in request.query_params.lists() for v in vs[1])]
+    if "\x00" in request.path or any("\x00" in value for value in values):
+        raise ApiError(
+            "The path and parameters may not contain the NUL character.", status=400, code="invalid_request"
+        )
+    if any(isinstance(value, int) and not 0 < value <= BIGINT_MAX for value in kwargs.values()):
+        raise exceptions.NotFound("No such object in this store.")
 
 
 def _body_read(request: HttpRequest) -> bool:

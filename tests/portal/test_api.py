@@ -3,6 +3,7 @@ rate limits, Idempotency-Key, the schema and its docs."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from io import StringIO
 
@@ -16,7 +17,7 @@ from cases.models import CaseEvent
 from portal.api.idempotency import idempotency_prune
 from portal.models import ApiKey, IdempotencyKey
 from portal.services import api_key_revoke
-from tests.api import Api, problem
+from tests.api import Api, fields, problem
 from tests.factories import make_case, make_store
 from tracking.models import SKU
 
@@ -356,3 +357,31 @@ def test_the_api_docs_are_served_without_a_cdn():
     page = response.content.decode()
     assert "cdn" not in page.lower()
     assert "/static/" in page
+
+
+# --- what no database takes (found by schemathesis) -----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_input_no_database_stores_is_a_4xx_not_a_500(api, case):
+    from portal.api.pagination import cursor_for
+
+    body = {"title": "Live", "started_at": "2026-08-25T13:44:32-20:12"}  # an offset PostgreSQL refuses
+    assert "started_at" in fields(
+        api.put("live-sessions/L1", {**body, "started_at": "0154-08-25T13:44:32-20:12"})
+    )
+    assert api.put("live-sessions/L1", body).json()["started_at"] == "2026-08-26T09:56:32Z"
+    assert "" in fields(
+        api.put("live-sessions/L2", {"title": "a\u0000b", "started_at": "2026-08-25T13:44:32Z"})
+    )
+    assert (
+        api.put("live-sessions/L3", {"title": "a\\u0000b", "started_at": "2026-08-25T13:44:32Z"}).status_code
+        == 201
+    )
+    assert api.get("skus/a%00b").status_code == 400
+    assert api.get("cases", order="a\x00b").status_code == 400
+    assert api.get(f"cases/{2**70}").status_code == 404
+    huge = base64.urlsafe_b64encode(f"[{2**70}]".encode()).decode().rstrip("=")
+    assert api.get("cases", after=huge).status_code == 400
+    assert api.get("cases", after=cursor_for([5])).status_code == 200
+    assert api.post(f"cases/{case.pk}/notes%0A", {"text": "x"}).status_code == 404

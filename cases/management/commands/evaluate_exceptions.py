@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from cases.batch import batches_sweep
 from cases.engine import exceptions_sweep
+from cases.orders import orders_due_evaluate
 from cases.review import order_review_evaluate
 from cases.stock import stock_evaluate
 from portal.models import Store
@@ -16,7 +17,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        result = exceptions_sweep()
+        result = orders_due_evaluate()  # the storefront's new and changed orders, their marks cleared
+        result += exceptions_sweep()
         for store in Store.objects.order_by("pk"):
             result += stock_evaluate(store=store)
             result += order_review_evaluate(store=store)
