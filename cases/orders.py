@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from cases.engine import SweepResult
@@ -15,47 +16,42 @@ from portal.models import Store
 from tracking.models import Order, OrderLine
 from tracking.storefront import orders_due_clear
 
-CLAIM_LIMIT = 20_000
+REVIEW_CHUNK = 10_000  # order ids per order_review_evaluate call (one IN list each)
 
 
-def orders_due_evaluate(*, now: datetime | None = None, limit: int = CLAIM_LIMIT) -> SweepResult:
+def orders_due_evaluate(*, now: datetime | None = None) -> SweepResult:
     """Evaluate the stock and review rules for every store's due orders, then clear their marks.
 
     Per store, in one transaction under the store's lock (the same lock stock_evaluate and
-    order_review_evaluate take, so evaluations of a store take turns): up to `limit` due orders are read, the
-    stock rules evaluated over their SKUs and live sessions (which covers every order sharing that stock, as
-    stock_evaluate always does), the review rules over the orders, and each mark cleared only if it is still
-    the one read (a change made meanwhile stays due). Idempotent; a crash leaves the marks for the next run.
+    order_review_evaluate take, so evaluations of a store take turns): the due orders are read, the stock
+    rules evaluated once over their SKUs and live sessions (stock_evaluate covers every order sharing that
+    stock, so a livestream's 100,000 due orders cost one evaluation, not one per batch), the review rules
+    over the orders, and each mark cleared only if it is still the one read (a change made meanwhile stays
+    due, for the next run). Idempotent; a crash leaves the marks for the next run.
     """
     now = now or timezone.now()
     result = SweepResult()
-    store_ids = list(
-        Order.objects.filter(rules_due_at__isnull=False, rules_due_at__lte=now)
-        .order_by()
-        .values_list("store_id", flat=True)
-        .distinct()
-    )
+    due = Q(rules_due_at__isnull=False, rules_due_at__lte=now)
+    store_ids = list(Order.objects.filter(due).order_by().values_list("store_id", flat=True).distinct())
     for store in Store.objects.filter(pk__in=store_ids).order_by("pk"):
-        while True:
-            with transaction.atomic():
-                store_lock(store)
-                claimed = list(
-                    Order.objects.filter(store=store, rules_due_at__isnull=False, rules_due_at__lte=now)
-                    .order_by("rules_due_at", "pk")
-                    .values_list("pk", "rules_due_at", "live_session_id")[:limit]
+        with transaction.atomic():
+            store_lock(store)
+            claimed = list(
+                Order.objects.filter(due, store=store).values_list("pk", "rules_due_at", "live_session_id")
+            )
+            if not claimed:
+                continue
+            sku_ids = set(
+                OrderLine.objects.filter(order__in=Order.objects.filter(due, store=store), sku__isnull=False)
+                .values_list("sku_id", flat=True)
+                .distinct()
+            )
+            sessions = {session for _, _, session in claimed if session is not None}
+            result += stock_evaluate(store=store, sku_ids=sku_ids, live_session_ids=sessions, now=now)
+            order_ids = [pk for pk, _, _ in claimed]
+            for start in range(0, len(order_ids), REVIEW_CHUNK):
+                result += order_review_evaluate(
+                    store=store, order_ids=order_ids[start : start + REVIEW_CHUNK], now=now
                 )
-                if not claimed:
-                    break
-                order_ids = [pk for pk, _, _ in claimed]
-                sku_ids = set(
-                    OrderLine.objects.filter(order_id__in=order_ids, sku__isnull=False).values_list(
-                        "sku_id", flat=True
-                    )
-                )
-                sessions = {session for _, _, session in claimed if session is not None}
-                result += stock_evaluate(store=store, sku_ids=sku_ids, live_session_ids=sessions, now=now)
-                result += order_review_evaluate(store=store, order_ids=order_ids, now=now)
-                orders_due_clear(claimed=[(pk, mark) for pk, mark, _ in claimed])
-            if len(claimed) < limit:
-                break
+            orders_due_clear(claimed=[(pk, mark) for pk, mark, _ in claimed])
     return result

@@ -729,5 +729,7 @@ def orders_due_clear(*, claimed: Sequence[tuple[int, datetime]]) -> int:
         by_mark.setdefault(mark, []).append(pk)
     cleared = 0
     for mark, pks in by_mark.items():
-        cleared += Order.objects.filter(pk__in=pks, rules_due_at=mark).update(rules_due_at=None)
+        for start in range(0, len(pks), 10_000):
+            chunk = pks[start : start + 10_000]
+            cleared += Order.objects.filter(pk__in=chunk, rules_due_at=mark).update(rules_due_at=None)
     return cleared
