@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -13,10 +13,14 @@ from cases.engine import SweepResult
 from cases.review import order_review_evaluate
 from cases.stock import stock_evaluate, store_lock
 from portal.models import Store
-from tracking.models import Order, OrderLine
+from tracking.models import Order, OrderLine, Shipment
 from tracking.storefront import orders_due_clear
 
 REVIEW_CHUNK = 10_000  # order ids per order_review_evaluate call (one IN list each)
+# A burst this large has outrun the planner's statistics (autovacuum analyzes a table a minute or more after
+# it grew): with the table still counted at its size before the livestream, PostgreSQL walked 100,000 new
+# orders' lines in a nested loop for minutes. ANALYZE first costs a fraction of a second.
+ANALYZE_FROM = 5_000
 
 
 def orders_due_evaluate(*, now: datetime | None = None) -> SweepResult:
@@ -41,6 +45,8 @@ def orders_due_evaluate(*, now: datetime | None = None) -> SweepResult:
             )
             if not claimed:
                 continue
+            if len(claimed) >= ANALYZE_FROM:
+                _statistics_refresh()
             sku_ids = set(
                 OrderLine.objects.filter(order__in=Order.objects.filter(due, store=store), sku__isnull=False)
                 .values_list("sku_id", flat=True)
@@ -55,3 +61,12 @@ def orders_due_evaluate(*, now: datetime | None = None) -> SweepResult:
                 )
             orders_due_clear(claimed=[(pk, mark) for pk, mark, _ in claimed])
     return result
+
+
+def _statistics_refresh() -> None:
+    """ANALYZE the tables a burst of orders grew (PostgreSQL; SQLite plans without statistics here)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in (Order, OrderLine, Shipment):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")

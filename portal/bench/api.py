@@ -41,6 +41,7 @@ ORDERS = 100_000
 BULK = 1_000
 LOOP_ORDERS = 3_000  # the ORM loop's sample: its rate does not depend on how many it writes
 SKUS = 40
+ALLOCATED_SHARE = 0.98  # the live session's stock covers 98% of what it sold: the latest 2% are oversold
 EVALUATION_BUDGET_S = 60.0
 CASES_SMALL, CASES_LARGE = 10_000, 1_000_000
 WARMUPS, REQUESTS = 5, 100
@@ -99,6 +100,19 @@ def _orders(n: int, *, prefix: str, codes: list[str], rng: random.Random) -> lis
     return out
 
 
+def _allocate(session: LiveSession, orders: list[dict], *, share: float) -> None:
+    """Size the live session's allocations to `share` of what its orders ask for, SKU by SKU, so the latest
+    few percent of them are oversold, as in a livestream that sold a little past its stock."""
+    demand: dict[str, int] = {}
+    for order in orders:
+        if order["live_session"]:
+            for line in order["lines"]:
+                demand[line["sku"]] = demand.get(line["sku"], 0) + line["quantity"]
+    for allocation in LiveSessionAllocation.objects.filter(live_session=session).select_related("sku"):
+        allocation.quantity = int(demand.get(allocation.sku.code, 0) * share)
+        allocation.save(update_fields=["quantity"])
+
+
 def _orm_loop(store: Store, orders: list[dict], sessions: dict[str, int], skus: dict[str, SKU]) -> float:
     """The per-order ORM baseline: create() for the order, its lines and its parcel, each committed."""
     t0 = time.perf_counter()
@@ -137,9 +151,10 @@ def _bulk(context: BenchContext) -> Table:
     context.log(f"  ORM create() loop: {loop_n:,} orders in {loop_seconds:.1f} s ({loop_rate:,.0f} orders/s)")
 
     store = _store("bench-api")
-    codes, _ = _catalogue(store)
+    codes, session = _catalogue(store)
     _, secret = api_key_create(store=store, name="bench")
     orders = _orders(total, prefix="A", codes=codes, rng=rng)
+    _allocate(session, orders, share=ALLOCATED_SHARE)
     bodies = [orjson.dumps({"orders": orders[i : i + BULK]}) for i in range(0, total, BULK)]
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     requests = [("POST", "/api/v1/orders/bulk", body, headers) for body in bodies]
@@ -193,7 +208,8 @@ def _bulk(context: BenchContext) -> Table:
     )
     table.notes.append(
         f"Evaluation: {evaluated.evaluated:,} order evaluations (stock and review), {oversold:,} oversold cases, "
-        f"{rounds} parcel-rule sweeps; {due_left} orders and {parcels_due} parcels still due after it. Run "
+        f"{rounds} parcel-rule sweeps; {due_left} orders and {parcels_due} parcels still due after it. The live "
+        f"session's allocations cover {ALLOCATED_SHARE:.0%} of what it sold. Run "
         "after the last request, in one process: the worker, woken by each request, would have started during "
         "the load, so this is the worst case."
     )
