@@ -101,16 +101,26 @@ def _orders(n: int, *, prefix: str, codes: list[str], rng: random.Random) -> lis
 
 
 def _allocate(session: LiveSession, orders: list[dict], *, share: float) -> None:
-    """Size the live session's allocations to `share` of what its orders ask for, SKU by SKU, so the latest
-    few percent of them are oversold, as in a livestream that sold a little past its stock."""
-    demand: dict[str, int] = {}
+    """Size the stock to what the orders ask for, SKU by SKU: the live session's allocations cover `share` of
+    its orders (the latest few percent are oversold, as in a livestream that sold a little past its stock),
+    and the regular stock covers every other order with some to spare."""
+    session_demand: dict[str, int] = {}
+    regular_demand: dict[str, int] = {}
+    allocated_skus = set(
+        LiveSessionAllocation.objects.filter(live_session=session).values_list("sku__code", flat=True)
+    )
     for order in orders:
-        if order["live_session"]:
-            for line in order["lines"]:
-                demand[line["sku"]] = demand.get(line["sku"], 0) + line["quantity"]
-    for allocation in LiveSessionAllocation.objects.filter(live_session=session).select_related("sku"):
-        allocation.quantity = int(demand.get(allocation.sku.code, 0) * share)
-        allocation.save(update_fields=["quantity"])
+        for line in order["lines"]:
+            pool = (
+                session_demand if order["live_session"] and line["sku"] in allocated_skus else regular_demand
+            )
+            pool[line["sku"]] = pool.get(line["sku"], 0) + line["quantity"]
+    for sku in SKU.objects.filter(store=session.store).select_related("stock"):
+        quota = int(session_demand.get(sku.code, 0) * share)
+        LiveSessionAllocation.objects.filter(live_session=session, sku=sku).update(quantity=quota)
+        sku.stock.allocated = quota
+        sku.stock.on_hand = quota + regular_demand.get(sku.code, 0) + 100
+        sku.stock.save(update_fields=["allocated", "on_hand"])
 
 
 def _orm_loop(store: Store, orders: list[dict], sessions: dict[str, int], skus: dict[str, SKU]) -> float:
@@ -193,13 +203,13 @@ def _bulk(context: BenchContext) -> Table:
             target=10.0,
         )
     )
-    budget = Measure("budget", 1 / EVALUATION_BUDGET_S, "1/s", f"{EVALUATION_BUDGET_S:.0f} s")
+    budget = Measure("budget", 60 / EVALUATION_BUDGET_S, "per min", f"{EVALUATION_BUDGET_S:.0f} s")
     table.comparisons.append(
         Comparison(
             Measure(
                 "rules and stock evaluated after the last request",
-                1 / evaluation,
-                "1/s",
+                60 / evaluation,
+                "per min",
                 f"{evaluation:.1f} s",
             ),
             budget,

@@ -54,3 +54,30 @@ def test_the_tracking_section_prints_its_table_at_a_tiny_scale():
         rows = [line for line in lines if line.startswith(metric) and line.endswith(("PASS", "MISS"))]
         assert len(rows) == count, (metric, result.stdout)
     assert "scratch database dropped" in result.stdout
+
+
+def test_the_api_section_prints_its_tables_at_a_tiny_scale():
+    scratch = f"{connection.settings_dict['NAME']}_bench_smoke"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "bench", "--only", "api", "--scale", "0.002", "--database", scratch],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("per-order ORM create() loop") for line in lines)
+    verdicts = {
+        "POST /api/v1/orders/bulk": 1,
+        "rules and stock evaluated after the last request": 1,
+        "first page at": 2,
+        "deep cursor page at": 2,
+    }
+    for metric, count in verdicts.items():
+        rows = [line for line in lines if line.startswith(metric) and line.endswith(("PASS", "MISS"))]
+        assert len(rows) == count, (metric, result.stdout)
+    assert "0 orders and 0 parcels still due after it" in result.stdout
+    assert "scratch database dropped" in result.stdout
