@@ -232,16 +232,9 @@ def sku_put(*, store: Store, code: str, data: SkuIn) -> tuple[SKU, Result]:
     components = _components_resolve(store, code=code, parts=data.components)
     price = Decimal(data.unit_price)
     with transaction.atomic():
-        sku = SKU.objects.select_for_update().filter(store=store, code=code).first()
-        result: Result = "unchanged"
-        if sku is None:
-            try:
-                with transaction.atomic():
-                    sku = SKU.objects.create(store=store, code=code, name=data.name, unit_price=price)
-            except IntegrityError:  # made by a concurrent request: update that one
-                sku = SKU.objects.select_for_update().get(store=store, code=code)
-            else:
-                result = "created"
+        sku, result = _locked_get_or_create(
+            SKU, {"store": store, "code": code}, name=data.name, unit_price=price
+        )
         if (sku.name, sku.unit_price, sku.is_combo) != (data.name, price, bool(components)):
             sku.name, sku.unit_price, sku.is_combo = data.name, price, bool(components)
             sku.save(update_fields=["name", "unit_price", "is_combo"])
@@ -256,6 +249,20 @@ def sku_put(*, store: Store, code: str, data: SkuIn) -> tuple[SKU, Result]:
             result = result if result == "created" else "updated"
             wake(STOCK_RULES_TASK)
     return sku, result
+
+
+def _locked_get_or_create(model, key: dict, **fields) -> tuple:
+    """The row of `model` with the natural `key`, locked (select_for_update) in the caller's transaction, or a
+    new one made with `fields`: (row, "created" or "unchanged"). A concurrent request making the same row
+    first wins the insert; this one then locks and returns theirs."""
+    row = model.objects.select_for_update().filter(**key).first()
+    if row is not None:
+        return row, "unchanged"
+    try:
+        with transaction.atomic():
+            return model.objects.create(**key, **fields), "created"
+    except IntegrityError:
+        return model.objects.select_for_update().get(**key), "unchanged"
 
 
 def _components_resolve(store: Store, *, code: str, parts: Sequence[ComponentIn]) -> list[tuple[SKU, int]]:
@@ -335,16 +342,9 @@ def live_session_put(*, store: Store, external_id: str, data: LiveSessionIn) -> 
         "ended_at": utc(data.ended_at),
     }
     with transaction.atomic():
-        session = LiveSession.objects.select_for_update().filter(store=store, external_id=external_id).first()
-        result: Result = "unchanged"
-        if session is None:
-            try:
-                with transaction.atomic():
-                    session = LiveSession.objects.create(store=store, external_id=external_id, **fields)
-            except IntegrityError:
-                session = LiveSession.objects.select_for_update().get(store=store, external_id=external_id)
-            else:
-                result = "created"
+        session, result = _locked_get_or_create(
+            LiveSession, {"store": store, "external_id": external_id}, **fields
+        )
         if any(getattr(session, name) != value for name, value in fields.items()):
             for name, value in fields.items():
                 setattr(session, name, value)

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import random
-import statistics
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -30,7 +29,7 @@ from cases.orders import orders_due_evaluate
 from portal.api.pagination import cursor_for
 from portal.bench import BenchContext
 from portal.bench.http import drive, each_once, wsgi_server
-from portal.bench.queue import _reset_and_build, size_label
+from portal.bench.queue import _p, _reset_and_build, size_label
 from portal.bench.report import Comparison, Measure, Table
 from portal.choices import Role
 from portal.models import Membership, Store
@@ -295,9 +294,3 @@ def _get(client: Client, url: str) -> None:
     response = client.get(url, secure=True)
     if response.status_code != 200 or len(response.json()["results"]) != 50:
         raise RuntimeError(f"GET {url} answered {response.status_code}: {response.content[:200]!r}")
-
-
-def _p(samples: list[float], percentile: int) -> float:
-    if percentile == 50:
-        return statistics.median(samples)
-    return statistics.quantiles(samples, n=100, method="inclusive")[percentile - 1]
