@@ -259,3 +259,33 @@ def test_a_live_session_of_2000_orders_is_read_in_a_bounded_number_of_queries(
 
     assert (first.evaluated, first.raised) == (2000, 30)
     assert (again.raised, again.updated) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_the_storefront_hears_of_each_hold_and_release(store):
+    from cases.models import StorefrontEvent
+
+    order, case = _held(store)
+    reviewer = _reviewer(store)
+    case_transition(case=case, to_status="resolved", resolution="no_action", actor=reviewer, now=NOW)
+    case_transition(case=case, to_status="in_progress", actor=reviewer, now=NOW + timedelta(minutes=1))
+    case_transition(
+        case=case,
+        to_status="resolved",
+        resolution="cancelled",
+        actor=reviewer,
+        now=NOW + timedelta(minutes=2),
+    )
+
+    events = [
+        (e.kind, e.payload["order"]["status"])
+        for e in StorefrontEvent.objects.filter(kind__startswith="order.").order_by("pk")
+    ]
+    assert events == [
+        ("order.held", "on_hold"),
+        ("order.released", "awaiting_shipment"),
+        ("order.held", "on_hold"),
+        ("order.released", "cancelled"),
+    ]
+    assert all(e.payload["order"]["platform_order_id"] == order.platform_order_id
+               for e in StorefrontEvent.objects.filter(kind__startswith="order."))  # fmt: skip
