@@ -84,7 +84,11 @@ class CaseEventKind(models.TextChoices):
     CONDITION_CLEARED = "condition_cleared", _("Condition cleared")
     RESOLVED = "resolved", _("Resolved")
     REOPENED = "reopened", _("Reopened")
-    BUYER_REPLIED = "buyer_replied", _("Buyer replied")  # the storefront passed on the buyer's answer
+    BUYER_REPLIED = (
+        "buyer_replied",
+        _("Buyer replied"),
+    )  # the buyer's answer (through the storefront or an agent)
+    COMPENSATION = "compensation", _("Compensation")  # proposed, approved, rejected, executed ...
     STOREFRONT_FAILED = "storefront_failed", _("Storefront could not deliver")  # an event acked as failed
 
 
@@ -134,9 +138,58 @@ class StorefrontEventType(models.TextChoices):
     MESSAGE_REQUESTED = "message.requested", "message.requested"  # a buyer message to post on the platform
     ORDER_HELD = "order.held", "order.held"  # held from shipping until reviewed
     ORDER_RELEASED = "order.released", "order.released"  # review decided: ship it, or it was cancelled
+    COMPENSATION_APPROVED = "compensation.approved", "compensation.approved"  # execute it on the platform
 
 
 class EventDeliveryStatus(models.TextChoices):
     PENDING = "pending", _("Pending")  # to be sent, or sent again after a failure
     DELIVERED = "delivered", _("Delivered")  # the endpoint answered 2xx
     FAILED = "failed", _("Failed")  # no 2xx within the retry window; redeliver by hand
+
+
+class CompensationKind(models.TextChoices):
+    COUPON = "coupon", _("Coupon")  # an amount, or a percent with a cap; valid until a date
+    PARTIAL_REFUND = "partial_refund", _("Partial refund")
+    FULL_REFUND = "full_refund", _("Full refund")  # what was paid, less partial refunds before it
+    RESHIP = "reship", _("Reship")  # a new parcel replacing one; its cost is what it costs the seller
+    SWAP = "swap", _("Swap")  # another SKU instead, from stock reserved for it
+    GIFT = "gift", _("Gift")  # a SKU or a note
+    WAIT_BONUS = "wait_bonus", _("Wait bonus")  # a small thing for a buyer who agrees to wait
+
+
+REFUND_KINDS = (CompensationKind.PARTIAL_REFUND, CompensationKind.FULL_REFUND)
+
+
+class CompensationStatus(models.TextChoices):
+    PROPOSED = "proposed", _("Proposed")  # waits for an approval within someone's limit
+    APPROVED = "approved", _("Approved")  # the storefront is asked to execute it (compensation.approved)
+    EXECUTING = "executing", _("Executing")  # the storefront has taken it
+    EXECUTED = "executed", _("Executed")  # done on the platform; its reference is kept
+    FAILED = "failed", _("Failed")  # the platform refused it; back to the agent with the reason
+    REJECTED = "rejected", _("Rejected")  # an approver said no, with a reason
+    CANCELLED = "cancelled", _("Cancelled")  # withdrawn before it was executed
+
+
+# Compensation that counts: towards what was paid, the caps and the limits. Failed, rejected and cancelled
+# ones paid nothing.
+LIVE_COMPENSATION = (
+    CompensationStatus.PROPOSED,
+    CompensationStatus.APPROVED,
+    CompensationStatus.EXECUTING,
+    CompensationStatus.EXECUTED,
+)
+OPEN_COMPENSATION = (CompensationStatus.PROPOSED, CompensationStatus.APPROVED, CompensationStatus.EXECUTING)
+
+
+class CompensationOrigin(models.TextChoices):
+    AGENT = "agent", _("Agent")  # proposed by a person, free or from the playbook
+    STOREFRONT = "storefront", _("Storefront")  # proposed through the API
+    AUTO_SMALL_DAMAGE = "auto_small_damage", _("Automatic small-damage coupon")  # once per order
+
+
+class ClaimStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")  # being put together
+    SUBMITTED = "submitted", _("Submitted")  # sent to the carrier
+    ACCEPTED = "accepted", _("Accepted")  # the carrier agreed to pay
+    REJECTED = "rejected", _("Rejected")  # the carrier refused
+    PAID = "paid", _("Paid")  # the money arrived: amount recovered

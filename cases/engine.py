@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from cases.batch import COMPLAINT_TYPES, batch_evaluate
 from cases.choices import CaseType
+from cases.compensation import small_damage_coupon_for
 from cases.messages import proactive_message_for
 from cases.models import OPEN_CASE, Case
 from cases.policy import PolicyBook, Thresholds
@@ -101,6 +102,8 @@ def findings_apply(
                         proactive_types=thresholds.proactive_types,
                         template_cache=template_cache,
                     )
+                    if type == CaseType.DAMAGED:
+                        small_damage_coupon_for(case, now=now)
             elif case_refresh(
                 case=case, priority=priority, facts=finding.facts, summary=finding.summary, now=now,
                 trigger_event_ids=finding.trigger_event_ids,

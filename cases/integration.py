@@ -26,6 +26,7 @@ from cases.choices import (
     MessageStatus,
     StorefrontEventType,
 )
+from cases.compensation import compensation_taken
 from cases.models import BuyerMessage, Case, CaseEvent, StorefrontEvent, WebhookEndpoint
 from cases.outbox import case_event_emit, endpoint_secret_new, url_refusal
 from cases.workflow import NOTE_MAX_LENGTH, case_lock, sla_resume
@@ -68,14 +69,16 @@ def case_note_add_by_key(*, case: Case, key: ApiKey, text: str, now: datetime | 
 def buyer_reply_record(
     *,
     case: Case,
-    key: ApiKey,
+    key: ApiKey | None = None,
+    actor: AbstractBaseUser | None = None,
     text: str = "",
     option: str | None = None,
     received_at: datetime | None = None,
     external_id: str = "",
     now: datetime | None = None,
 ) -> CaseEvent:
-    """The buyer answered on the platform; the storefront passes it on. Lands on the timeline; a case waiting
+    """The buyer answered on the platform: the storefront passes it on (`key`), or an agent who heard it
+    records it (`actor`, by chat or phone). Lands on the timeline; a case waiting
     on the buyer goes back to In progress and its SLA clocks run again (moved on by the pause); for an
     oversold or out-of-stock case, the option the buyer chose (wait, swap, refund) becomes the case's
     `buyer_choice`, the outcome reports count. Emits case.updated. Locks the case.
@@ -107,8 +110,12 @@ def buyer_reply_record(
             if earlier is not None:
                 return earlier
         fields = {"updated_at"}
-        data = _api_data(key, option=option or "", external_id=external_id,
-                         received_at=(received_at or now).isoformat())  # fmt: skip
+        received = {
+            "option": option or "",
+            "external_id": external_id,
+            "received_at": (received_at or now).isoformat(),
+        }
+        data = _api_data(key, **received) if key is not None else {"source": "agent", **received}
         if locked.status == CaseStatus.WAITING_BUYER:
             fields.update(sla_resume(locked, now=now))
             locked.status = CaseStatus.IN_PROGRESS
@@ -119,7 +126,12 @@ def buyer_reply_record(
             fields.update({"buyer_choice", "buyer_choice_at"})
         locked.save(update_fields=sorted(fields))
         entry = CaseEvent.objects.create(
-            case=locked, kind=CaseEventKind.BUYER_REPLIED, created_at=now, message=text, data=data
+            case=locked,
+            kind=CaseEventKind.BUYER_REPLIED,
+            actor=actor,
+            created_at=now,
+            message=text,
+            data=data,
         )
         case_event_emit(locked, StorefrontEventType.CASE_UPDATED, key=entry.pk, now=now)
     for name in ("status", "sla_paused_at", "first_contact_due_at", "resolution_due_at", "due_at",
@@ -153,6 +165,13 @@ def event_ack(
         if delivered:
             locked.delivered_at = now
             locked.save(update_fields=["delivered_at"])
+            compensation_id = (
+                (locked.payload.get("compensation") or {}).get("id")
+                if isinstance(locked.payload, dict)
+                else None
+            )
+            if locked.kind == StorefrontEventType.COMPENSATION_APPROVED and compensation_id:
+                compensation_taken(compensation_id=compensation_id, store_id=locked.store_id, now=now)
             return locked
         locked.failed_at, locked.failure_reason = now, reason
         locked.save(update_fields=["failed_at", "failure_reason"])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,11 +12,17 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.choices import (
     DEFAULT_PROACTIVE_TYPES,
+    LIVE_COMPENSATION,
+    OPEN_COMPENSATION,
     OPEN_STATUSES,
     BuyerChoice,
     CaseEventKind,
     CaseStatus,
     CaseType,
+    ClaimStatus,
+    CompensationKind,
+    CompensationOrigin,
+    CompensationStatus,
     EventDeliveryStatus,
     FaultParty,
     MessageChannel,
@@ -35,6 +42,11 @@ _PRIORITY_LABELS = dict(Priority.choices)
 
 def default_proactive_types() -> list[str]:
     return [str(type) for type in DEFAULT_PROACTIVE_TYPES]
+
+
+def default_grace_days() -> dict[str, int]:
+    # seed 001: a parcel a few days late is not yet a refund; customs are slower still
+    return {"stalled_in_transit": 3, "no_update": 3, "customs_hold": 7}
 
 
 class Case(models.Model):
@@ -249,6 +261,35 @@ class StorePolicy(models.Model):
         default=200,
         help_text=_("Orders at or above this amount (store currency) get a higher priority."),
     )
+    agent_case_limit = models.DecimalField(
+        _("an agent approves per case up to"), max_digits=12, decimal_places=2, default=Decimal("50"),
+        help_text=_("Store currency. Above it, or above the daily limit, a supervisor approves."),
+    )  # fmt: skip
+    agent_daily_limit = models.DecimalField(
+        _("an agent approves per day up to"), max_digits=12, decimal_places=2, default=Decimal("500")
+    )
+    coupons_per_case = models.PositiveSmallIntegerField(_("coupons per case at most"), default=1)
+    refund_coupon_amount = models.DecimalField(
+        _("coupon offered with a refund"), max_digits=12, decimal_places=2, default=Decimal("5"),
+        help_text=_("Oversold playbook, option C: a full refund plus a coupon of this amount."),
+    )  # fmt: skip
+    small_damage_coupon = models.DecimalField(
+        _("small-damage coupon"), max_digits=12, decimal_places=2, default=Decimal("10"),
+        help_text=_("Sent automatically, without asking for a return, once per order."),
+    )  # fmt: skip
+    small_damage_order_max = models.DecimalField(
+        _("small damage: orders below"), max_digits=12, decimal_places=2, default=Decimal("100"),
+        help_text=_("A damaged order under this amount gets the coupon automatically; above it an agent decides."),
+    )  # fmt: skip
+    claim_days = models.PositiveIntegerField(
+        _("carrier claim deadline (days after the case opened)"), default=30
+    )
+    grace_days = models.JSONField(
+        _("grace period before a refund is offered (days, per case type)"),
+        default=default_grace_days,
+        blank=True,
+        help_text=_("Logistics delays: the refund offer waits until the parcel is this many days late."),
+    )
     proactive_types = models.JSONField(
         _("proactive message case types"),
         default=default_proactive_types,
@@ -282,6 +323,17 @@ class StorePolicy(models.Model):
                 name="policy_wait_before_refund",
             ),
             models.CheckConstraint(
+                condition=Q(
+                    agent_case_limit__gte=0,
+                    agent_daily_limit__gte=0,
+                    refund_coupon_amount__gte=0,
+                    small_damage_coupon__gte=0,
+                    small_damage_order_max__gte=0,
+                    claim_days__gt=0,
+                ),
+                name="policy_money_not_negative",
+            ),
+            models.CheckConstraint(
                 condition=Q(first_contact_hours__lte=models.F("resolution_hours")),
                 name="policy_contact_before_resolution",
             ),
@@ -308,6 +360,9 @@ class CarrierPolicy(models.Model):
     pickup_hours = models.PositiveIntegerField(_("pickup deadline (hours)"), null=True, blank=True)
     stalled_hours = models.PositiveIntegerField(_("stalled after (hours)"), null=True, blank=True)
     no_update_hours = models.PositiveIntegerField(_("no update after (hours)"), null=True, blank=True)
+    claim_days = models.PositiveIntegerField(
+        _("claim deadline (days)"), null=True, blank=True, help_text=_("Empty: the store's.")
+    )
 
     class Meta:
         constraints = [
@@ -570,3 +625,170 @@ class EventDeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
+
+
+class Compensation(models.Model):
+    """One thing given to a buyer for a case: a coupon, a refund, a reship, a swap, a gift, a wait bonus.
+    The ledger: rows are never deleted, and amounts never change once approved. Every state change writes a
+    timeline entry on the case (cases.compensation). The invariants that protect the seller's money hold
+    in the database: the constraints below, and the sums checked under the order's row lock."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="compensations")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="compensations")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="compensations")
+    kind = models.CharField(_("kind"), max_length=20, choices=CompensationKind.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=CompensationStatus.choices, default=CompensationStatus.PROPOSED
+    )
+    origin = models.CharField(
+        _("origin"), max_length=20, choices=CompensationOrigin.choices, default=CompensationOrigin.AGENT
+    )
+    amount = models.DecimalField(
+        _("amount"), max_digits=12, decimal_places=2, default=Decimal("0"),
+        help_text=_("What it costs the seller, in the order's currency (a refund's amount, a coupon's value)."),
+    )  # fmt: skip
+    currency = models.CharField(_("currency"), max_length=3)
+    percent = models.DecimalField(
+        _("percent off"), max_digits=5, decimal_places=2, null=True, blank=True,
+        help_text=_("A percent coupon; its amount is then the cap."),
+    )  # fmt: skip
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    sku = models.ForeignKey(
+        SKU, on_delete=models.PROTECT, null=True, blank=True, related_name="compensations",
+        help_text=_("Swap to, gift or bonus item."),
+    )  # fmt: skip
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    replaces_shipment = models.ForeignKey(
+        Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="replacements"
+    )
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="reship_of",
+        help_text=_("The reship's new parcel, once sent."),
+    )  # fmt: skip
+    note = models.TextField(_("note"), blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    proposed_at = models.DateTimeField(_("proposed"))
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text=_("Who rejected or cancelled it."),
+    )  # fmt: skip
+    decision_reason = models.TextField(_("why rejected or cancelled"), blank=True)
+    executed_at = models.DateTimeField(_("executed"), null=True, blank=True)
+    platform_reference = models.CharField(_("platform reference"), max_length=100, blank=True)
+    failure_reason = models.TextField(_("why it failed"), blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "idempotency_key"], name="compensation_idempotent"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="compensation_amount_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["partial_refund", "full_refund"]) | Q(amount__gt=0),
+                name="compensation_refund_has_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(percent__isnull=True) | Q(percent__gt=0, percent__lte=100),
+                name="compensation_percent_range",
+            ),
+            # At most one full refund of an order that counts (a failed or rejected one paid nothing).
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(kind="full_refund", status__in=LIVE_COMPENSATION),
+                name="compensation_one_full_refund_per_order",
+            ),
+            # At most one reship under way per replaced parcel.
+            models.UniqueConstraint(
+                fields=["replaces_shipment"],
+                condition=Q(kind="reship", status__in=OPEN_COMPENSATION),
+                name="compensation_one_open_reship_per_parcel",
+            ),
+            # The automatic small-damage coupon: once per order, whoever fires it.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(origin="auto_small_damage"),
+                name="compensation_one_auto_coupon_per_order",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="executed") | Q(executed_at__isnull=False),
+                name="compensation_executed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["approved", "executing", "executed"]) | Q(approved_at__isnull=False),
+                name="compensation_approved_has_time",
+            ),
+        ]
+        indexes = [
+            # The approval queue: proposals waiting, oldest first.
+            models.Index(
+                fields=["store", "proposed_at"],
+                condition=Q(status="proposed"),
+                name="compensation_pending_idx",
+            ),
+            models.Index(fields=["store", "proposed_at"], name="compensation_ledger_idx"),
+        ]
+        ordering = ["proposed_at", "id"]
+        verbose_name = _("compensation")
+        verbose_name_plural = _("compensations")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} {self.currency} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_COMPENSATION
+
+
+class Claim(models.Model):
+    """A claim against the carrier for a carrier-fault case: what it cost (compensation and reship), what
+    the carrier paid back, and the carrier's deadline."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="claims")
+    case = models.OneToOneField(Case, on_delete=models.PROTECT, related_name="claim")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="claims")
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="claims"
+    )
+    carrier = models.CharField(_("carrier"), max_length=40)
+    status = models.CharField(
+        _("status"), max_length=12, choices=ClaimStatus.choices, default=ClaimStatus.DRAFT
+    )
+    amount_claimed = models.DecimalField(_("amount claimed"), max_digits=12, decimal_places=2)
+    amount_recovered = models.DecimalField(
+        _("amount recovered"), max_digits=12, decimal_places=2, default=Decimal("0")
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    deadline = models.DateField(_("carrier's deadline"))
+    reference = models.CharField(_("carrier's reference"), max_length=100, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"))
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_claimed__gt=0), name="claim_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_recovered__gte=0) & Q(amount_recovered__lte=models.F("amount_claimed")),
+                name="claim_recovered_within_claimed",
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "status", "deadline"], name="claim_queue_idx")]
+        ordering = ["deadline", "id"]
+        verbose_name = _("carrier claim")
+        verbose_name_plural = _("carrier claims")
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.amount_claimed} {self.currency} ({self.get_status_display()})"

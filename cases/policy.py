@@ -18,6 +18,11 @@ POSITIVE_FIELDS = (
 )  # fmt: skip
 
 
+MONEY_FIELDS = (
+    "agent_case_limit", "agent_daily_limit", "refund_coupon_amount", "small_damage_coupon", "small_damage_order_max",
+)  # fmt: skip
+
+
 def policy_errors(policy: StorePolicy) -> dict[str, str]:
     """Why a policy makes no sense, by field; empty when it is sound."""
     errors: dict[str, str] = {}
@@ -31,6 +36,26 @@ def policy_errors(policy: StorePolicy) -> dict[str, str]:
             errors[name] = _("Must be at least 2: one is not a pattern.")
     if policy.high_value_amount is None or policy.high_value_amount <= 0:
         errors["high_value_amount"] = _("Must be more than zero.")
+    for name in MONEY_FIELDS:
+        value = getattr(policy, name)
+        if value is None or value < 0:
+            errors[name] = _("Must be zero or more.")
+    if policy.claim_days is None or policy.claim_days <= 0:
+        errors["claim_days"] = _("Must be more than zero.")
+    grace = policy.grace_days
+    if not isinstance(grace, dict) or not all(
+        isinstance(days, int) and not isinstance(days, bool) and days >= 0 for days in grace.values()
+    ):
+        errors["grace_days"] = _('Give case types and whole days, e.g. {"stalled_in_transit": 3}.')
+    else:
+        from cases.choices import CaseType
+
+        unknown = sorted(set(grace) - set(CaseType.values))
+        if unknown:
+            errors["grace_days"] = _("Unknown case types: %(unknown)s. Known: %(known)s.") % {
+                "unknown": ", ".join(unknown),
+                "known": ", ".join(CaseType.values),
+            }
     proactive = policy.proactive_types
     if not isinstance(proactive, list) or not all(isinstance(t, str) for t in proactive):
         errors["proactive_types"] = _("Give a list of case types.")

@@ -4,8 +4,9 @@ How the stock figures are read (every number below rests on this):
 
 - `StockLevel.on_hand` is what is physically in the warehouse. Shipping an order takes its units out, so
   only orders not yet shipped (awaiting shipment or on hold) still draw on it.
-- `StockLevel.allocated` is the part of `on_hand` set aside for live sessions. It is not free for anyone
-  else: regular orders draw on `on_hand - allocated`, the SKU's available stock.
+- `StockLevel.allocated` is the part of `on_hand` set aside for live sessions, and `reserved` the part set
+  aside for approved swaps. Neither is free for anyone else: regular orders draw on
+  `on_hand - allocated - reserved`, the SKU's available stock.
 - `LiveSessionAllocation.quantity` is the session's quota, fixed when the live is set up: how many units the
   host may sell. Every order of the session that is not cancelled used it, shipped or not; shipped orders
   already have their units, so they come off the quota first and the unshipped orders share what remains.
@@ -76,7 +77,7 @@ class SkuInfo:
     name: str
     unit_price: Decimal
     stock_managed: bool  # has a StockLevel row
-    available: int  # on_hand - allocated
+    available: int  # on_hand - allocated - reserved
     restock_eta: date | None
 
 
@@ -237,9 +238,9 @@ def _walk(store: Store, *, skus: set[int], recipes: Recipes) -> Walk:
         ).values_list("live_session_id", "sku_id", "quantity")
     }
     stock: dict[int, int] = {
-        sku: on_hand - allocated
-        for sku, on_hand, allocated in StockLevel.objects.filter(sku_id__in=skus).values_list(
-            "sku_id", "on_hand", "allocated"
+        sku: on_hand - allocated - reserved
+        for sku, on_hand, allocated, reserved in StockLevel.objects.filter(sku_id__in=skus).values_list(
+            "sku_id", "on_hand", "allocated", "reserved"
         )
     }
     supply: dict[Pool, int] = {pool: quantity for pool, quantity in allocations.items()}
@@ -283,11 +284,25 @@ def _walk(store: Store, *, skus: set[int], recipes: Recipes) -> Walk:
 
 def _sku_info(skus: set[int], recipes: Recipes) -> dict[int, SkuInfo]:
     rows = SKU.objects.filter(pk__in=skus).values_list(
-        "pk", "code", "name", "unit_price", "stock__on_hand", "stock__allocated", "stock__restock_eta"
+        "pk",
+        "code",
+        "name",
+        "unit_price",
+        "stock__on_hand",
+        "stock__allocated",
+        "stock__reserved",
+        "stock__restock_eta",
     )
     info = {
-        pk: SkuInfo(code, name, unit_price, on_hand is not None, (on_hand or 0) - (allocated or 0), eta)
-        for pk, code, name, unit_price, on_hand, allocated, eta in rows
+        pk: SkuInfo(
+            code,
+            name,
+            unit_price,
+            on_hand is not None,
+            (on_hand or 0) - (allocated or 0) - (reserved or 0),
+            eta,
+        )
+        for pk, code, name, unit_price, on_hand, allocated, reserved, eta in rows
     }
     for combo, parts in recipes.items():
         if combo in info and not info[combo].stock_managed:
@@ -308,7 +323,7 @@ def _swap_stock(
     """
     in_stock = (
         StockLevel.objects.filter(sku__store=store, sku__is_combo=False)
-        .annotate(free=F("on_hand") - F("allocated"))
+        .annotate(free=F("on_hand") - F("allocated") - F("reserved"))
         .filter(free__gt=0)
         .values_list("sku_id", "sku__code", "sku__name", "sku__unit_price", "free")
     )

@@ -57,6 +57,8 @@ class StockLevel(models.Model):
     sku = models.OneToOneField(SKU, on_delete=models.CASCADE, related_name="stock")
     on_hand = models.IntegerField(_("on hand"), default=0)
     allocated = models.IntegerField(_("allocated"), default=0)
+    # Set aside for swaps agents approved (cases.compensation): not free for new orders either.
+    reserved = models.IntegerField(_("reserved for swaps"), default=0, db_default=0)
     restock_eta = models.DateField(_("restock ETA"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -64,6 +66,7 @@ class StockLevel(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
             models.CheckConstraint(condition=Q(allocated__gte=0), name="stock_allocated_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_reserved_not_negative"),
         ]
         verbose_name = _("stock level")
 
@@ -72,7 +75,7 @@ class StockLevel(models.Model):
 
     @property
     def available(self) -> int:
-        return self.on_hand - self.allocated
+        return self.on_hand - self.allocated - self.reserved
 
 
 class LiveSession(models.Model):
