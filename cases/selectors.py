@@ -17,6 +17,8 @@ from cases.models import (
     BuyerMessage,
     Case,
     CaseEvent,
+    Claim,
+    Compensation,
     EventDelivery,
     MessageTemplate,
     StorefrontEvent,
@@ -382,3 +384,80 @@ def delivery_get_for_endpoint(endpoint: WebhookEndpoint, pk: int) -> EventDelive
     if delivery is None:
         raise Http404("No such delivery of this endpoint.")
     return delivery
+
+
+# --- compensation and claims ---------------------------------------------------------------------------------
+
+_COMPENSATION_RELATED = (
+    "order",
+    "sku",
+    "replaces_shipment",
+    "shipment",
+    "proposed_by",
+    "approved_by",
+    "decided_by",
+)
+
+
+def case_compensations(case: Case) -> QuerySet[Compensation]:
+    return (
+        Compensation.objects.filter(case=case)
+        .select_related(*_COMPENSATION_RELATED)
+        .order_by("proposed_at", "pk")
+    )
+
+
+def compensation_get_for_store(store: Store, pk: int) -> Compensation:
+    compensation = (
+        Compensation.objects.filter(store=store, pk=pk).select_related(*_COMPENSATION_RELATED).first()
+    )
+    if compensation is None:
+        raise Http404("No such compensation in this store.")
+    return compensation
+
+
+def compensation_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Compensation:
+    compensation = (
+        Compensation.objects.filter(store_id__in=store_ids_for_user(user), pk=pk)
+        .select_related(*_COMPENSATION_RELATED, "case")
+        .first()
+    )
+    if compensation is None:
+        raise Http404("No such compensation.")
+    return compensation
+
+
+def case_parcel_get(case: Case, tracking_number: str):
+    """One of the case's order's parcels by its tracking number, or a 404."""
+    from tracking.models import Shipment
+
+    parcel = Shipment.objects.filter(order_id=case.order_id, tracking_number=tracking_number).first()
+    if parcel is None:
+        raise Http404("No parcel with that tracking number on this case's order.")
+    return parcel
+
+
+def approvals_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Compensation]:
+    """Proposals waiting for approval in the stores the user supervises or administers, oldest first."""
+    stores = [pk for pk, role in store_roles_for_user(user).items() if role in (Role.SUPERVISOR, Role.ADMIN)]
+    return (
+        Compensation.objects.filter(store_id__in=stores, status="proposed")
+        .select_related(*_COMPENSATION_RELATED, "case", "store")
+        .order_by("proposed_at", "pk")
+    )
+
+
+def claims_for_user(user: AbstractBaseUser | AnonymousUser, *, status: str = "") -> QuerySet[Claim]:
+    """Carrier claims of the stores the user supervises or administers, nearest deadline first."""
+    stores = [pk for pk, role in store_roles_for_user(user).items() if role in (Role.SUPERVISOR, Role.ADMIN)]
+    claims = Claim.objects.filter(store_id__in=stores).select_related("store", "case", "order", "shipment")
+    if status:
+        claims = claims.filter(status=status)
+    return claims.order_by("deadline", "pk")
+
+
+def claim_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Claim:
+    claim = claims_for_user(user).filter(pk=pk).first()
+    if claim is None:
+        raise Http404("No such claim.")
+    return claim

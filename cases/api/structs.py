@@ -77,13 +77,15 @@ class TimelineEntryOut(msgspec.Struct):
 
 
 class CaseDetailOut(msgspec.Struct):
-    """A case with its order, its parcel, its SLA clocks, what the rule saw (`facts`) and its timeline."""
+    """A case with its order, its parcel, its SLA clocks, what the rule saw (`facts`), its compensation and
+    its timeline."""
 
     case: CaseSnapshot
     order: OrderSummary | None
     parcel: ParcelSummary | None
     sla: SlaOut
     facts: dict[str, Any]
+    compensations: list[CompensationOut]
     timeline: list[TimelineEntryOut]
 
 
@@ -195,3 +197,67 @@ class DeliveryOut(msgspec.Struct):
 class DeliveryListOut(msgspec.Struct):
     results: list[DeliveryOut]
     next_cursor: str | None
+
+
+class CompensationOut(msgspec.Struct):
+    """A compensation on a case: what it gives, its state, and the platform's result."""
+
+    id: int
+    case_id: int
+    order_id: str
+    kind: str
+    status: str
+    amount: str
+    currency: str
+    percent: str | None
+    valid_until: date | None
+    sku: str | None
+    quantity: int
+    replaces_tracking_number: str | None
+    new_tracking_number: str | None
+    note: str
+    reason: str
+    proposed_at: datetime
+    approved_at: datetime | None
+    executed_at: datetime | None
+    platform_reference: str
+    failure_reason: str
+
+
+Amount = Annotated[
+    str, msgspec.Meta(pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$", description='A decimal string, e.g. "5.00".')
+]
+
+
+class CompensationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A compensation the storefront proposes (a platform-initiated refund, say); an agent or a supervisor
+    approves it within their limits. Send an `Idempotency-Key`: it is the proposal's key."""
+
+    kind: Literal["coupon", "partial_refund", "full_refund", "reship", "swap", "gift", "wait_bonus"]
+    amount: Amount | None = None
+    percent: Amount | None = None
+    valid_until: date | None = None
+    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    replaces_tracking_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class ParcelIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    carrier: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    ]
+    tracking_number: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    ]
+
+
+class CompensationResultIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The platform's result: `executed` with its reference (a reship with its new parcel), or `failed`
+    with the reason the agent reads. Sending the same result again changes nothing."""
+
+    status: Literal["executed", "failed"]
+    reference: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    shipment: ParcelIn | None = None

@@ -7,6 +7,15 @@ urlpatterns = [
     path("cases/<int:id>", views.CaseView.as_view(), name="api-case"),
     path("cases/<int:id>/notes", views.CaseNoteView.as_view(), name="api-case-notes"),
     path("cases/<int:id>/buyer-replies", views.BuyerReplyView.as_view(), name="api-case-buyer-replies"),
+    path(
+        "cases/<int:id>/compensations", views.CaseCompensationsView.as_view(), name="api-case-compensations"
+    ),
+    path("compensations/<int:id>", views.CompensationView.as_view(), name="api-compensation"),
+    path(
+        "compensations/<int:id>/result",
+        views.CompensationResultView.as_view(),
+        name="api-compensation-result",
+    ),
     path("events", views.EventListView.as_view(), name="api-events"),
     path("events/<int:id>/ack", views.EventAckView.as_view(), name="api-event-ack"),
     path("webhook-endpoints", views.EndpointListView.as_view(), name="api-webhook-endpoints"),

@@ -17,6 +17,9 @@ from cases.api.structs import (
     CaseDetailOut,
     CaseListOut,
     CheckpointSummary,
+    CompensationIn,
+    CompensationOut,
+    CompensationResultIn,
     DeliveryListOut,
     DeliveryOut,
     EndpointIn,
@@ -32,7 +35,8 @@ from cases.api.structs import (
     SlaOut,
     TimelineEntryOut,
 )
-from cases.choices import CaseStatus, CaseType, StorefrontEventType
+from cases.choices import CaseStatus, CaseType, CompensationOrigin, StorefrontEventType
+from cases.compensation import CompensationError, Proposal, Result, compensation_propose, compensation_result
 from cases.integration import (
     IntegrationError,
     buyer_reply_record,
@@ -42,12 +46,15 @@ from cases.integration import (
     endpoint_update,
     event_ack,
 )
-from cases.models import Case, CaseEvent, EventDelivery, StorefrontEvent, WebhookEndpoint
+from cases.models import Case, CaseEvent, Compensation, EventDelivery, StorefrontEvent, WebhookEndpoint
 from cases.outbox import PRIORITY_NAMES, case_snapshot, delivery_redeliver, envelope
 from cases.selectors import (
+    case_compensations,
     case_get_for_store,
+    case_parcel_get,
     case_timeline,
     cases_for_store,
+    compensation_get_for_store,
     delivery_get_for_endpoint,
     endpoint_deliveries,
     endpoint_get_for_store,
@@ -61,7 +68,7 @@ from portal.api.pagination import keyset_page, limit_param
 from portal.api.problems import ApiError, validation_error
 from portal.api.schema import IDEMPOTENCY_PARAMETER, POST, READ, WRITE, endpoint, path_param, query_param
 from portal.api.views import StoreAPIView
-from tracking.selectors import latest_checkpoint
+from tracking.selectors import latest_checkpoint, sku_get_for_store
 
 CASE_ID = path_param("id", "The case's id.", int)
 EVENT_ID = path_param("id", "The event's id.", int)
@@ -186,6 +193,7 @@ def _case_detail(case: Case) -> CaseDetailOut:
             paused_since=case.sla_paused_at, overdue=case.is_overdue,
         ),
         facts={key: value for key, value in (case.facts or {}).items() if key != SUMMARY_KEY},
+        compensations=[compensation_out(c) for c in case_compensations(case)],
         timeline=[
             TimelineEntryOut(id=e.pk, at=e.created_at, kind=e.kind, actor=_actor(e), message=event_message(e))
             for e in timeline
@@ -491,3 +499,109 @@ class RedeliverView(StoreAPIView):
         delivery = delivery_get_for_endpoint(endpoint_get_for_store(self.store, id), delivery_id)
         delivery = delivery_redeliver(delivery=delivery)
         return json_response(_delivery_out(delivery), status=202)
+
+
+# --- compensation --------------------------------------------------------------------------------------
+
+COMPENSATION_ID = path_param("id", "The compensation's id.", int)
+
+
+def compensation_out(c: Compensation) -> CompensationOut:
+    return CompensationOut(
+        id=c.pk, case_id=c.case_id, order_id=c.order.platform_order_id, kind=c.kind, status=c.status,
+        amount=f"{c.amount:.2f}", currency=c.currency, percent=f"{c.percent:.2f}" if c.percent is not None else None,
+        valid_until=c.valid_until, sku=c.sku.code if c.sku_id else None, quantity=c.quantity,
+        replaces_tracking_number=c.replaces_shipment.tracking_number if c.replaces_shipment_id else None,
+        new_tracking_number=c.shipment.tracking_number if c.shipment_id else None, note=c.note, reason=c.reason,
+        proposed_at=c.proposed_at, approved_at=c.approved_at, executed_at=c.executed_at,
+        platform_reference=c.platform_reference, failure_reason=c.failure_reason,
+    )  # fmt: skip
+
+
+def _compensation_refused(exc: Exception) -> ApiError:
+    return validation_error([("", str(exc))])
+
+
+class CaseCompensationsView(StoreAPIView):
+    @endpoint(
+        summary="Propose a compensation",
+        operation_id="case_compensation_propose",
+        description="The storefront proposes a compensation on a case (a refund the platform started, say); an "
+        "agent or supervisor approves it within their limits, and the approval comes back as a "
+        "`compensation.approved` event. The `Idempotency-Key` header is required: it is the proposal's key, so "
+        "a resent proposal is made once. Refused with the reason when it would refund more than was paid, "
+        "refund twice, reship a parcel already being reshipped, or exceed the store's coupons per case.",
+        tags=["compensation"],
+        parameters=[CASE_ID, IDEMPOTENCY_PARAMETER],
+        request=CompensationIn,
+        request_example={"kind": "partial_refund", "amount": "20.00", "reason": "Buyer kept the dented box"},
+        responses={201: (CompensationOut, "Proposed (or the proposal made with this key before).")},
+        errors=(*POST, 404),
+    )
+    def post(self, request: Request, id: int) -> HttpResponse:
+        data = body(request, CompensationIn)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            raise validation_error([("Idempotency-Key", "Required here: it is the proposal's key.")])
+        case = case_get_for_store(self.store, id)
+        sku = sku_get_for_store(self.store, data.sku) if data.sku else None
+        replaces = None
+        if data.replaces_tracking_number:
+            replaces = case_parcel_get(case, data.replaces_tracking_number)
+        proposal = Proposal(
+            kind=data.kind, amount=data.amount, percent=data.percent, valid_until=data.valid_until, sku=sku,
+            quantity=data.quantity, replaces_shipment=replaces, note=data.note, reason=data.reason,
+        )  # fmt: skip
+        try:
+            compensation, _ = compensation_propose(
+                case=case, proposal=proposal, actor=None, key=self.key, idempotency_key=f"api:{key}"[:100],
+                origin=CompensationOrigin.STOREFRONT,
+            )  # fmt: skip
+        except CompensationError as exc:
+            raise _compensation_refused(exc) from None
+        return json_response(
+            compensation_out(compensation_get_for_store(self.store, compensation.pk)), status=201
+        )
+
+
+class CompensationView(StoreAPIView):
+    @endpoint(
+        summary="Read a compensation",
+        operation_id="compensation_get",
+        tags=["compensation"],
+        parameters=[COMPENSATION_ID],
+        responses={200: (CompensationOut, "The compensation.")},
+        errors=(404, 401, 429),
+    )
+    def get(self, request: Request, id: int) -> HttpResponse:
+        return json_response(compensation_out(compensation_get_for_store(self.store, id)))
+
+
+class CompensationResultView(StoreAPIView):
+    @endpoint(
+        summary="Report a compensation's result",
+        operation_id="compensation_result",
+        description="After executing an approved compensation on the platform (the `compensation.approved` "
+        "event): `executed` with the platform's reference (a reship with its new parcel, which Afterdesk then "
+        "tracks), or `failed` with the reason, which goes back to the agent; nothing is retried by itself. "
+        "Sending the same result again changes nothing; another result for a settled one is refused.",
+        tags=["compensation"],
+        parameters=[COMPENSATION_ID, IDEMPOTENCY_PARAMETER],
+        request=CompensationResultIn,
+        request_example={"status": "executed", "reference": "TTS-RF-20261112-0042"},
+        responses={200: (CompensationOut, "The compensation as it is now.")},
+        errors=(*POST, 404),
+    )
+    def post(self, request: Request, id: int) -> HttpResponse:
+        data = body(request, CompensationResultIn)
+        compensation = compensation_get_for_store(self.store, id)
+        result = Result(
+            executed=data.status == "executed", reference=data.reference, reason=data.reason,
+            carrier=data.shipment.carrier if data.shipment else "",
+            tracking_number=data.shipment.tracking_number if data.shipment else "",
+        )  # fmt: skip
+        try:
+            compensation_result(compensation=compensation, result=result, key=self.key)
+        except CompensationError as exc:
+            raise _compensation_refused(exc) from None
+        return json_response(compensation_out(compensation_get_for_store(self.store, id)))

@@ -234,6 +234,11 @@ def test_another_stores_key_gets_404_on_every_object_route(store):
     delivery = EventDelivery.objects.create(
         endpoint=endpoint, event=event, retry_until=timezone.now(), created_at=timezone.now()
     )
+    from cases.compensation import Proposal, compensation_propose
+
+    compensation, _ = compensation_propose(
+        case=case, proposal=Proposal(kind="coupon", amount="1.00"), actor=None, idempotency_key="c-1"
+    )
     intruder = Api(make_store(code="intruder"))
     routes = [
         ("get", "skus/SKU-1", None),
@@ -245,6 +250,9 @@ def test_another_stores_key_gets_404_on_every_object_route(store):
         ("post", f"cases/{case.pk}/notes", {"text": "x"}),
         ("post", f"cases/{case.pk}/buyer-replies", {"text": "x"}),
         ("post", f"events/{event.pk}/ack", {"status": "delivered"}),
+        ("post", f"cases/{case.pk}/compensations", {"kind": "full_refund"}),
+        ("get", f"compensations/{compensation.pk}", None),
+        ("post", f"compensations/{compensation.pk}/result", {"status": "executed"}),
         ("get", f"webhook-endpoints/{endpoint.pk}", None),
         ("patch", f"webhook-endpoints/{endpoint.pk}", {"is_active": False}),
         ("delete", f"webhook-endpoints/{endpoint.pk}", None),
@@ -252,12 +260,12 @@ def test_another_stores_key_gets_404_on_every_object_route(store):
         ("post", f"webhook-endpoints/{endpoint.pk}/deliveries/{delivery.pk}/redeliver", None),
     ]
     for method, path, body in routes:
-        response = (
-            getattr(intruder, method)(path, body)
-            if body is not None or method in ("post",)
-            else getattr(intruder, method)(path)
-        )
-        assert response.status_code == 404, (method, path, response.status_code)
+        call = getattr(intruder, method)
+        if method == "post":
+            response = call(path, body, headers={"Idempotency-Key": f"intruder-{path}"})
+        else:
+            response = call(path, body) if body is not None else call(path)
+        assert response.status_code == 404, (method, path, response.status_code, response.content)
         problem(response)
     from tests.portal.test_api import _api_routes
 
@@ -284,6 +292,7 @@ def test_another_stores_key_gets_404_on_every_object_route(store):
     assert case.order.__class__.objects.get(pk=case.order_id).status == "awaiting_shipment"
     assert StorefrontEvent.objects.get(pk=event.pk).delivered_at is None
     assert Case.objects.filter(store=store).count() == 1
+    assert compensation.__class__.objects.get().status == "proposed"
     assert BuyerMessage.objects.count() == 0
 
 
@@ -298,7 +307,7 @@ def _template(path: str, order_id, case, event, endpoint, delivery) -> str:
             parts.append("{code}")
         elif previous == "live-sessions":
             parts.append("{external_id}")
-        elif previous in ("cases", "events", "webhook-endpoints") and part.isdigit():
+        elif previous in ("cases", "events", "webhook-endpoints", "compensations") and part.isdigit():
             parts.append("{id}")
         elif previous == "deliveries" and part.isdigit():
             parts.append("{delivery_id}")
