@@ -94,14 +94,16 @@ def refunded(order_id: int) -> Decimal:
     return total or Decimal("0")
 
 
-def case_cost(case: Case) -> dict[str, Decimal]:
-    """What a case cost: compensation executed (and under way), and what the carrier paid back."""
-    spent = Compensation.objects.filter(case=case, status__in=LIVE_COMPENSATION).aggregate(
-        total=Sum("amount")
-    )["total"] or Decimal("0")
-    recovered = Claim.objects.filter(case=case).values_list("amount_recovered", flat=True).first() or Decimal(
-        "0"
-    )
+def case_cost(
+    case: Case, *, compensations: list[Compensation] | None = None, claim: Claim | None = None
+) -> dict[str, Decimal]:
+    """What a case cost: compensation executed and under way, and what the carrier paid back. From the
+    rows given (the case page has them), else read."""
+    if compensations is None:
+        compensations = list(Compensation.objects.filter(case=case, status__in=LIVE_COMPENSATION))
+        claim = Claim.objects.filter(case=case).first()
+    spent = sum((c.amount for c in compensations if c.status in LIVE_COMPENSATION), Decimal("0"))
+    recovered = claim.amount_recovered if claim is not None else Decimal("0")
     return {"spent": spent, "recovered": recovered, "net": spent - recovered}
 
 
@@ -789,12 +791,14 @@ GRACE_WAIT = gettext_noop(
 )
 
 
-def playbook_offers(case: Case, *, now: datetime | None = None) -> list[Offer]:
+def playbook_offers(
+    case: Case, *, now: datetime | None = None, policy: StorePolicy | None = None
+) -> list[Offer]:
     """What the store's playbook suggests for this case, in the order to offer them."""
     now = now or timezone.now()
     if case.order_id is None:
         return []
-    policy = policy_for(case.store_id)
+    policy = policy or policy_for(case.store_id)
     order = case.order
     facts = case.facts if isinstance(case.facts, dict) else {}
     kind = case.type

@@ -3,7 +3,18 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from cases.choices import CaseStatus, CaseType, MessageChannel, MessageLanguage, Priority, Resolution
+from cases.choices import (
+    BuyerChoice,
+    CaseStatus,
+    CaseType,
+    ClaimStatus,
+    CompensationKind,
+    FaultParty,
+    MessageChannel,
+    MessageLanguage,
+    Priority,
+    Resolution,
+)
 from cases.models import MessageTemplate
 from cases.selectors import QUEUE_BREACHING, QUEUE_MINE, QUEUE_UNASSIGNED
 from cases.workflow import BULK_LIMIT, NOTE_MAX_LENGTH
@@ -74,6 +85,7 @@ class CaseFilterForm(forms.Form):
         max_value=24 * 366,
         widget=forms.NumberInput(attrs={"placeholder": _("Older than, hours")}),
     )
+    pending_approval = forms.BooleanField(label=_("Waiting for approval"), required=False)
     after = forms.RegexField(
         regex=r"^\d+$",
         required=False,
@@ -166,6 +178,7 @@ class StatusForm(forms.Form):
 
 class ResolveForm(forms.Form):
     resolution = forms.ChoiceField(label=_("Resolution"), choices=Resolution.choices)
+    fault_party = forms.ChoiceField(label=_("Fault"), choices=FaultParty.choices, required=False)
     note = forms.CharField(label=_("Note"), required=False, max_length=NOTE_MAX_LENGTH)
 
 
@@ -240,3 +253,81 @@ class TemplateDuplicateForm(forms.Form):
     def __init__(self, *args, stores, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["store"].queryset = stores
+
+
+# --- compensation -------------------------------------------------------------------------------------
+
+
+class _Token(forms.Form):
+    """A form's token, made when the form is shown: a resubmitted form (a double click, a retry after a
+    timeout) proposes nothing twice (cases.compensation's idempotency key)."""
+
+    token = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+
+class OfferForm(_Token):
+    offer = forms.CharField(max_length=4)
+
+
+class CompensationForm(_Token):
+    kind = forms.ChoiceField(label=_("Kind"), choices=CompensationKind.choices)
+    amount = forms.DecimalField(
+        label=_("Amount"), required=False, max_digits=12, decimal_places=2, min_value=0
+    )
+    percent = forms.DecimalField(
+        label=_("Percent off"), required=False, max_digits=5, decimal_places=2, min_value=0
+    )
+    valid_until = forms.DateField(
+        label=_("Valid until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    sku = forms.CharField(label=_("SKU code"), required=False, max_length=64)
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=1000, initial=1, required=False)
+    note = forms.CharField(label=_("Note"), required=False, max_length=2000)
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label=_("Why"), max_length=2000)
+
+
+class ResultForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label=_("Result"),
+        choices=[("executed", _("Done on the platform")), ("failed", _("The platform refused it"))],
+    )
+    reference = forms.CharField(label=_("Platform reference"), required=False, max_length=100)
+    reason = forms.CharField(label=_("Why it failed"), required=False, max_length=2000)
+    carrier = forms.CharField(label=_("New parcel's carrier"), required=False, max_length=40)
+    tracking_number = forms.CharField(label=_("New parcel's tracking number"), required=False, max_length=64)
+
+
+class BuyerChoiceForm(forms.Form):
+    option = forms.ChoiceField(label=_("The buyer chose"), choices=BuyerChoice.choices)
+    text = forms.CharField(label=_("What the buyer said"), required=False, max_length=NOTE_MAX_LENGTH)
+
+
+class ClaimMoveForm(forms.Form):
+    to_status = forms.ChoiceField(label=_("Move to"), choices=ClaimStatus.choices)
+    reference = forms.CharField(label=_("Carrier's reference"), required=False, max_length=100)
+    recovered = forms.DecimalField(
+        label=_("Amount recovered"), required=False, max_digits=12, decimal_places=2
+    )
+    note = forms.CharField(label=_("Note"), required=False, max_length=2000)
+
+
+class LedgerForm(forms.Form):
+    """The ledger export's period (in the URL): a store, from and to (dates, inclusive)."""
+
+    store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none(), required=False)
+    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, stores, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = stores
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise forms.ValidationError(_("The period ends before it starts."))
+        return data

@@ -66,6 +66,7 @@ def cases_for_user(
     sku: str = "",
     older_than_hours: int | None = None,
     assignee_id: int | None = None,
+    pending_approval: bool = False,
     now: datetime | None = None,
 ) -> QuerySet[Case]:
     """The user's cases, filtered, in queue order (SLA due first). `status="open"` means any open status;
@@ -97,6 +98,9 @@ def cases_for_user(
         cases = cases.filter(opened_at__lte=now - timedelta(hours=older_than_hours))
     if assignee_id:
         cases = cases.filter(assignee_id=assignee_id)
+    if pending_approval:
+        waiting = Compensation.objects.filter(case_id=OuterRef("pk"), status="proposed")
+        cases = cases.filter(Exists(waiting))
     if search:
         term = search.strip()
         match = (
@@ -435,6 +439,10 @@ def case_parcel_get(case: Case, tracking_number: str):
     if parcel is None:
         raise Http404("No parcel with that tracking number on this case's order.")
     return parcel
+
+
+def approvals_count_for_user(user: AbstractBaseUser | AnonymousUser) -> int:
+    return approvals_for_user(user).count()
 
 
 def approvals_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Compensation]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import template_views, views
+from cases import compensation_views, template_views, views
 
 app_name = "cases"
 urlpatterns = [
@@ -19,6 +19,20 @@ urlpatterns = [
     path("<int:pk>/note/", views.case_note_view, name="note"),
     path("<int:pk>/message/preview/", views.case_message_preview, name="message_preview"),
     path("<int:pk>/message/", views.case_message_send, name="message_send"),
+    path("<int:pk>/offer/", views.case_offer_view, name="offer"),
+    path("<int:pk>/compensate/", views.case_compensate_view, name="compensate"),
+    path("<int:pk>/buyer-choice/", views.case_buyer_choice_view, name="buyer_choice"),
+    path("<int:pk>/carrier-claim/", views.case_claim_open_view, name="carrier_claim"),
+    path("compensations/<int:pk>/approve/", views.compensation_approve_view, name="compensation_approve"),
+    path("compensations/<int:pk>/reject/", views.compensation_reject_view, name="compensation_reject"),
+    path("compensations/<int:pk>/cancel/", views.compensation_cancel_view, name="compensation_cancel"),
+    path("compensations/<int:pk>/result/", views.compensation_result_view, name="compensation_result"),
+    path("compensations.csv", compensation_views.ledger_export_view, name="ledger_export"),
+    path("approvals/", compensation_views.approvals_view, name="approvals"),
+    path("approvals/decide/", compensation_views.approvals_decide_view, name="approvals_decide"),
+    path("claims/", compensation_views.claims_view, name="claims"),
+    path("claims.csv", compensation_views.claims_export_view, name="claims_export"),
+    path("claims/<int:pk>/move/", compensation_views.claim_move_view, name="claim_move"),
 ]
 urlpatterns += [
     path("templates/", template_views.template_list, name="template_list"),

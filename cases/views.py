@@ -7,22 +7,42 @@ out of band, and `HX-Trigger: cases-changed` so the queue counts refresh; a plai
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from cases.choices import CaseStatus, CaseType, Resolution
+from cases.choices import CaseStatus, CaseType, CompensationStatus, FaultParty, Resolution
+from cases.compensation import (
+    Proposal,
+    Result,
+    case_cost,
+    case_fault_set,
+    claim_open,
+    compensation_approve,
+    compensation_cancel,
+    compensation_propose,
+    compensation_reject,
+    compensation_result,
+    fault_suggested,
+    limit_refusal,
+    offer_propose,
+    playbook_offers,
+    policy_for,
+)
 from cases.forms import (
     ASSIGN,
     CLAIM,
@@ -30,24 +50,33 @@ from cases.forms import (
     SEND,
     AssignForm,
     BulkActionForm,
+    BuyerChoiceForm,
     CaseFilterForm,
+    CompensationForm,
     MessageForm,
     NoteForm,
+    OfferForm,
+    RejectForm,
     ResolveForm,
+    ResultForm,
     StatusForm,
 )
+from cases.integration import IntegrationError, buyer_reply_record
 from cases.messages import message_preview, message_send, messages_bulk_send
-from cases.models import Case
+from cases.models import Case, Claim
 from cases.presenters import queue_rows_present
 from cases.selectors import (
+    approvals_count_for_user,
     assignees_for_user,
     case_children,
+    case_compensations,
     case_get_for_user,
     case_messages,
     case_next_for_user,
     case_page,
     case_timeline,
     cases_for_user,
+    compensation_get_for_user,
     live_sessions_for_user,
     message_templates_for_case,
     message_templates_for_user,
@@ -57,6 +86,7 @@ from cases.workflow import (
     MANAGER_ROLES,
     BulkResult,
     CaseWorkflowError,
+    actor_role_require,
     allowed_transitions,
     case_assign,
     case_claim,
@@ -157,6 +187,7 @@ def _queue_context(request: HttpRequest, form: CaseFilterForm) -> dict[str, Any]
         sku=data.get("sku", ""),
         older_than_hours=data.get("older_than"),
         assignee_id=data["assignee"].pk if data.get("assignee") else None,
+        pending_approval=bool(data.get("pending_approval")),
     )
     page = case_page(cases, after=int(data["after"]) if data.get("after") else None)
     queue_rows_present(page.rows)
@@ -194,8 +225,11 @@ def _nav_context(
     """The queue nav. Pages render it without counts (it fetches them itself once loaded, and again on every
     `cases-changed`), which keeps the count query off the pages' pinned query budget."""
     counts = queue_counts_for_user(request.user) if counted else None
+    manager = _is_manager(request)
     return {
         "counts": counts,
+        "money_nav": manager,
+        "approvals_waiting": approvals_count_for_user(request.user) if counted and manager else None,
         # With the counts (refreshed on every change, off the pages' query budget): tracking that stopped,
         # push-only connections that hear nothing, and pushes no worker has processed.
         "tracking_stopped": connections_stopped_for_user(request.user) if counted else [],
@@ -326,7 +360,51 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
         "templates": message_templates_for_case(case),
         "timeline": case_timeline(case),
         "buyer_messages": case_messages(case),
+        "faults": FaultParty.choices,
+        "fault_suggested": case.fault_party
+        if case.fault_party != FaultParty.UNKNOWN
+        else fault_suggested(case),
+        **_compensation_context(request, case, can_manage=can_manage),
         **extra,
+    }
+
+
+def _compensation_context(request: HttpRequest, case: Case, *, can_manage: bool) -> dict[str, Any]:
+    """The case's compensation panel: the playbook's offers, what was given and what it cost, the claim.
+    Three queries: the compensation rows, the store's policy, the claim."""
+    if case.order_id is None:
+        return {"compensations": []}
+    compensations = list(case_compensations(case))
+    policy = policy_for(case.store_id)
+    now = timezone.now()
+    for compensation in compensations:
+        compensation.approval_refusal = (
+            limit_refusal(compensation, request.user, policy, now)
+            if compensation.status == CompensationStatus.PROPOSED
+            else ""
+        )
+        compensation.can_cancel = compensation.status in (
+            CompensationStatus.PROPOSED,
+            CompensationStatus.APPROVED,
+        ) and (can_manage or compensation.proposed_by_id == request.user.pk)
+        compensation.awaits_result = compensation.status in (
+            CompensationStatus.APPROVED,
+            CompensationStatus.EXECUTING,
+        )
+    claim = Claim.objects.filter(case=case).first()
+    cost = case_cost(case, compensations=compensations, claim=claim)
+    return {
+        "compensations": compensations,
+        "offers": playbook_offers(case, now=now, policy=policy),
+        "compensation_cost": cost,
+        "claim": claim,
+        "can_claim": claim is None
+        and case.fault_party == FaultParty.CARRIER
+        and cost["spent"] > 0
+        and case.shipment_id,
+        "form_token": uuid.uuid4().hex,
+        "compensation_form": CompensationForm(initial={"quantity": 1}),
+        "stock_case": case.type in (CaseType.OVERSOLD, CaseType.OUT_OF_STOCK),
     }
 
 
@@ -474,14 +552,21 @@ def case_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
     data = form.cleaned_data
     done = _("Case #%(id)d resolved: %(resolution)s.") % {
         "id": case.pk, "resolution": Resolution(data["resolution"]).label}  # fmt: skip
-    return _run(
-        request, case,
-        lambda: case_transition(
-            case=case, to_status=CaseStatus.RESOLVED, resolution=data["resolution"], note=data["note"],
-            actor=request.user,
-        ),
-        done=done,
-    )  # fmt: skip
+
+    def resolve() -> None:
+        with transaction.atomic():
+            if data["fault_party"]:
+                case_fault_set(case=case, fault=data["fault_party"], actor=request.user)
+            case_transition(
+                case=case,
+                to_status=CaseStatus.RESOLVED,
+                resolution=data["resolution"],
+                note=data["note"],
+                actor=request.user,
+            )
+            claim_open(case, actor=request.user)  # a carrier-fault case that cost something: a draft claim
+
+    return _run(request, case, resolve, done=done)
 
 
 @require_POST
@@ -551,3 +636,152 @@ def case_message_send(request: HttpRequest, pk: int) -> HttpResponse:
     return _run(
         request, case, lambda: message_send(case=case, template=template, actor=request.user), done=done
     )
+
+
+# --- compensation on the case page ------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def case_offer_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Propose one of the playbook's offers (with its companion coupon)."""
+    case = case_get_for_user(request.user, pk)
+    form = OfferForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, case, error=_form_error(form), status=400)
+    offer = next((o for o in playbook_offers(case) if o.key == form.cleaned_data["offer"]), None)
+    if offer is None:
+        return _action_response(
+            request, case, error=_("That offer is not in this case's playbook."), status=400
+        )
+    done = _("Proposed: %(offer)s.") % {"offer": offer.label.render()}
+    key = f"form:{form.cleaned_data['token']}"
+    return _run(
+        request,
+        case,
+        lambda: offer_propose(case=case, offer=offer, actor=request.user, idempotency_key=key),
+        done=done,
+    )
+
+
+@require_POST
+@login_required
+def case_compensate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Propose any compensation (the free form under the playbook)."""
+    case = case_get_for_user(request.user, pk)
+    form = CompensationForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, case, error=_form_error(form), status=400)
+    data = form.cleaned_data
+    sku = None
+    if data["sku"]:
+        sku = case.store.skus.filter(code=data["sku"].strip()).first()
+        if sku is None:
+            return _action_response(
+                request, case, error=_("No SKU %(code)s in this store.") % {"code": data["sku"]}, status=400
+            )
+    proposal = Proposal(
+        kind=data["kind"], amount=data["amount"], percent=data["percent"], valid_until=data["valid_until"], sku=sku,
+        quantity=data["quantity"] or 1, note=data["note"], reason=data["reason"],
+    )  # fmt: skip
+
+    def propose() -> None:
+        compensation_propose(
+            case=case, proposal=proposal, actor=request.user, idempotency_key=f"form:{data['token']}"
+        )
+
+    return _run(request, case, propose, done=_("Compensation proposed."))
+
+
+def _compensation_action(request: HttpRequest, pk: int, action, *, done: str) -> HttpResponse:
+    compensation = compensation_get_for_user(request.user, pk)
+    case = case_get_for_user(request.user, compensation.case_id)
+    return _run(request, case, lambda: action(compensation), done=done)
+
+
+@require_POST
+@login_required
+def compensation_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _compensation_action(
+        request, pk, lambda c: compensation_approve(compensation=c, actor=request.user),
+        done=_("Approved: the storefront is asked to execute it."),
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def compensation_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    form = RejectForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    return _compensation_action(
+        request, pk, lambda c: compensation_reject(compensation=c, actor=request.user, reason=reason),
+        done=_("Rejected."),
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def compensation_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = (request.POST.get("reason") or "")[:2000]
+    return _compensation_action(
+        request, pk, lambda c: compensation_cancel(compensation=c, actor=request.user, reason=reason),
+        done=_("Cancelled."),
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def compensation_result_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record the platform's result by hand (a store without a storefront integration)."""
+    form = ResultForm(request.POST)
+    if not form.is_valid():
+        compensation = compensation_get_for_user(request.user, pk)
+        case = case_get_for_user(request.user, compensation.case_id)
+        return _action_response(request, case, error=_form_error(form), status=400)
+    data = form.cleaned_data
+    result = Result(
+        executed=data["outcome"] == "executed", reference=data["reference"], reason=data["reason"],
+        carrier=data["carrier"], tracking_number=data["tracking_number"],
+    )  # fmt: skip
+    return _compensation_action(
+        request, pk, lambda c: compensation_result(compensation=c, result=result, actor=request.user),
+        done=_("Result recorded."),
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def case_buyer_choice_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The buyer told an agent (chat, phone) which option they take."""
+    case = case_get_for_user(request.user, pk)
+    form = BuyerChoiceForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, case, error=_form_error(form), status=400)
+
+    def record() -> None:
+        actor_role_require(request.user, case.store_id)
+        try:
+            buyer_reply_record(
+                case=case,
+                actor=request.user,
+                text=form.cleaned_data["text"],
+                option=form.cleaned_data["option"],
+            )
+        except IntegrationError as exc:
+            raise CaseWorkflowError(" ".join(exc.messages)) from None
+
+    return _run(request, case, record, done=_("The buyer's choice is recorded."))
+
+
+@require_POST
+@login_required
+def case_claim_open_view(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(request.user, pk)
+
+    def draft() -> None:
+        if claim_open(case, actor=request.user) is None:
+            raise CaseWorkflowError(
+                _("Nothing to claim: the carrier must be at fault and the case must have cost something.")
+            )
+
+    return _run(request, case, draft, done=_("A claim against the carrier was drafted."))
