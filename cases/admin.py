@@ -6,6 +6,8 @@ from cases.models import (
     CarrierPolicy,
     Case,
     CaseEvent,
+    Claim,
+    Compensation,
     MessageTemplate,
     StorefrontEvent,
     StorePolicy,
@@ -65,12 +67,27 @@ class StorePolicyAdmin(StoreScopedAdmin):
         ),
         ("SLA and priority", {"fields": ["first_contact_hours", "resolution_hours", "high_value_amount"]}),
         ("Buyer messages", {"fields": ["proactive_types"]}),
+        (
+            "Compensation",
+            {
+                "fields": [
+                    "agent_case_limit",
+                    "agent_daily_limit",
+                    "coupons_per_case",
+                    "refund_coupon_amount",
+                    "small_damage_coupon",
+                    "small_damage_order_max",
+                    "grace_days",
+                    "claim_days",
+                ]
+            },
+        ),  # fmt: skip
     ]
 
 
 @admin.register(CarrierPolicy)
 class CarrierPolicyAdmin(StoreScopedAdmin):
-    list_display = ["store", "carrier", "pickup_hours", "stalled_hours", "no_update_hours"]
+    list_display = ["store", "carrier", "pickup_hours", "stalled_hours", "no_update_hours", "claim_days"]
     list_filter = ["store"]
     list_select_related = ["store"]
 
@@ -136,3 +153,30 @@ class StorefrontEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Compensation)
+class CompensationAdmin(ReadOnlyAdmin):
+    """The ledger: read here, written only through the case page, the approval queue and the API."""
+
+    list_display = [
+        "id",
+        "store",
+        "case",
+        "kind",
+        "status",
+        "amount",
+        "currency",
+        "proposed_by",
+        "proposed_at",
+    ]
+    list_filter = ["store", "kind", "status", "origin"]
+    search_fields = ["order__platform_order_id", "platform_reference", "idempotency_key"]
+    list_select_related = ["store", "case", "proposed_by"]
+
+
+@admin.register(Claim)
+class ClaimAdmin(ReadOnlyAdmin):
+    list_display = ["id", "store", "carrier", "status", "amount_claimed", "amount_recovered", "deadline"]
+    list_filter = ["store", "carrier", "status"]
+    list_select_related = ["store"]

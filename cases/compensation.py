@@ -58,6 +58,7 @@ from tracking.models import SKU, Order, Shipment, StockLevel
 log = logging.getLogger(__name__)
 
 K, S = CompensationKind, CompensationStatus
+SPENT = (S.APPROVED, S.EXECUTING, S.EXECUTED)  # what a case cost: approved, whether executed yet or not
 MONEY_MAX = Decimal("9999999999.99")
 REASON_MAX = 2000
 REGISTER_TASK = "tracking.tasks.register_due"
@@ -97,12 +98,12 @@ def refunded(order_id: int) -> Decimal:
 def case_cost(
     case: Case, *, compensations: list[Compensation] | None = None, claim: Claim | None = None
 ) -> dict[str, Decimal]:
-    """What a case cost: compensation executed and under way, and what the carrier paid back. From the
-    rows given (the case page has them), else read."""
+    """What a case cost: compensation approved (executed or under way; a proposal costs nothing yet), and
+    what the carrier paid back. From the rows given (the case page has them), else read."""
     if compensations is None:
         compensations = list(Compensation.objects.filter(case=case, status__in=LIVE_COMPENSATION))
         claim = Claim.objects.filter(case=case).first()
-    spent = sum((c.amount for c in compensations if c.status in LIVE_COMPENSATION), Decimal("0"))
+    spent = sum((c.amount for c in compensations if c.status in SPENT), Decimal("0"))
     recovered = claim.amount_recovered if claim is not None else Decimal("0")
     return {"spent": spent, "recovered": recovered, "net": spent - recovered}
 
