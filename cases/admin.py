@@ -81,7 +81,7 @@ class StorePolicyAdmin(StoreScopedAdmin):
                     "claim_days",
                 ]
             },
-        ),  # fmt: skip
+        ),
     ]
 
 

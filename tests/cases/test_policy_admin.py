@@ -16,6 +16,13 @@ def supervisor_client(client, store):
     return client
 
 
+COMPENSATION = {
+    "agent_case_limit": "50", "agent_daily_limit": "500", "coupons_per_case": 1, "refund_coupon_amount": "5",
+    "small_damage_coupon": "10", "small_damage_order_max": "100", "grace_days": '{"stalled_in_transit": 3}',
+    "claim_days": 30,
+}  # fmt: skip
+
+
 @pytest.mark.django_db
 def test_a_supervisor_edits_their_stores_policy_in_the_admin(supervisor_client, store):
     policy = StorePolicy.objects.create(store=store)
@@ -24,7 +31,7 @@ def test_a_supervisor_edits_their_stores_policy_in_the_admin(supervisor_client, 
         f"/admin/cases/storepolicy/{policy.pk}/change/",
         {"store": store.pk, "pickup_hours": 18, "stalled_hours": 12, "no_update_hours": 48, "restock_wait_days": 7,
          "refund_push_days": 15, "review_orders_per_address": 3, "batch_threshold": 10, "batch_window_hours": 24,
-         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200"},
+         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION},
     )  # fmt: skip
 
     assert response.status_code == 302
@@ -40,7 +47,7 @@ def test_a_nonsense_policy_is_refused_with_a_form_error_and_nothing_saved(superv
         f"/admin/cases/storepolicy/{policy.pk}/change/",
         {"store": store.pk, "pickup_hours": 18, "stalled_hours": 12, "no_update_hours": 48, "restock_wait_days": 30,
          "refund_push_days": 15, "review_orders_per_address": 3, "batch_threshold": 10, "batch_window_hours": 24,
-         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200"},
+         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION},
     )  # fmt: skip
 
     assert response.status_code == 200
