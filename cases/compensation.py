@@ -516,7 +516,8 @@ def compensation_result(
 ) -> tuple[Compensation, bool]:
     """The platform's result, reported by the storefront (`key`) or recorded by an agent (`actor`):
     executed with the platform's reference (a reship with its new parcel, which is then tracked like any
-    other), or failed with the reason (back to the agent; a swap's stock released; nothing retried).
+    other), or failed with the reason (on the case's timeline and page for its agent; a swap's stock
+    released; nothing retried).
     Applied once: the same result again returns (compensation, False); another result for one already
     settled is refused."""
     now = now or timezone.now()
@@ -555,7 +556,6 @@ def compensation_result(
             _release(locked)
             _timeline(locked, Text(gettext_noop("The platform refused %(kind)s: %(reason)s"), kind=_label(K, locked.kind),
                       reason=reason), actor=actor, now=now, key=key)  # fmt: skip
-            Case.objects.filter(pk=locked.case_id).update(needs_attention=True)
     return locked, True
 
 

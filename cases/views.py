@@ -393,8 +393,13 @@ def _compensation_context(request: HttpRequest, case: Case, *, can_manage: bool)
         )
     claim = Claim.objects.filter(case=case).first()
     cost = case_cost(case, compensations=compensations, claim=claim)
+    latest = max((c.proposed_at for c in compensations), default=None)
     return {
         "compensations": compensations,
+        # refused by the platform, and nothing proposed since: the agent's next move
+        "compensations_failed": [
+            c for c in compensations if c.status == CompensationStatus.FAILED and c.proposed_at == latest
+        ],
         "offers": playbook_offers(case, now=now, policy=policy),
         "compensation_cost": cost,
         "claim": claim,

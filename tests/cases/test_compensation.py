@@ -120,7 +120,8 @@ def test_a_swap_reserves_its_stock_and_releases_it_when_refused(store, people):
     compensation_result(compensation=swap, result=Result(executed=False, reason="Platform: SKU delisted"))
     level = StockLevel.objects.get(sku=sku)
     assert (level.reserved, level.on_hand) == (0, 3)
-    assert Case.objects.get(pk=case.pk).needs_attention  # back to the agent
+    refused = case.events.filter(kind="compensation").last()
+    assert refused.data["status"] == "failed" and "Platform: SKU delisted" in refused.message  # for the agent
 
 
 @pytest.mark.django_db

@@ -210,3 +210,26 @@ def test_another_stores_compensation_and_claim_are_404(client, store, people):
         == 404
     )
     assert Compensation.objects.get().status == "approved" and Claim.objects.get().status == "draft"
+
+
+@pytest.mark.django_db
+def test_a_compensation_the_platform_refused_is_on_the_case_page_until_something_else_is_proposed(
+    as_ann, store, people
+):
+    from cases.compensation import Result, compensation_result
+
+    case = _case(store)
+    refund, _ = compensation_propose(
+        case=case, proposal=Proposal(kind="full_refund"), actor=people["sue"], idempotency_key="r"
+    )
+    compensation_result(
+        compensation=refund, result=Result(executed=False, reason="Order already closed on TikTok Shop.")
+    )
+    page = as_ann.get(reverse("cases:detail", args=[case.pk])).content.decode()
+    assert "data-compensation-failed" in page and "Order already closed on TikTok Shop." in page
+    compensation_propose(
+        case=case, proposal=Proposal(kind="coupon", amount="5.00"), actor=people["ann"], idempotency_key="c"
+    )
+    assert (
+        "data-compensation-failed" not in as_ann.get(reverse("cases:detail", args=[case.pk])).content.decode()
+    )

@@ -72,3 +72,28 @@ def test_an_agent_cannot_edit_policy(client, store, agent):
     client.force_login(agent)
 
     assert client.get("/admin/cases/storepolicy/").status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("agent_case_limit", "-1", "Must be zero or more."),
+        ("grace_days", '{"lost_in_space": 3}', "Unknown case types: lost_in_space"),
+        ("grace_days", '{"no_update": -2}', "whole days"),
+    ],
+)
+def test_nonsense_compensation_settings_are_refused(supervisor_client, store, field, value, message):
+    policy = StorePolicy.objects.create(store=store)
+    data = {"store": store.pk, "pickup_hours": 24, "stalled_hours": 12, "no_update_hours": 48, "restock_wait_days": 7,
+            "refund_push_days": 15, "review_orders_per_address": 3, "batch_threshold": 10, "batch_window_hours": 24,
+            "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION, field: value}  # fmt: skip
+    response = supervisor_client.post(f"/admin/cases/storepolicy/{policy.pk}/change/", data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    policy.refresh_from_db()
+    assert policy.agent_case_limit == 50 and policy.grace_days == {
+        "stalled_in_transit": 3,
+        "no_update": 3,
+        "customs_hold": 7,
+    }
