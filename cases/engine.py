@@ -106,14 +106,16 @@ def findings_apply(
                         small_damage_coupon_for(case, now=now)
             elif case_refresh(
                 case=case, priority=priority, facts=finding.facts, summary=finding.summary, now=now,
-                trigger_event_ids=finding.trigger_event_ids,
+                trigger_event_ids=finding.trigger_event_ids, listening=thresholds.storefront_listening,
             ):  # fmt: skip
                 result.updated += 1
         elif case is not None:
             reason = CLEARED_REASONS.get(type, CLEARED_OTHERWISE)
             if shipment is not None and shipment.status == "Delivered":
                 reason = DELIVERED
-            if case_condition_cleared(case=case, reason=reason, now=now):
+            if case_condition_cleared(
+                case=case, reason=reason, now=now, listening=thresholds.storefront_listening
+            ):
                 result.resolved += 1
             else:
                 result.flagged += 1

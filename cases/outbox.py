@@ -22,6 +22,7 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from django.utils import timezone
 from cases.choices import EventDeliveryStatus, Priority, StorefrontEventType
 from cases.models import Case, EventDelivery, EventDeliveryAttempt, StorefrontEvent, WebhookEndpoint
 from portal.db import skip_locked
+from portal.models import ApiKey
 from portal.tasks import wake
 
 log = logging.getLogger(__name__)
@@ -117,11 +119,35 @@ def event_emit(
     wake(WEBHOOKS_TASK)
 
 
+def storefront_listening(store_ids: Iterable[int]) -> set[int]:
+    """The stores among `store_ids` whose storefront can hear events: with an active API key (it pulls) or
+    an active webhook endpoint. Case events are recorded for these alone: for a store with neither, nobody
+    would ever read them (one INSERT per raised case saved; a rule sweep raises thousands)."""
+    ids = set(store_ids)
+    keyed = (
+        ApiKey.objects.filter(store_id__in=ids, revoked_at__isnull=True).order_by().values_list("store_id")
+    )
+    hooked = (
+        WebhookEndpoint.objects.filter(store_id__in=ids, is_active=True).order_by().values_list("store_id")
+    )
+    return {store_id for (store_id,) in keyed.union(hooked)}
+
+
 def case_event_emit(
-    case: Case, kind: StorefrontEventType, *, key: str | int, now: datetime | None = None
+    case: Case,
+    kind: StorefrontEventType,
+    *,
+    key: str | int,
+    now: datetime | None = None,
+    listening: bool | None = None,
 ) -> None:
-    """case.created / case.updated / case.resolved with the case as it is now. `key` makes the event once:
-    the case id for created, the timeline entry's id for the others."""
+    """case.created / case.updated / case.resolved with the case as it is now, when the store's storefront
+    can hear it (`listening`, when the caller knows, e.g. from its batch's PolicyBook; else asked). `key`
+    makes the event once: the case id for created, the timeline entry's id for the others."""
+    if listening is None:
+        listening = bool(storefront_listening([case.store_id]))
+    if not listening:
+        return
     event_emit(
         store_id=case.store_id, kind=kind, data={"case": case_snapshot(case)}, dedupe_key=f"{kind}:{key}",
         case_id=case.pk, now=now,

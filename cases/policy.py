@@ -108,6 +108,9 @@ class Thresholds:
     resolution: timedelta = timedelta(hours=72)
     high_value_amount: Decimal = Decimal("200")
     proactive_types: frozenset[str] = frozenset(DEFAULT_PROACTIVE_TYPES)
+    # Not a threshold: whether the store's storefront hears case events (cases.outbox.storefront_listening),
+    # read with the batch's policies so the rules need not ask per case. None: ask.
+    storefront_listening: bool | None = None
 
     @classmethod
     def from_policy(cls, policy: StorePolicy) -> Thresholds:
@@ -131,12 +134,22 @@ DEFAULTS = Thresholds()
 
 
 class PolicyBook:
-    """The thresholds of a set of stores and their carrier overrides, loaded in two queries."""
+    """The thresholds of a set of stores and their carrier overrides, and whether their storefronts hear case
+    events, loaded in three queries."""
 
     def __init__(self, store_ids: Iterable[int]) -> None:
+        from cases.outbox import storefront_listening
+
         ids = set(store_ids)
+        listening = storefront_listening(ids)
         self._stores = {
             p.store_id: Thresholds.from_policy(p) for p in StorePolicy.objects.filter(store_id__in=ids)
+        }
+        self._stores = {
+            store_id: replace(
+                self._stores.get(store_id, DEFAULTS), storefront_listening=store_id in listening
+            )
+            for store_id in ids
         }
         self._carriers = {(c.store_id, c.carrier): c for c in CarrierPolicy.objects.filter(store_id__in=ids)}
         self._resolved: dict[tuple[int, str], Thresholds] = {}

@@ -146,8 +146,9 @@ def _evaluate(store: Store, *, order_ids: Collection[int] | None, now: datetime)
             priority = max(priority, Priority.HIGH)
         summary = _summary(facts)
         if case is not None and case_refresh(
-            case=case, priority=priority, facts=facts, summary=summary, now=now
-        ):
+            case=case, priority=priority, facts=facts, summary=summary, now=now,
+            listening=thresholds.storefront_listening,
+        ):  # fmt: skip
             result.updated += 1
         if case is None or order.status == OrderStatus.AWAITING_SHIPMENT:
             _, created = order_review_raise(

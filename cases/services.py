@@ -145,7 +145,13 @@ def case_raise(
             message=str(summary),
             data=event_data(summary, {"facts": facts or {}, "trigger_event_ids": list(trigger_event_ids)}),
         )
-        case_event_emit(case, StorefrontEventType.CASE_CREATED, key=case.pk, now=now)
+        case_event_emit(
+            case,
+            StorefrontEventType.CASE_CREATED,
+            key=case.pk,
+            now=now,
+            listening=thresholds.storefront_listening,
+        )
     return case, True
 
 
@@ -157,6 +163,7 @@ def case_refresh(
     summary: str | Text = "",
     now: datetime | None = None,
     trigger_event_ids: Sequence[int] = (),
+    listening: bool | None = None,
 ) -> bool:
     """A rule fired again on an open case: update its priority and facts. Writes a timeline entry only when
     something changed; returns whether it did. Never duplicates the case."""
@@ -181,11 +188,13 @@ def case_refresh(
             case=case, kind=CaseEventKind.UPDATED, created_at=now, message=str(summary),
             data=event_data(summary, changes),
         )  # fmt: skip
-        case_event_emit(case, StorefrontEventType.CASE_UPDATED, key=entry.pk, now=now)
+        case_event_emit(case, StorefrontEventType.CASE_UPDATED, key=entry.pk, now=now, listening=listening)
     return True
 
 
-def case_condition_cleared(*, case: Case, reason: str | Text, now: datetime | None = None) -> bool:
+def case_condition_cleared(
+    *, case: Case, reason: str | Text, now: datetime | None = None, listening: bool | None = None
+) -> bool:
     """The problem went away (delivered, restocked ...). An untouched case resolves itself; a case an agent
     has taken over is flagged for the agent instead, who decides. Returns True when it resolved."""
     now = now or timezone.now()
@@ -218,7 +227,7 @@ def case_condition_cleared(*, case: Case, reason: str | Text, now: datetime | No
                 reason, {"from": old_status, "to": CaseStatus.RESOLVED, "resolution": Resolution.CONDITION_CLEARED}
             ),
         )  # fmt: skip
-        case_event_emit(case, StorefrontEventType.CASE_RESOLVED, key=entry.pk, now=now)
+        case_event_emit(case, StorefrontEventType.CASE_RESOLVED, key=entry.pk, now=now, listening=listening)
     return True
 
 

@@ -224,8 +224,8 @@ def test_a_buyer_message_the_storefront_could_not_post_is_failed_on_the_case(api
 def test_another_stores_key_gets_404_on_every_object_route(store):
     """Every route that names an object, read and write, with another store's key: 404, and nothing
     written. The table is checked against the URL configuration, so a new object route must be added."""
+    mine = Api(store)  # the store listens: its case events are recorded
     case = make_case(store=store)
-    mine = Api(store)
     mine.put("skus/SKU-1", {"name": "x", "unit_price": "1.00"})
     mine.put("live-sessions/L1", {"title": "x", "started_at": "2026-11-11T20:00:00+08:00"})
     order_id = case.order.platform_order_id
@@ -331,3 +331,16 @@ def test_dispatch_leaves_events_for_endpoints_made_after_them(store):
     WebhookEndpoint.objects.create(store=store, url="https://shop.example/h", secret="whsec_x")
     events_dispatch()
     assert not EventDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_case_events_are_recorded_once_the_storefront_can_hear_them(store):
+    from cases.engine import exceptions_sweep
+
+    make_case(store=store)  # no API key, no endpoint: nobody would read it
+    assert not StorefrontEvent.objects.filter(kind__startswith="case.").exists()
+    api = Api(store)
+    second = make_case(store=store)
+    assert [e["data"]["case"]["id"] for e in api.get("events").json()["results"]] == [second.pk]
+    exceptions_sweep()  # the rules read it with their batch's policies
+    assert StorefrontEvent.objects.filter(kind="case.created").count() == 1

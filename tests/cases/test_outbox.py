@@ -207,6 +207,7 @@ def test_in_production_urls_inside_the_network_are_refused(api, store):
 
 @pytest.mark.django_db
 def test_old_events_are_pruned(store):
+    Api(store)
     make_case(store=store)
     assert events_prune(now=timezone.now() + timedelta(days=29)) == 0
     assert events_prune(now=timezone.now() + timedelta(days=31)) == 1
