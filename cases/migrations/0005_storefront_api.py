@@ -122,10 +122,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='case',
-            index=models.Index(fields=['store', 'id'], name='case_store_id_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='case',
             index=models.Index(fields=['store', 'updated_at', 'id'], name='case_store_updated_idx'),
         ),
         migrations.AddIndex(
