@@ -89,6 +89,7 @@ class CaseEventKind(models.TextChoices):
         _("Buyer replied"),
     )  # the buyer's answer (through the storefront or an agent)
     COMPENSATION = "compensation", _("Compensation")  # proposed, approved, rejected, executed ...
+    EVIDENCE = "evidence", _("Evidence")  # a file added or withdrawn
     STOREFRONT_FAILED = "storefront_failed", _("Storefront could not deliver")  # an event acked as failed
 
 
@@ -193,3 +194,48 @@ class ClaimStatus(models.TextChoices):
     ACCEPTED = "accepted", _("Accepted")  # the carrier agreed to pay
     REJECTED = "rejected", _("Rejected")  # the carrier refused
     PAID = "paid", _("Paid")  # the money arrived: amount recovered
+
+
+class EvidenceKind(models.TextChoices):
+    BOOKING_CONFIRMATION = (
+        "booking_confirmation",
+        _("Booking confirmation"),
+    )  # the carrier took the pickup booking
+    HANDOVER_PHOTO = "handover_photo", _("Handover photo")
+    HANDOVER_VIDEO = "handover_video", _("Handover video")
+    CCTV_STILL = "cctv_still", _("CCTV still")  # the warehouse door: the carrier did (not) come
+    CARRIER_CHAT = "carrier_chat", _("Carrier chat log")
+    CALL_RECORD = "call_record", _("Call record")
+    PICKUP_MANIFEST = "pickup_manifest", _("Pickup manifest")
+    DISPATCH_MANIFEST = "dispatch_manifest", _("Dispatch manifest")
+    BUYER_CHAT = "buyer_chat", _("Buyer chat")
+    NOTICE = "notice", _("Weather or government notice")  # force majeure
+    DAMAGE_PHOTO = "damage_photo", _("Damage photo")
+    OTHER = "other", _("Other")
+
+
+class CaptureSource(models.TextChoices):
+    EXIF = "exif", _("the photo's EXIF data")
+    ENTERED = "entered", _("entered by the uploader")
+    UPLOAD = "upload", _("the upload time")
+
+
+class CustodyAction(models.TextChoices):
+    UPLOAD = "upload", _("Uploaded")
+    VIEW = "view", _("Viewed")
+    DOWNLOAD = "download", _("Downloaded")
+    EXPORT = "export", _("Exported in a packet")
+    TOMBSTONE = "tombstone", _("Withdrawn")
+
+
+class AppealStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")  # evidence being gathered
+    EXPORTED = "exported", _("Exported")  # the packet was downloaded
+    SUBMITTED = "submitted", _("Submitted")  # sent to the platform
+    DECIDED = "decided", _("Decided")  # the platform answered
+
+
+class AppealDecision(models.TextChoices):
+    WON = "won", _("Won")
+    PARTIAL = "partial", _("Partly won")
+    LOST = "lost", _("Lost")

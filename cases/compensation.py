@@ -756,10 +756,22 @@ CLAIM_MOVED = gettext_noop("Carrier claim: %(status)s.")
 
 
 def case_fault_set(*, case: Case, fault: str, actor: AbstractBaseUser) -> bool:
-    """Record who was at fault; returns whether it changed."""
+    """Record who was at fault; returns whether it changed. A pickup that was overdue is the carrier's
+    fault only with the booking proof on the case (seed 000: evidence is king; without it the appeal is
+    lost anyway)."""
     actor_role_require(actor, case.store_id)
     if fault not in FaultParty.values:
         raise CompensationError(_("Unknown fault party: %(fault)s.") % {"fault": fault})
+    if (
+        fault == FaultParty.CARRIER
+        and case.type == CaseType.PICKUP_OVERDUE
+        and not case.evidence.filter(kind="booking_confirmation", tombstoned_at__isnull=True).exists()
+    ):
+        raise CompensationError(
+            _(
+                "Upload the booking confirmation first: a late pickup is the carrier's fault only with the booking proof."
+            )
+        )
     changed = Case.objects.filter(pk=case.pk).exclude(fault_party=fault).update(fault_party=fault)
     case.fault_party = fault
     return bool(changed)

@@ -15,7 +15,10 @@ from cases.choices import (
     LIVE_COMPENSATION,
     OPEN_COMPENSATION,
     OPEN_STATUSES,
+    AppealDecision,
+    AppealStatus,
     BuyerChoice,
+    CaptureSource,
     CaseEventKind,
     CaseStatus,
     CaseType,
@@ -23,7 +26,9 @@ from cases.choices import (
     CompensationKind,
     CompensationOrigin,
     CompensationStatus,
+    CustodyAction,
     EventDeliveryStatus,
+    EvidenceKind,
     FaultParty,
     MessageChannel,
     MessageLanguage,
@@ -31,6 +36,7 @@ from cases.choices import (
     Priority,
     Resolution,
 )
+from portal.choices import Platform
 from portal.models import Store
 from tracking.models import SKU, Order, Shipment, TrackingEvent
 
@@ -792,3 +798,171 @@ class Claim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.amount_claimed} {self.currency} ({self.get_status_display()})"
+
+
+def _evidence_path(instance, filename: str) -> str:  # never called: files are saved by cases.evidence
+    return filename
+
+
+class Evidence(models.Model):
+    """A file that proves something about a case, as uploaded: immutable, hashed, its capture time and where
+    that time came from. Withdrawn only by a tombstone; the bytes stay for the retention period."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="evidence")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="evidence")
+    kind = models.CharField(_("kind"), max_length=30, choices=EvidenceKind.choices)
+    file = models.FileField(_("file"), max_length=300, upload_to=_evidence_path)
+    thumbnail = models.FileField(_("thumbnail"), max_length=300, blank=True, upload_to=_evidence_path)
+    original_name = models.CharField(_("file name"), max_length=200)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    content_type = models.CharField(_("type"), max_length=100)
+    captured_at = models.DateTimeField(_("captured"))
+    capture_source = models.CharField(_("capture time from"), max_length=10, choices=CaptureSource.choices)
+    description = models.TextField(_("description"), blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    uploaded_via = models.CharField(_("uploaded with API key"), max_length=100, blank=True)
+    uploaded_at = models.DateTimeField(_("uploaded"))
+    tombstoned_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+    tombstoned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    tombstone_reason = models.TextField(_("why withdrawn"), blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(size__gt=0), name="evidence_not_empty"),
+            models.CheckConstraint(
+                condition=Q(tombstoned_at__isnull=True) | ~Q(tombstone_reason=""),
+                name="evidence_tombstone_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["case", "uploaded_at"], name="evidence_case_idx")]
+        ordering = ["uploaded_at", "id"]
+        verbose_name = _("evidence")
+        verbose_name_plural = _("evidence")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.original_name}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.tombstoned_at is None
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+class AppealScenario(models.Model):
+    """A platform's appeal for one reason, as data: the evidence it needs and its window. The global ones
+    (no store) ship with Afterdesk; a store adds its own in the admin."""
+
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, null=True, blank=True, related_name="appeal_scenarios"
+    )
+    platform = models.CharField(
+        _("platform"), max_length=20, choices=[*Platform.choices, ("any", _("Any platform"))]
+    )
+    code = models.SlugField(_("code"), max_length=60)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("what the platform asks"), blank=True)
+    required = models.JSONField(
+        _("required evidence"), default=list, help_text=_("Evidence kinds and system facts.")
+    )
+    optional = models.JSONField(_("optional evidence"), default=list, blank=True)
+    window_days = models.PositiveIntegerField(_("appeal window (days)"), default=7)
+    window_from = models.CharField(
+        _("window counts from"), max_length=20, choices=[("ship_by", _("the order's ship-by time")),
+                                                          ("penalty", _("the penalty's date"))], default="ship_by",
+    )  # fmt: skip
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "code"], condition=Q(store__isnull=False), name="appeal_scenario_store_code"
+            ),
+            models.UniqueConstraint(
+                fields=["code"], condition=Q(store__isnull=True), name="appeal_scenario_global_code"
+            ),
+        ]
+        ordering = ["platform", "code"]
+        verbose_name = _("appeal scenario")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Appeal(models.Model):
+    """An appeal to the platform covering one case or many (one carrier no-show, 300 late orders)."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="appeals")
+    scenario = models.ForeignKey(AppealScenario, on_delete=models.PROTECT, related_name="appeals")
+    cases = models.ManyToManyField(Case, related_name="appeals")
+    status = models.CharField(
+        _("status"), max_length=12, choices=AppealStatus.choices, default=AppealStatus.DRAFT
+    )
+    penalty_date = models.DateField(_("penalty date"), null=True, blank=True)
+    deadline = models.DateTimeField(_("platform's deadline"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"))
+    exported_at = models.DateTimeField(_("last exported"), null=True, blank=True)
+    exported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    override_reason = models.TextField(_("exported incomplete because"), blank=True)
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    decision = models.CharField(_("decision"), max_length=10, choices=AppealDecision.choices, blank=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    penalty_avoided = models.DecimalField(
+        _("penalty avoided"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["store", "status", "deadline"], name="appeal_queue_idx")]
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("appeal")
+
+    def __str__(self) -> str:
+        return f"{self.scenario} ({self.get_status_display()})"
+
+
+class CustodyEntry(models.Model):
+    """Who did what with a piece of evidence or an appeal's packet, when: uploads, views, downloads,
+    exports, withdrawals. Append-only."""
+
+    evidence = models.ForeignKey(
+        Evidence, on_delete=models.PROTECT, null=True, blank=True, related_name="custody"
+    )
+    appeal = models.ForeignKey(
+        Appeal, on_delete=models.PROTECT, null=True, blank=True, related_name="custody"
+    )
+    action = models.CharField(_("action"), max_length=12, choices=CustodyAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    api_key = models.CharField(_("API key"), max_length=100, blank=True)
+    at = models.DateTimeField(_("at"))
+    detail = models.CharField(_("detail"), max_length=500, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["evidence", "at"], name="custody_evidence_idx"),
+            models.Index(fields=["appeal", "at"], name="custody_appeal_idx"),
+        ]
+        ordering = ["at", "id"]
+        verbose_name = _("custody log entry")
+        verbose_name_plural = _("custody log")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.at:%Y-%m-%d %H:%M}"

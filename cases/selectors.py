@@ -14,12 +14,14 @@ from django.utils import timezone
 
 from cases.choices import OPEN_STATUSES, CaseType
 from cases.models import (
+    Appeal,
     BuyerMessage,
     Case,
     CaseEvent,
     Claim,
     Compensation,
     EventDelivery,
+    Evidence,
     MessageTemplate,
     StorefrontEvent,
     WebhookEndpoint,
@@ -469,3 +471,59 @@ def claim_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Claim
     if claim is None:
         raise Http404("No such claim.")
     return claim
+
+
+# --- evidence and appeals --------------------------------------------------------------------------------
+
+
+def case_evidence(case: Case, *, with_withdrawn: bool = True) -> QuerySet:
+    evidence = Evidence.objects.filter(case=case).select_related("uploaded_by", "tombstoned_by")
+    if not with_withdrawn:
+        evidence = evidence.filter(tombstoned_at__isnull=True)
+    return evidence.order_by("uploaded_at", "pk")
+
+
+def evidence_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int):
+    evidence = (
+        Evidence.objects.filter(store_id__in=store_ids_for_user(user), pk=pk)
+        .select_related("case", "store")
+        .first()
+    )
+    if evidence is None:
+        raise Http404("No such file.")
+    return evidence
+
+
+def evidence_get_for_store(store: Store, pk: int):
+    evidence = Evidence.objects.filter(store=store, pk=pk).select_related("case").first()
+    if evidence is None:
+        raise Http404("No such file in this store.")
+    return evidence
+
+
+def appeals_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet:
+    return (
+        Appeal.objects.filter(store_id__in=store_ids_for_user(user))
+        .select_related("scenario", "store")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def appeal_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int):
+    appeal = appeals_for_user(user).filter(pk=pk).first()
+    if appeal is None:
+        raise Http404("No such appeal.")
+    return appeal
+
+
+def cases_get_for_user(user: AbstractBaseUser | AnonymousUser, ids: list[int]) -> list[Case]:
+    """The user's cases among `ids` (others silently absent), with orders and parcels."""
+    return list(
+        Case.objects.filter(pk__in=ids, store_id__in=store_ids_for_user(user))
+        .select_related("order", "shipment", "store")
+        .order_by("pk")
+    )
+
+
+def custody_for_evidence(evidence) -> QuerySet:
+    return evidence.custody.select_related("actor").order_by("at", "pk")

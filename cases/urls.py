@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import compensation_views, template_views, views
+from cases import compensation_views, evidence_views, template_views, views
 
 app_name = "cases"
 urlpatterns = [
@@ -28,6 +28,16 @@ urlpatterns = [
     path("compensations/<int:pk>/cancel/", views.compensation_cancel_view, name="compensation_cancel"),
     path("compensations/<int:pk>/result/", views.compensation_result_view, name="compensation_result"),
     path("compensations.csv", compensation_views.ledger_export_view, name="ledger_export"),
+    path("<int:pk>/evidence/", evidence_views.evidence_upload_view, name="evidence_upload"),
+    path("evidence/<int:pk>/", evidence_views.evidence_file_view, name="evidence_file"),
+    path("evidence/<int:pk>/thumbnail/", evidence_views.evidence_thumbnail_view, name="evidence_thumbnail"),
+    path("evidence/<int:pk>/withdraw/", evidence_views.evidence_withdraw_view, name="evidence_withdraw"),
+    path("evidence/<int:pk>/custody/", evidence_views.evidence_custody_view, name="evidence_custody"),
+    path("appeals/", evidence_views.appeal_list_view, name="appeal_list"),
+    path("appeals/new/", evidence_views.appeal_new_view, name="appeal_new"),
+    path("appeals/<int:pk>/", evidence_views.appeal_view, name="appeal"),
+    path("appeals/<int:pk>/export/", evidence_views.appeal_export_view, name="appeal_export"),
+    path("appeals/<int:pk>/outcome/", evidence_views.appeal_outcome_view, name="appeal_outcome"),
     path("approvals/", compensation_views.approvals_view, name="approvals"),
     path("approvals/decide/", compensation_views.approvals_decide_view, name="approvals_decide"),
     path("claims/", compensation_views.claims_view, name="claims"),

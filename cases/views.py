@@ -43,6 +43,7 @@ from cases.compensation import (
     playbook_offers,
     policy_for,
 )
+from cases.evidence_views import evidence_context
 from cases.forms import (
     ASSIGN,
     CLAIM,
@@ -424,6 +425,7 @@ def _case_page(request: HttpRequest, case: Case, *, status: int = 200, **extra: 
             "facts": {k: v for k, v in case.facts.items() if not isinstance(v, list | dict)},
             "children": case_children(case) if case.type == CaseType.QUALITY_BATCH else [],
             "buyers": case.facts.get("buyers", [])[:BUYERS_SHOWN],
+            **evidence_context(case),
             **_nav_context(request, in_queue=False),
         }
     )

@@ -231,5 +231,8 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "afterdesk-demo")
 # Outbound webhooks (cases.outbox): may the worker POST to http:// URLs and to addresses inside the network
 # (loopback, private, link-local)? Off in production, so a store admin's URL cannot probe our own network.
 WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", DEBUG or TESTING)
+# Evidence files (cases.evidence): the largest file taken, and what one case may hold in all.
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024 * 1024, minimum=1024 * 1024)
+EVIDENCE_CASE_MAX_BYTES = env_int("EVIDENCE_CASE_MAX_BYTES", 200 * 1024 * 1024, minimum=1024 * 1024)
 # Days storefront events are kept (pending ones too): the pull API's window.
 STOREFRONT_EVENT_RETENTION_DAYS = env_int("STOREFRONT_EVENT_RETENTION_DAYS", 30, minimum=1)

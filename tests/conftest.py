@@ -15,6 +15,12 @@ def _fresh_wake_throttle():
     tasks._woken.clear()
 
 
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    """Uploaded evidence lands in a throwaway directory, never in the checkout's media/."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+
+
 @pytest.fixture
 def store(db):
     return make_store(code="store-a")

@@ -261,3 +261,20 @@ class CompensationResultIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=T
     reference: Annotated[str, msgspec.Meta(max_length=100)] = ""
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
     shipment: ParcelIn | None = None
+
+
+class EvidenceOut(msgspec.Struct):
+    """A file of evidence on a case, as stored: its hash, size and type read from its bytes, and when it
+    was captured (from the photo's EXIF data, the time entered, or the upload time: `capture_time_from`)."""
+
+    id: int
+    case_id: int
+    kind: str
+    original_name: str
+    sha256: str
+    size: int
+    content_type: str
+    captured_at: datetime
+    capture_time_from: str
+    uploaded_at: datetime
+    withdrawn_at: datetime | None

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 
 from cases.api.structs import (
@@ -29,14 +31,16 @@ from cases.api.structs import (
     EventListOut,
     EventOut,
     EventStatusOut,
+    EvidenceOut,
     NoteIn,
     OrderSummary,
     ParcelSummary,
     SlaOut,
     TimelineEntryOut,
 )
-from cases.choices import CaseStatus, CaseType, CompensationOrigin, StorefrontEventType
+from cases.choices import CaseStatus, CaseType, CompensationOrigin, EvidenceKind, StorefrontEventType
 from cases.compensation import CompensationError, Proposal, Result, compensation_propose, compensation_result
+from cases.evidence import EvidenceRefused, evidence_add
 from cases.integration import (
     IntegrationError,
     buyer_reply_record,
@@ -46,7 +50,15 @@ from cases.integration import (
     endpoint_update,
     event_ack,
 )
-from cases.models import Case, CaseEvent, Compensation, EventDelivery, StorefrontEvent, WebhookEndpoint
+from cases.models import (
+    Case,
+    CaseEvent,
+    Compensation,
+    EventDelivery,
+    Evidence,
+    StorefrontEvent,
+    WebhookEndpoint,
+)
 from cases.outbox import PRIORITY_NAMES, case_snapshot, delivery_redeliver, envelope
 from cases.selectors import (
     case_compensations,
@@ -605,3 +617,70 @@ class CompensationResultView(StoreAPIView):
         except CompensationError as exc:
             raise _compensation_refused(exc) from None
         return json_response(compensation_out(compensation_get_for_store(self.store, id)))
+
+
+# --- evidence ------------------------------------------------------------------------------------------
+
+
+def evidence_out(e: Evidence) -> EvidenceOut:
+    return EvidenceOut(
+        id=e.pk, case_id=e.case_id, kind=e.kind, original_name=e.original_name, sha256=e.sha256, size=e.size,
+        content_type=e.content_type, captured_at=e.captured_at, capture_time_from=e.capture_source,
+        uploaded_at=e.uploaded_at, withdrawn_at=e.tombstoned_at,
+    )  # fmt: skip
+
+
+EVIDENCE_UPLOAD = {
+    "multipart/form-data": {
+        "type": "object",
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "One file: a photo, a PDF, a video, a recording or a text file."},
+            "kind": {"type": "string", "enum": EvidenceKind.values},
+            "captured_at": {"type": "string", "format": "date-time", "description": "When it was taken, if the file does not say (ISO 8601 with offset)."},
+            "description": {"type": "string", "maxLength": 2000},
+        },
+        "required": ["file", "kind"],
+    }
+}  # fmt: skip
+
+
+class CaseEvidenceView(StoreAPIView):
+    parser_classes = [MultiPartParser]
+
+    def body_limit(self) -> int:
+        return settings.EVIDENCE_MAX_BYTES + 1024 * 1024  # the file and its form around it
+
+    @endpoint(
+        summary="Add evidence to a case",
+        operation_id="case_evidence_add",
+        description="One file per request, multipart. Its type is read from its bytes and must match its name; "
+        "HTML, SVG, scripts, programs, archives, PDFs with scripts and files that are two things at once are "
+        "refused, as are empty files, files over the per-file limit (25 MB) and cases over theirs (200 MB). "
+        "Stored with its SHA-256, immutable; every use is in the custody log.",
+        tags=["evidence"],
+        parameters=[CASE_ID, IDEMPOTENCY_PARAMETER],
+        request_media=EVIDENCE_UPLOAD,
+        responses={201: (EvidenceOut, "The file as stored.")},
+        errors=(*POST, 404),
+    )
+    def post(self, request: Request, id: int) -> HttpResponse:
+        case = case_get_for_store(self.store, id)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise validation_error([("file", "Send one file in the `file` field (multipart/form-data).")])
+        kind = request.data.get("kind", "")
+        if kind not in EvidenceKind.values:
+            raise validation_error([("kind", f"One of: {', '.join(EvidenceKind.values)}.")])
+        captured = None
+        if request.data.get("captured_at"):
+            captured = parse_datetime(str(request.data["captured_at"]).replace(" ", "+"))
+            if captured is None or timezone.is_naive(captured):
+                raise validation_error([("captured_at", "An ISO 8601 time with its offset.")])
+        try:
+            evidence = evidence_add(
+                case=case, upload=upload, name=upload.name or "", kind=kind, key=self.key, captured_at=captured,
+                description=str(request.data.get("description", ""))[:2000],
+            )  # fmt: skip
+        except EvidenceRefused as exc:
+            raise validation_error([("file", str(exc))]) from None
+        return json_response(evidence_out(evidence), status=201)

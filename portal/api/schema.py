@@ -69,6 +69,7 @@ def endpoint(
     errors: Iterable[int] = READ,
     parameters: Sequence[OpenApiParameter] = (),
     operation_id: str | None = None,
+    request_media: Mapping[str, dict] | None = None,
 ):
     """extend_schema for one endpoint: `responses` {status: (struct or raw schema or None, description)},
     `errors` the problem statuses it can answer."""
@@ -87,7 +88,7 @@ def endpoint(
         documented[(status, PROBLEM_CONTENT_TYPE)] = OpenApiResponse(
             response=ref(Problem), description=PROBLEMS.get(status) or HTTPStatus(status).phrase
         )
-    body = None
+    body = dict(request_media) if request_media else None
     if request is not None:
         body = {
             "application/json": OpenApiRequest(

@@ -118,6 +118,15 @@
   document.addEventListener("click", function (event) {
     var close = event.target.closest("[data-dismiss]");
     if (close) close.closest("li").remove();
+    // The bulk bar's "Build an appeal": a page of its own, not an in-place action.
+    var appeal = event.target.closest("[data-build-appeal-bulk]");
+    if (appeal) {
+      event.preventDefault();
+      var ids = Array.prototype.map.call(document.querySelectorAll("#case-table input[name=ids]:checked"), function (box) {
+        return "ids=" + encodeURIComponent(box.value);
+      });
+      if (ids.length) window.location.href = appeal.getAttribute("formaction") + "?" + ids.join("&");
+    }
   });
 
   function settle() {
