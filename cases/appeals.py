@@ -199,10 +199,14 @@ def _facts(cases: list[Case]) -> dict[str, tuple[bool, str]]:
 def appeal_deadline(scenario: AppealScenario, cases: Iterable[Case], penalty_date=None) -> datetime | None:
     """When the platform stops taking the appeal: the scenario's window after the earliest ship-by of its
     orders, or after the penalty's date."""
+    cases = list(cases)
     if scenario.window_from == "penalty":
         if penalty_date is None:
             return None
-        start = datetime.combine(penalty_date, datetime.min.time(), tzinfo=timezone.get_current_timezone())
+        zone = cases[0].store.tzinfo if cases else timezone.get_current_timezone()
+        start = datetime.combine(
+            penalty_date, datetime.min.time(), tzinfo=zone
+        )  # midnight where the store is
     else:
         ship_by = [case.order.ship_by for case in cases if case.order_id]
         if not ship_by:

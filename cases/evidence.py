@@ -177,6 +177,11 @@ def _text_or_none(data: bytes) -> str | None:
 def _refusal_for(mime: str) -> str:
     if mime in ("text/html", "image/svg+xml", "application/xml", "text/xml"):
         return _("Web pages and SVG images can carry scripts and are not kept: send a photo or a PDF of it.")
+    if mime.startswith(("application/vnd.openxmlformats", "application/vnd.ms-", "application/vnd.oasis",
+                        "application/msword", "application/rtf")):  # fmt: skip
+        return _(
+            "Office documents can carry macros and links and are not kept: save it as a PDF and send that."
+        )
     if mime.startswith(("application/x-", "application/vnd.microsoft")) or mime in (
         "application/zip", "application/gzip", "application/x-tar", "application/x-7z-compressed",
         "application/x-rar-compressed", "application/x-bzip2", "application/x-xz", "application/zstd",
@@ -205,8 +210,11 @@ def _image_check(data: bytes) -> tuple[datetime | None, bool]:
                 exif = image.getexif().get_ifd(0x8769)
         except EvidenceRefused:
             raise
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning) as exc:  # fmt: skip
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise EvidenceRefused(
+                _("The image is larger than any photo (a decompression bomb): refused.")
+            ) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise EvidenceRefused(
                 _("The image cannot be read (%(error)s): send the original photo.")
                 % {"error": type(exc).__name__}

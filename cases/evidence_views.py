@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases.appeals import (
@@ -40,6 +41,7 @@ from cases.selectors import (
     evidence_get_for_user,
 )
 from cases.workflow import BULK_LIMIT, CaseWorkflowError
+from portal.uploads import form_parse_keeping_names, sent_name
 
 # A file shown in the browser runs nothing and loads nothing: the strictest policy that still shows an
 # image or a PDF.
@@ -73,11 +75,15 @@ def _evidence_response(request: HttpRequest, case, *, status: int = 200, error: 
     return redirect(f"{reverse('cases:detail', args=[case.pk])}#case-evidence")
 
 
+@csrf_exempt  # checked below, once the body is parsed with the names as sent (portal.uploads)
 @require_POST
 @login_required
 def evidence_upload_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Files dropped on the case (the page sends each by itself, with its progress; a form without
     JavaScript sends them all at once). Each is checked and stored, or refused with its reason."""
+    refused = form_parse_keeping_names(request)
+    if refused is not None:
+        return refused
     case = case_get_for_user(request.user, pk)
     uploads = request.FILES.getlist("file")
     if not uploads:
@@ -96,7 +102,7 @@ def evidence_upload_view(request: HttpRequest, pk: int) -> HttpResponse:
     for upload in uploads:
         try:
             evidence_add(
-                case=case, upload=upload, name=upload.name or "", kind=request.POST.get("kind") or EvidenceKind.OTHER,
+                case=case, upload=upload, name=sent_name(upload), kind=request.POST.get("kind") or EvidenceKind.OTHER,
                 actor=request.user, captured_at=captured, description=request.POST.get("description", ""),
             )  # fmt: skip
         except (EvidenceRefused, CaseWorkflowError) as exc:

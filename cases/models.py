@@ -847,6 +847,20 @@ class Evidence(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.original_name}"
 
+    TOMBSTONE_FIELDS = frozenset({"tombstoned_at", "tombstoned_by", "tombstone_reason"})
+
+    def save(self, *args, **kwargs):
+        """Written once. Afterwards only the tombstone may be set: the bytes, their hash and their capture
+        time are what was uploaded, for good."""
+        if not self._state.adding:
+            fields = kwargs.get("update_fields")
+            if fields is None or not set(fields) <= self.TOMBSTONE_FIELDS:
+                raise ValueError("Evidence is immutable: only a tombstone can be added to it.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Evidence is never deleted: withdraw it with a tombstone and a reason.")
+
     @property
     def is_live(self) -> bool:
         return self.tombstoned_at is None

@@ -30,7 +30,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from cases.appeals import Checklist, appeal_checklist
+from cases.appeals import Checklist, appeal_checklist, item_label
 from cases.choices import CustodyAction
 from cases.evidence import custody_log
 from cases.models import Appeal, BuyerMessage, Case, CaseEvent, Compensation, Evidence
@@ -309,13 +309,14 @@ def _summary_pdf(
             if parcel is not None:
                 line(
                     _(
-                        "%(order)s: booked %(booked)s, ship by %(ship_by)s, carrier's first scan %(scan)s (%(carrier)s %(number)s)"
+                        "%(order)s: booked %(booked)s, ship by %(ship_by)s, carrier's first scan %(scan)s%(gap)s (%(carrier)s %(number)s)"
                     )
                     % {
                         "order": order.platform_order_id,
                         "booked": at(parcel.booked_at),
                         "ship_by": at(order.ship_by),
                         "scan": at(parcel.accepted_at) if parcel.accepted_at else _("never"),
+                        "gap": _gap(parcel.booked_at, parcel.accepted_at),
                         "carrier": parcel.carrier,
                         "number": parcel.tracking_number,
                     },
@@ -362,7 +363,15 @@ def _summary_pdf(
         line(_("Checklist: %(percent)d%% of the required items.") % {"percent": checklist.percent}, 10)
         for item in checklist.items:
             mark = "[x]" if item.met else "[ ]"
-            line(f"{mark} {item.label}" + ("" if item.required else _(" (optional)")), 9, 13)
+            line(f"{mark} {item_label(item.code)}" + ("" if item.required else _(" (optional)")), 9, 13)
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()
+
+
+def _gap(booked, accepted) -> str:
+    """`, 31 h after the booking`: the number a reviewer looks for first."""
+    if not booked or not accepted:
+        return ""
+    hours = (accepted - booked).total_seconds() / 3600
+    return _(", %(hours).1f h after the booking") % {"hours": hours}

@@ -278,3 +278,9 @@ class EvidenceOut(msgspec.Struct):
     capture_time_from: str
     uploaded_at: datetime
     withdrawn_at: datetime | None
+
+
+class EvidenceListOut(msgspec.Struct):
+    """Every file of a case, in upload order, withdrawn ones with their `withdrawn_at`."""
+
+    results: list[EvidenceOut]

@@ -10,6 +10,7 @@ urlpatterns = [
     path(
         "cases/<int:id>/compensations", views.CaseCompensationsView.as_view(), name="api-case-compensations"
     ),
+    path("cases/<int:id>/evidence", views.CaseEvidenceView.as_view(), name="api-case-evidence"),
     path("compensations/<int:id>", views.CompensationView.as_view(), name="api-compensation"),
     path(
         "compensations/<int:id>/result",

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 
 from cases.api.structs import (
@@ -31,6 +30,7 @@ from cases.api.structs import (
     EventListOut,
     EventOut,
     EventStatusOut,
+    EvidenceListOut,
     EvidenceOut,
     NoteIn,
     OrderSummary,
@@ -62,6 +62,7 @@ from cases.models import (
 from cases.outbox import PRIORITY_NAMES, case_snapshot, delivery_redeliver, envelope
 from cases.selectors import (
     case_compensations,
+    case_evidence,
     case_get_for_store,
     case_parcel_get,
     case_timeline,
@@ -80,6 +81,7 @@ from portal.api.pagination import keyset_page, limit_param
 from portal.api.problems import ApiError, validation_error
 from portal.api.schema import IDEMPOTENCY_PARAMETER, POST, READ, WRITE, endpoint, path_param, query_param
 from portal.api.views import StoreAPIView
+from portal.uploads import NameKeepingDRFParser, sent_name
 from tracking.selectors import latest_checkpoint, sku_get_for_store
 
 CASE_ID = path_param("id", "The case's id.", int)
@@ -645,10 +647,25 @@ EVIDENCE_UPLOAD = {
 
 
 class CaseEvidenceView(StoreAPIView):
-    parser_classes = [MultiPartParser]
+    parser_classes = [NameKeepingDRFParser]
 
     def body_limit(self) -> int:
         return settings.EVIDENCE_MAX_BYTES + 1024 * 1024  # the file and its form around it
+
+    @endpoint(
+        summary="A case's evidence",
+        operation_id="case_evidence_list",
+        description="Every file on the case in upload order, with its SHA-256, size, detected type and capture "
+        "time; withdrawn files stay listed with `withdrawn_at`. The files themselves are served only in the "
+        "portal, to signed-in members of the store.",
+        tags=["evidence"],
+        parameters=[CASE_ID],
+        responses={200: (EvidenceListOut, "The case's files.")},
+        errors=(404, 401, 429),
+    )
+    def get(self, request: Request, id: int) -> HttpResponse:
+        case = case_get_for_store(self.store, id)
+        return json_response(EvidenceListOut(results=[evidence_out(e) for e in case_evidence(case)]))
 
     @endpoint(
         summary="Add evidence to a case",
@@ -678,7 +695,7 @@ class CaseEvidenceView(StoreAPIView):
                 raise validation_error([("captured_at", "An ISO 8601 time with its offset.")])
         try:
             evidence = evidence_add(
-                case=case, upload=upload, name=upload.name or "", kind=kind, key=self.key, captured_at=captured,
+                case=case, upload=upload, name=sent_name(upload), kind=kind, key=self.key, captured_at=captured,
                 description=str(request.data.get("description", ""))[:2000],
             )  # fmt: skip
         except EvidenceRefused as exc:

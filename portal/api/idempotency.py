@@ -11,6 +11,7 @@ writes nothing, so its retry is simply run again. Keys are per store and kept 24
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
 
 import orjson
@@ -30,9 +31,15 @@ KEY_MAX_LENGTH = 255
 _KEPT_HEADERS = ("Content-Type", "Location")
 
 
-def fingerprint(*, method: str, path: str, body: bytes) -> str:
+def fingerprint(*, method: str, path: str, body: bytes, content_type: str = "") -> str:
     """What makes two requests the same request: method, path and body (JSON compared by value, so key
-    order and spacing do not matter)."""
+    order and spacing do not matter; a multipart body without its boundary, which a client draws anew for
+    every send of the same upload)."""
+    boundary = (
+        re.search(r"boundary=\"?([^\";]+)", content_type) if content_type.startswith("multipart/") else None
+    )
+    if boundary:
+        body = body.replace(boundary.group(1).encode("latin-1", "replace"), b"")
     try:
         canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body.strip() else b""
     except orjson.JSONDecodeError:
@@ -54,14 +61,21 @@ def key_validate(key: str) -> str:
 
 
 def idempotency_claim(
-    *, store: Store, key: str, method: str, path: str, body: bytes, now: datetime | None = None
+    *,
+    store: Store,
+    key: str,
+    method: str,
+    path: str,
+    body: bytes,
+    content_type: str = "",
+    now: datetime | None = None,
 ) -> IdempotencyKey | HttpResponse:
     """Claim `key` for this request (the returned row), or answer it: the stored response of the first
     request with this key and body. Raises ApiError 422 for the key reused with another request, 409 while
     the first is still running."""
     now = now or timezone.now()
     key = key_validate(key)
-    digest = fingerprint(method=method, path=path, body=body)
+    digest = fingerprint(method=method, path=path, body=body, content_type=content_type)
     try:
         with transaction.atomic():
             return IdempotencyKey.objects.create(

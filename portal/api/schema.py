@@ -130,7 +130,8 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 
 
 def components_hook(result: dict[str, Any], generator, request, public: bool) -> dict[str, Any]:
-    """POSTPROCESSING_HOOKS: the structs' schemas as components; request bodies with a struct required."""
+    """POSTPROCESSING_HOOKS: the structs' schemas as components; request bodies with a struct or a form
+    required."""
     if _STRUCTS:
         _, components = msgspec.json.schema_components(
             [_STRUCTS[name] for name in sorted(_STRUCTS)], ref_template="#/components/schemas/{name}"
@@ -139,7 +140,8 @@ def components_hook(result: dict[str, Any], generator, request, public: bool) ->
     for path in result.get("paths", {}).values():
         for operation in path.values():
             request_body = operation.get("requestBody") if isinstance(operation, dict) else None
-            if request_body and "$ref" in str(request_body.get("content", {})):
+            content = request_body.get("content", {}) if request_body else {}
+            if "$ref" in str(content) or "multipart/form-data" in content:
                 request_body["required"] = True
     return result
 

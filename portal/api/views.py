@@ -68,8 +68,9 @@ class StoreAPIView(APIView):
 
     def _idempotent(self, request: Request, handler, key: str, *args: Any, **kwargs: Any) -> HttpResponse:
         claimed = idempotency_claim(
-            store=self.store, key=key, method=request.method, path=request.path, body=request.body
-        )
+            store=self.store, key=key, method=request.method, path=request.path, body=request.body,
+            content_type=request.content_type or "",
+        )  # fmt: skip
         if isinstance(claimed, HttpResponse):
             return claimed
         try:

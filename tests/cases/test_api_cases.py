@@ -251,6 +251,8 @@ def test_another_stores_key_gets_404_on_every_object_route(store):
         ("post", f"cases/{case.pk}/buyer-replies", {"text": "x"}),
         ("post", f"events/{event.pk}/ack", {"status": "delivered"}),
         ("post", f"cases/{case.pk}/compensations", {"kind": "full_refund"}),
+        ("get", f"cases/{case.pk}/evidence", None),
+        ("post", f"cases/{case.pk}/evidence", {"kind": "other"}),
         ("get", f"compensations/{compensation.pk}", None),
         ("post", f"compensations/{compensation.pk}/result", {"status": "executed"}),
         ("get", f"webhook-endpoints/{endpoint.pk}", None),
