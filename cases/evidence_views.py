@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.db.models import Count
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -236,7 +237,8 @@ def appeal_new_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def appeal_list_view(request: HttpRequest) -> HttpResponse:
-    return render(request, "cases/appeal_list.html", {"appeals": list(appeals_for_user(request.user)[:200])})
+    appeals = appeals_for_user(request.user).annotate(case_count=Count("cases"))[:200]
+    return render(request, "cases/appeal_list.html", {"appeals": list(appeals), "now": timezone.now()})
 
 
 @require_GET

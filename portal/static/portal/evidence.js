@@ -36,24 +36,38 @@
         }
         if (request.status !== 200) {
           row.classList.add("failed");
-          errors.push(file.name);
+          errors.push(reason(request) || file.name + ": " + (request.statusText || "upload failed"));
         }
         pending -= 1;
         if (pending === 0 && lastHtml) {
           var card = document.getElementById("case-evidence");
           card.outerHTML = lastHtml;
           if (window.htmx) window.htmx.process(document.getElementById("case-evidence"));
-          if (errors.length && !document.querySelector("#case-evidence [data-evidence-error]")) {
-            var banner = document.createElement("div");
-            banner.className = "banner banner-bad";
-            banner.setAttribute("role", "alert");
-            banner.textContent = errors.join(", ");
-            document.querySelector("#case-evidence h2").after(banner);
+          var shown = document.querySelector("#case-evidence [data-evidence-error]");
+          if (errors.length) {
+            // the card shown is the last answer's: it may be a success that knows nothing of the others' refusals
+            if (!shown) {
+              shown = document.createElement("div");
+              shown.className = "banner banner-bad";
+              shown.setAttribute("role", "alert");
+              shown.setAttribute("data-evidence-error", "");
+              document.querySelector("#case-evidence h2").after(shown);
+            }
+            shown.textContent = errors.join(" ");
           }
         }
       });
       request.send(data);
     });
+  }
+
+  // The refusal the server wrote in its copy of the card, if it answered with one.
+  function reason(request) {
+    if (!request.responseText) return "";
+    var template = document.createElement("template");
+    template.innerHTML = request.responseText;
+    var banner = template.content.querySelector("[data-evidence-error]");
+    return banner ? banner.textContent.trim() : "";
   }
 
   document.addEventListener("change", function (event) {
