@@ -1,18 +1,24 @@
 from django.contrib import admin
-from django.db.models import Q
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from cases.models import (
+    Appeal,
+    AppealScenario,
     BuyerMessage,
     CarrierPolicy,
     Case,
     CaseEvent,
     Claim,
     Compensation,
+    CustodyEntry,
+    Evidence,
     MessageTemplate,
     StorefrontEvent,
     StorePolicy,
 )
-from portal.admin import ReadOnlyAdmin, StoreScopedAdmin
+from portal.admin import ReadOnlyAdmin, StoreOrGlobalAdmin, StoreScopedAdmin
 
 
 class CaseEventInline(admin.TabularInline):
@@ -93,7 +99,7 @@ class CarrierPolicyAdmin(StoreScopedAdmin):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(StoreScopedAdmin):
+class MessageTemplateAdmin(StoreOrGlobalAdmin):
     """Supervisors and admins manage their stores' templates; the global defaults (no store) are shown to
     them read-only and changed only by superusers. clean() refuses unknown placeholders."""
 
@@ -103,33 +109,52 @@ class MessageTemplateAdmin(StoreScopedAdmin):
     list_select_related = ["store"]
     fields = ["store", "case_type", "language", "channel", "name", "subject", "body", "is_active"]
 
-    def get_queryset(self, request):
-        queryset = super(StoreScopedAdmin, self).get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(Q(store__in=self._store_ids(request)) | Q(store__isnull=True))
 
-    def has_view_permission(self, request, obj=None):
-        if obj is not None and obj.store_id is None:
-            return self._allowed(request)
-        return self._allowed(request, obj)
+@admin.register(AppealScenario)
+class AppealScenarioAdmin(StoreOrGlobalAdmin):
+    """A store's own appeal scenarios (a platform's new appeal reason, a carrier's claim form) beside the ones
+    Afterdesk ships. clean() refuses evidence kinds and system facts it does not know."""
 
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.store_id is None:
-            return request.user.is_superuser
-        return self._allowed(request, obj)
+    list_display = ["name", "platform", "code", "store", "window_days", "window_from", "is_active"]
+    list_filter = ["platform", "is_active", "store"]
+    search_fields = ["name", "code", "description"]
+    list_select_related = ["store"]
+    fields = ["store", "platform", "code", "name", "description", "required", "optional", "window_days",
+              "window_from", "is_active"]  # fmt: skip
 
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.store_id is None:
-            return request.user.is_superuser
-        return self._allowed(request, obj)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if not request.user.is_superuser and "store" in form.base_fields:
-            form.base_fields["store"].required = True
-            form.base_fields["store"].empty_label = None
-        return form
+@admin.register(Evidence)
+class EvidenceAdmin(ReadOnlyAdmin):
+    """The files as uploaded, never changed here; opened through the portal's own view (which logs it)."""
+
+    list_display = ["original_name", "kind", "store", "case", "size", "content_type", "capture_source",
+                    "uploaded_at", "tombstoned_at"]  # fmt: skip
+    list_filter = ["store", "kind", "content_type", "capture_source"]
+    search_fields = ["original_name", "sha256"]
+    list_select_related = ["store", "case"]
+    exclude = ["file", "thumbnail"]  # no public media URL: the portal serves them
+    readonly_fields = ["open"]
+
+    @admin.display(description=_("file"))
+    def open(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("cases:evidence_file", args=[obj.pk]), obj.original_name
+        )
+
+
+@admin.register(Appeal)
+class AppealAdmin(ReadOnlyAdmin):
+    list_display = ["scenario", "store", "status", "deadline", "decision", "penalty_avoided", "created_at"]
+    list_filter = ["store", "status", "decision"]
+    list_select_related = ["store", "scenario"]
+    exclude = ["cases"]
+
+
+@admin.register(CustodyEntry)
+class CustodyEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "action", "evidence", "appeal", "actor", "api_key", "detail"]
+    list_filter = ["action"]
+    list_select_related = ["evidence", "appeal__scenario", "actor"]
 
 
 @admin.register(BuyerMessage)

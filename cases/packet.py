@@ -32,8 +32,7 @@ from django.utils.translation import gettext as _
 
 from cases.appeals import Checklist, appeal_checklist, item_label
 from cases.choices import CustodyAction
-from cases.evidence import custody_log
-from cases.models import Appeal, BuyerMessage, Case, CaseEvent, Compensation, Evidence
+from cases.models import Appeal, BuyerMessage, Case, CaseEvent, Compensation, CustodyEntry, Evidence
 from cases.texts import event_message
 from tracking.models import TrackingEvent
 
@@ -82,12 +81,14 @@ def packet_stream(
     cases = list(appeal.cases.select_related("order", "shipment", "store").order_by("pk"))
     files = _files(cases)
     manifest = _manifest(appeal, cases, files, checklist, exporter=exporter, now=now)
-    for item in files:
-        custody_log(evidence=item.evidence, appeal=appeal, action=CustodyAction.EXPORT, actor=exporter, now=now,
-                    detail=item.name)  # fmt: skip
-    custody_log(
-        appeal=appeal, action=CustodyAction.EXPORT, actor=exporter, now=now, detail=packet_name(appeal)
-    )
+    CustodyEntry.objects.bulk_create(
+        [
+            *(CustodyEntry(evidence=item.evidence, appeal=appeal, action=CustodyAction.EXPORT, actor=exporter,
+                           at=now, detail=item.name) for item in files),
+            CustodyEntry(appeal=appeal, action=CustodyAction.EXPORT, actor=exporter, at=now, detail=packet_name(appeal)),
+        ],
+        batch_size=1000,
+    )  # fmt: skip
     moved = {"status": "exported"} if appeal.status == "draft" else {}
     Appeal.objects.filter(pk=appeal.pk).update(exported_at=now, exported_by=exporter, **moved)
     sink = _Sink()

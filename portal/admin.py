@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Q
 
 from portal.choices import Role
 from portal.models import Membership, Store
@@ -86,3 +87,39 @@ class StoreScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self._allowed(request, obj)
+
+
+class StoreOrGlobalAdmin(StoreScopedAdmin):
+    """A store's own rows beside the global defaults (no store) that ship with Afterdesk: supervisors and
+    admins see both, change their stores' rows, and see the defaults read-only (superusers change them)."""
+
+    def get_queryset(self, request):
+        queryset = super(StoreScopedAdmin, self).get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(
+            Q(**{f"{self.store_field}__in": self._store_ids(request)})
+            | Q(**{f"{self.store_field}__isnull": True})
+        )
+
+    def has_view_permission(self, request, obj=None):
+        if obj is not None and getattr(obj, f"{self.store_field}_id") is None:
+            return self._allowed(request)
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and getattr(obj, f"{self.store_field}_id") is None:
+            return request.user.is_superuser
+        return self._allowed(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and getattr(obj, f"{self.store_field}_id") is None:
+            return request.user.is_superuser
+        return self._allowed(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not request.user.is_superuser and self.store_field in form.base_fields:
+            form.base_fields[self.store_field].required = True
+            form.base_fields[self.store_field].empty_label = None
+        return form

@@ -19,6 +19,7 @@ SECTIONS: dict[str, str] = {
     "rules": "portal.bench.rules",
     "queue": "portal.bench.queue",
     "api": "portal.bench.api",
+    "evidence": "portal.bench.evidence",
 }
 
 

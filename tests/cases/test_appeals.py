@@ -431,3 +431,59 @@ def test_the_case_page_costs_the_same_queries_with_files_and_appeals(agent_clien
         add(case, png(size=(10 + n, 10)), f"p{n}.png", "other", agent_client.agent)
         appeal_create(store=store, scenario=scenario("carrier-claim"), cases=[case], actor=agent_client.agent)
     assert queries() == one
+
+
+# --- a store's own scenarios, in the admin -----------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_supervisor_client(client, supervisor):
+    supervisor.is_staff = True
+    supervisor.save(update_fields=["is_staff"])
+    client.force_login(supervisor)
+    return client
+
+
+def _scenario_form(store_id, **overrides):
+    data = {"store": store_id, "platform": "tiktok_shop", "code": "tts-flood", "name": "Warehouse flooded",
+            "description": "", "required": '["notice", "cctv_still", "booking_time"]', "optional": "[]",
+            "window_days": "3", "window_from": "penalty", "is_active": "on"}  # fmt: skip
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.django_db
+def test_a_supervisor_adds_a_scenario_and_unknown_items_are_refused(staff_supervisor_client, store):
+    url = "/admin/cases/appealscenario/add/"
+    bad = staff_supervisor_client.post(url, _scenario_form(store.pk, required='["notice", "selfie"]'))
+    assert bad.status_code == 200 and "Unknown: selfie" in bad.content.decode()
+    wrong_platform = staff_supervisor_client.post(url, _scenario_form(store.pk, platform="shopee"))
+    assert "The store sells on TikTok Shop" in wrong_platform.content.decode()
+    assert not AppealScenario.objects.filter(store=store).exists()
+
+    assert staff_supervisor_client.post(url, _scenario_form(store.pk)).status_code == 302
+    own = AppealScenario.objects.get(store=store)
+    assert own.required == ["notice", "cctv_still", "booking_time"] and own in scenarios_for_store(store)
+
+
+@pytest.mark.django_db
+def test_the_shipped_scenarios_are_read_only_to_a_supervisor(staff_supervisor_client, store):
+    shipped = scenario(NO_SHOW)
+    url = f"/admin/cases/appealscenario/{shipped.pk}/change/"
+    assert staff_supervisor_client.get(url).status_code == 200
+    assert (
+        staff_supervisor_client.post(url, _scenario_form("", code=NO_SHOW, window_days="90")).status_code
+        == 403
+    )
+    shipped.refresh_from_db()
+    assert shipped.window_days == 7
+
+
+@pytest.mark.django_db
+def test_evidence_in_the_admin_is_read_only_and_opened_through_the_portal(admin_client, store, agent):
+    evidence = add(no_show_case(store), png(), "a.png", "other", agent)
+    page = admin_client.get(f"/admin/cases/evidence/{evidence.pk}/change/").content.decode()
+    assert reverse("cases:evidence_file", args=[evidence.pk]) in page and "/media/" not in page
+    assert admin_client.post(f"/admin/cases/evidence/{evidence.pk}/delete/").status_code == 403
+    assert admin_client.get("/admin/cases/custodyentry/").status_code == 200
+    assert admin_client.get("/admin/cases/appeal/").status_code == 200

@@ -81,3 +81,24 @@ def test_the_api_section_prints_its_tables_at_a_tiny_scale():
         assert len(rows) == count, (metric, result.stdout)
     assert "0 orders and 0 parcels still due after it" in result.stdout
     assert "scratch database dropped" in result.stdout
+
+
+def test_the_evidence_section_streams_a_packet_at_a_tiny_scale():
+    scratch = f"{connection.settings_dict['NAME']}_bench_smoke"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "bench", "--only", "evidence", "--scale", "0.005", "--database", scratch],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("read + CRC-32 of the same files") for line in lines)
+    for metric in ("packet export, streamed", "peak memory added while streaming"):
+        rows = [line for line in lines if line.startswith(metric) and line.endswith(("PASS", "MISS"))]
+        assert len(rows) == 1, (metric, result.stdout)
+    assert "Appeal packet: 2 cases, 3 files" in result.stdout
+    assert "scratch database dropped" in result.stdout
