@@ -919,14 +919,16 @@ class AppealScenario(models.Model):
         for field in ("required", "optional"):
             value = getattr(self, field)
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                errors[field] = _("A list of codes, such as [\"booking_confirmation\", \"booking_time\"].")
+                errors[field] = _('A list of codes, such as ["booking_confirmation", "booking_time"].')
             elif unknown := [item for item in value if item not in known]:
                 errors[field] = _("Unknown: %(codes)s. Known: %(known)s.") % {
                     "codes": ", ".join(unknown), "known": ", ".join(sorted(known))}  # fmt: skip
         if isinstance(self.required, list) and not self.required and "required" not in errors:
             errors["required"] = _("Name at least one required item: an appeal needs proof.")
         if self.store_id and self.platform not in (self.store.platform, "any"):
-            errors["platform"] = _("The store sells on %(platform)s.") % {"platform": self.store.get_platform_display()}
+            errors["platform"] = _("The store sells on %(platform)s.") % {
+                "platform": self.store.get_platform_display()
+            }
         if errors:
             raise ValidationError(errors)
 

@@ -86,7 +86,17 @@ def test_the_api_section_prints_its_tables_at_a_tiny_scale():
 def test_the_evidence_section_streams_a_packet_at_a_tiny_scale():
     scratch = f"{connection.settings_dict['NAME']}_bench_smoke"
     result = subprocess.run(
-        [sys.executable, "manage.py", "bench", "--only", "evidence", "--scale", "0.005", "--database", scratch],
+        [
+            sys.executable,
+            "manage.py",
+            "bench",
+            "--only",
+            "evidence",
+            "--scale",
+            "0.005",
+            "--database",
+            scratch,
+        ],
         cwd=settings.BASE_DIR,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         capture_output=True,
