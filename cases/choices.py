@@ -226,6 +226,7 @@ class CustodyAction(models.TextChoices):
     DOWNLOAD = "download", _("Downloaded")
     EXPORT = "export", _("Exported in a packet")
     TOMBSTONE = "tombstone", _("Withdrawn")
+    PURGE = "purge", _("Bytes deleted after the retention period")
 
 
 class AppealStatus(models.TextChoices):

@@ -387,3 +387,29 @@ def custody_log(
         evidence=evidence, appeal=appeal, action=action, actor=actor, api_key=key.name if key else "",
         at=now or timezone.now(), detail=detail,
     )  # fmt: skip
+
+
+def evidence_withdrawn_prune(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Delete the bytes (and thumbnails) of files withdrawn more than EVIDENCE_WITHDRAWN_RETENTION_DAYS ago.
+    The row, its hash and its custody log stay, with a custody line for the deletion. Safe to repeat after a
+    crash: a file already gone is simply gone (the storage's delete of a missing name is a no-op)."""
+    days = settings.EVIDENCE_WITHDRAWN_RETENTION_DAYS
+    if days == 0:
+        return 0
+    now = now or timezone.now()
+    due = Evidence.objects.filter(
+        tombstoned_at__lt=now - timedelta(days=days), bytes_deleted_at__isnull=True
+    ).order_by("pk")
+    done = 0
+    while rows := list(due[:batch]):
+        for evidence in rows:
+            default_storage.delete(evidence.file.name)
+            if evidence.thumbnail:
+                default_storage.delete(evidence.thumbnail.name)
+            with transaction.atomic():
+                evidence.bytes_deleted_at = now
+                evidence.save(update_fields=["bytes_deleted_at"])
+                custody_log(evidence=evidence, action=CustodyAction.PURGE, now=now,
+                            detail=f"{days} days after the withdrawal")  # fmt: skip
+            done += 1
+    return done

@@ -131,6 +131,12 @@ def evidence_file_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The file itself: images and PDFs inline (sandboxed), everything else as a download; `?download=1`
     always downloads. Logged in the custody log."""
     evidence = evidence_get_for_user(request.user, pk)
+    if evidence.bytes_deleted_at is not None:
+        return HttpResponse(
+            _("This file was withdrawn and its bytes deleted on %(at)s, after the retention period. Its SHA-256 "
+              "was %(sha)s.") % {"at": evidence.bytes_deleted_at.date().isoformat(), "sha": evidence.sha256},
+            status=410, content_type="text/plain; charset=utf-8",
+        )  # fmt: skip
     download = request.GET.get("download") == "1" or evidence.content_type not in INLINE
     custody_log(
         evidence=evidence,
@@ -148,7 +154,7 @@ def evidence_file_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def evidence_thumbnail_view(request: HttpRequest, pk: int) -> HttpResponse:
     evidence = evidence_get_for_user(request.user, pk)
-    if not evidence.thumbnail:
+    if not evidence.thumbnail or evidence.bytes_deleted_at is not None:
         return HttpResponse(status=404)
     return _harden(
         FileResponse(default_storage.open(evidence.thumbnail.name, "rb"), content_type="image/jpeg")

@@ -830,6 +830,9 @@ class Evidence(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     tombstone_reason = models.TextField(_("why withdrawn"), blank=True)
+    # A withdrawn file's bytes are deleted once EVIDENCE_WITHDRAWN_RETENTION_DAYS have passed; the row, its
+    # hash and its custody log stay.
+    bytes_deleted_at = models.DateTimeField(_("bytes deleted"), null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -847,7 +850,7 @@ class Evidence(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.original_name}"
 
-    TOMBSTONE_FIELDS = frozenset({"tombstoned_at", "tombstoned_by", "tombstone_reason"})
+    TOMBSTONE_FIELDS = frozenset({"tombstoned_at", "tombstoned_by", "tombstone_reason", "bytes_deleted_at"})
 
     def save(self, *args, **kwargs):
         """Written once. Afterwards only the tombstone may be set: the bytes, their hash and their capture

@@ -66,6 +66,13 @@ def deliver_webhooks(max_rounds: int = 20) -> dict[str, int]:
     return {"dispatched": dispatched, "delivered": delivered, "retrying": retrying, "failed": failed}
 
 
+def prune_withdrawn_evidence() -> int:
+    """Delete the bytes of evidence withdrawn longer ago than its retention (the rows stay)."""
+    from cases.evidence import evidence_withdrawn_prune
+
+    return evidence_withdrawn_prune()
+
+
 def prune_storefront_events() -> int:
     """Forget storefront events past their retention (and their deliveries with them)."""
     from cases.outbox import events_prune

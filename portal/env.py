@@ -96,3 +96,36 @@ def parse_database_url(url: str) -> dict[str, Any]:
 
 def env_database(name: str, default: str) -> dict[str, Any]:
     return parse_database_url(os.environ.get(name) or default)
+
+
+def env_file_storage(prefix: str) -> dict[str, Any]:
+    """The STORAGES entry for uploaded files: the filesystem (MEDIA_ROOT), or an S3-compatible bucket
+    (AWS S3, MinIO, Cloudflare R2, Alibaba OSS ...) when `<prefix>_S3_BUCKET` is set, through django-storages
+    (`pip install "afterdesk[s3]"`). Credentials come the standard AWS way (AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY, or the instance's role); objects are private and never overwritten."""
+    bucket = os.environ.get(f"{prefix}_S3_BUCKET", "").strip()
+    if not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    try:
+        import storages.backends.s3  # noqa: F401
+    except ImportError:
+        raise ImproperlyConfigured(
+            f'{prefix}_S3_BUCKET is set but django-storages is not installed: pip install "afterdesk[s3]".'
+        ) from None
+    endpoint = os.environ.get(f"{prefix}_S3_ENDPOINT_URL", "").strip() or None
+    if endpoint is not None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ImproperlyConfigured(f"{prefix}_S3_ENDPOINT_URL must be an http:// or https:// URL.")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint,
+            "region_name": os.environ.get(f"{prefix}_S3_REGION", "").strip() or None,
+            "location": os.environ.get(f"{prefix}_S3_PREFIX", "").strip().strip("/"),
+            "default_acl": "private",
+            "querystring_auth": True,  # never a public URL: the portal serves files through its own view
+            "file_overwrite": False,
+        },
+    }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from portal.env import env_bool, env_database, env_int, env_list, env_str, env_url
+from portal.env import env_bool, env_database, env_file_storage, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("AFTERDESK_VAR_DIR", str(BASE_DIR / "var")))
@@ -135,7 +135,8 @@ STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Evidence files: MEDIA_ROOT, or an S3-compatible bucket with FILES_S3_BUCKET (portal.env.env_file_storage).
+    "default": env_file_storage("FILES"),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -234,5 +235,7 @@ WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", DEBUG or TESTING)
 # Evidence files (cases.evidence): the largest file taken, and what one case may hold in all.
 EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024 * 1024, minimum=1024 * 1024)
 EVIDENCE_CASE_MAX_BYTES = env_int("EVIDENCE_CASE_MAX_BYTES", 200 * 1024 * 1024, minimum=1024 * 1024)
+# Days a withdrawn evidence file's bytes are kept after the withdrawal (0: for ever); live files are never deleted.
+EVIDENCE_WITHDRAWN_RETENTION_DAYS = env_int("EVIDENCE_WITHDRAWN_RETENTION_DAYS", 365, minimum=0)
 # Days storefront events are kept (pending ones too): the pull API's window.
 STOREFRONT_EVENT_RETENTION_DAYS = env_int("STOREFRONT_EVENT_RETENTION_DAYS", 30, minimum=1)

@@ -407,3 +407,36 @@ def test_an_api_upload_over_the_limit_is_a_413_before_it_is_read(store, settings
     response = _api_upload(api, case.pk, "big.jpg", os.urandom(1_100_000))
     assert response.status_code == 413
     assert not Evidence.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_files_bytes_are_deleted_after_the_retention_and_its_record_stays(
+    agent_client, store, agent, settings
+):
+    from cases.evidence import evidence_withdrawn_prune
+
+    settings.EVIDENCE_WITHDRAWN_RETENTION_DAYS = 30
+    case = make_case(store=store)
+    old = add(case, jpeg(), "wrong.jpg", actor=agent)
+    recent = add(case, png(), "recent.png", actor=agent)
+    live = add(case, b"chat\n", "chat.txt", actor=agent)
+    evidence_tombstone(
+        evidence=old, actor=agent, reason="Other order", now=timezone.now() - timedelta(days=31)
+    )
+    evidence_tombstone(evidence=recent, actor=agent, reason="Blurry", now=timezone.now() - timedelta(days=29))
+
+    assert evidence_withdrawn_prune() == 1
+    assert evidence_withdrawn_prune() == 0  # done once
+
+    old.refresh_from_db()
+    assert old.bytes_deleted_at and old.sha256 and not default_storage.exists(old.file.name)
+    assert not default_storage.exists(old.thumbnail.name)
+    assert default_storage.exists(recent.file.name) and default_storage.exists(live.file.name)
+    assert list(old.custody.order_by("pk").values_list("action", flat=True)) == ["upload", "tombstone", "purge"]
+    gone = agent_client.get(reverse("cases:evidence_file", args=[old.pk]))
+    assert gone.status_code == 410 and old.sha256 in gone.content.decode()
+    page = agent_client.get(reverse("cases:detail", args=[case.pk])).content.decode()
+    assert "file deleted after the retention period" in page
+    settings.EVIDENCE_WITHDRAWN_RETENTION_DAYS = 0
+    evidence_tombstone(evidence=live, actor=agent, reason="x", now=timezone.now() - timedelta(days=900))
+    assert evidence_withdrawn_prune() == 0  # 0 keeps them for ever

@@ -127,3 +127,30 @@ def test_a_public_url_loses_its_trailing_slash_so_paths_can_follow(monkeypatch):
     assert env_url("X_URL", "http://127.0.0.1:8000") == "https://desk.example.com/afterdesk"
     monkeypatch.delenv("X_URL")
     assert env_url("X_URL", "http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
+def test_files_go_to_the_filesystem_unless_a_bucket_is_named(monkeypatch):
+    from portal.env import env_file_storage
+
+    monkeypatch.delenv("FILES_S3_BUCKET", raising=False)
+    assert env_file_storage("FILES") == {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+
+def test_a_bucket_without_django_storages_or_with_a_bad_endpoint_fails_loudly(monkeypatch):
+    import importlib.util
+
+    from portal.env import env_file_storage
+
+    monkeypatch.setenv("FILES_S3_BUCKET", "afterdesk-evidence")
+    if importlib.util.find_spec("storages") is None:
+        with pytest.raises(ImproperlyConfigured, match=r'pip install "afterdesk\[s3\]"'):
+            env_file_storage("FILES")
+        return
+    monkeypatch.setenv("FILES_S3_ENDPOINT_URL", "minio:9000")
+    with pytest.raises(ImproperlyConfigured, match="FILES_S3_ENDPOINT_URL must be an http"):
+        env_file_storage("FILES")
+    monkeypatch.setenv("FILES_S3_ENDPOINT_URL", "https://minio.internal:9000")
+    monkeypatch.setenv("FILES_S3_PREFIX", "/evidence/")
+    storage = env_file_storage("FILES")
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storage["OPTIONS"]["location"] == "evidence" and storage["OPTIONS"]["file_overwrite"] is False

@@ -113,6 +113,7 @@ DECLARED = [
     ("cases.tasks.evaluate_orders", (Schedule.MINUTES, 1)),
     ("cases.tasks.deliver_webhooks", (Schedule.MINUTES, 1)),
     ("cases.tasks.prune_storefront_events", (Schedule.HOURLY, None)),
+    ("cases.tasks.prune_withdrawn_evidence", (Schedule.DAILY, None)),
     ("portal.tasks.prune_idempotency_keys", (Schedule.HOURLY, None)),
 ]
 

@@ -70,6 +70,11 @@ SCHEDULES = [
         "schedule_type": Schedule.HOURLY,
     },
     {
+        "name": "cases: delete withdrawn evidence files past their retention",
+        "func": "cases.tasks.prune_withdrawn_evidence",
+        "schedule_type": Schedule.DAILY,
+    },
+    {
         "name": "portal: forget API idempotency keys older than 24 h",
         "func": "portal.tasks.prune_idempotency_keys",
         "schedule_type": Schedule.HOURLY,
