@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CaseType(models.TextChoices):
@@ -239,4 +240,4 @@ class AppealStatus(models.TextChoices):
 class AppealDecision(models.TextChoices):
     WON = "won", _("Won")
     PARTIAL = "partial", _("Partly won")
-    LOST = "lost", _("Lost")
+    LOST = "lost", pgettext_lazy("appeal decision", "Lost")  # not the case type "Lost" (a lost parcel)
