@@ -860,7 +860,64 @@ def demo_seed(
         new_orders = _orders_ensure(plan, stores, skus, live_session, report)
         new_shipments = _shipments_ensure(plan, stores, new_orders, report)
         _cases_raise(plan, new_orders, new_shipments, users, report)
+        _evidence_ensure(stores[TTS_MY.code], report)
     return report
+
+
+def _evidence_ensure(store: Store, report: SeedReport) -> None:
+    """The appeal scenarios, and on the TikTok store a no-show appeal in progress: the first pickup-overdue
+    cases, two of them with a photo of the booking confirmation (the carrier chat is still missing)."""
+    import io
+
+    from cases.appeals import appeal_create, appeal_scenarios_ensure
+    from cases.evidence import evidence_add
+    from cases.models import AppealScenario, Evidence
+
+    report.created["appeal scenarios"] += appeal_scenarios_ensure()
+    if Evidence.objects.filter(store=store).exists():
+        return
+    cases = list(
+        Case.objects.filter(store=store, type="pickup_overdue", shipment__booked_at__isnull=False)
+        .select_related("shipment", "order", "store")
+        .order_by("pk")[:3]
+    )
+    membership = (
+        Membership.objects.filter(store=store, role=Role.AGENT).select_related("user").order_by("pk").first()
+    )
+    if not cases or membership is None:
+        return
+    for case in cases[:2]:
+        parcel = case.shipment
+        photo = _booking_photo(
+            f"{parcel.carrier} {parcel.tracking_number}", parcel.booked_at.astimezone(store.tzinfo)
+        )
+        evidence_add(case=case, upload=io.BytesIO(photo), name=f"booking-{parcel.tracking_number}.jpg",
+                     kind="booking_confirmation", actor=membership.user)  # fmt: skip
+        report.created["evidence files"] += 1
+    scenario = AppealScenario.objects.get(store__isnull=True, code="tts-late-dispatch-b")
+    appeal_create(store=store, scenario=scenario, cases=cases, actor=membership.user)
+    report.created["appeals"] += 1
+
+
+def _booking_photo(parcel: str, booked_at: datetime) -> bytes:
+    """A phone screenshot of a pickup booking, with the EXIF time a phone gives it."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (540, 320), (245, 247, 250))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 540, 64), fill=(238, 29, 82))
+    draw.text((24, 24), "Pickup booked", fill=(255, 255, 255))
+    for row, text in enumerate(
+        (parcel, f"Slot: {booked_at:%Y-%m-%d} 14:00-18:00", f"Booked {booked_at:%Y-%m-%d %H:%M}")
+    ):
+        draw.text((24, 96 + 48 * row), text, fill=(30, 30, 30))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = booked_at.strftime("%Y:%m:%d %H:%M:%S")
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85, exif=exif.tobytes())
+    return out.getvalue()
 
 
 def _store_ensure(spec: StoreSpec, report: SeedReport) -> Store:

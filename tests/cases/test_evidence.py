@@ -432,7 +432,11 @@ def test_a_withdrawn_files_bytes_are_deleted_after_the_retention_and_its_record_
     assert old.bytes_deleted_at and old.sha256 and not default_storage.exists(old.file.name)
     assert not default_storage.exists(old.thumbnail.name)
     assert default_storage.exists(recent.file.name) and default_storage.exists(live.file.name)
-    assert list(old.custody.order_by("pk").values_list("action", flat=True)) == ["upload", "tombstone", "purge"]
+    assert list(old.custody.order_by("pk").values_list("action", flat=True)) == [
+        "upload",
+        "tombstone",
+        "purge",
+    ]
     gone = agent_client.get(reverse("cases:evidence_file", args=[old.pk]))
     assert gone.status_code == 410 and old.sha256 in gone.content.decode()
     page = agent_client.get(reverse("cases:detail", args=[case.pk])).content.decode()

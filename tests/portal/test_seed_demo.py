@@ -247,6 +247,14 @@ def test_a_small_demo_still_fills_every_exception_queue():
     oversold = Order.objects.filter(cases__type="oversold")
     assert not Shipment.objects.filter(order__in=oversold).exists()
     assert set(oversold.values_list("status", flat=True)) == {"awaiting_shipment"}
+    # a no-show appeal in progress: the booking proof is in, the carrier chat is not
+    from cases.appeals import appeal_checklist
+    from cases.models import Appeal, Evidence
+
+    appeal = Appeal.objects.get()
+    assert [item.code for item in appeal_checklist(appeal).missing] == ["carrier_chat"]
+    assert {e.capture_source for e in Evidence.objects.all()} == {"exif"}
+    assert Evidence.objects.count() == report.created["evidence files"] == 2
 
 
 @pytest.mark.django_db
