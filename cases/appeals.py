@@ -12,6 +12,7 @@ system fact Afterdesk knows without anyone typing it:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from cases.choices import AppealDecision, AppealStatus, CaseEventKind, EvidenceKind, MessageStatus
 from cases.models import Appeal, AppealScenario, BuyerMessage, Case, CaseEvent, Evidence
@@ -253,7 +254,73 @@ def appeal_create(
     return appeal
 
 
-APPEAL_STARTED = "Appeal started: %(scenario)s."
+APPEAL_STARTED = gettext_noop("Appeal started: %(scenario)s.")
+APPEAL_JOINED = gettext_noop("Added to the appeal: %(scenario)s.")
+
+
+def _references(case: Case) -> tuple[str, ...]:
+    """What a penalty notice names a case by: its order id and its parcel's tracking number."""
+    return tuple(ref for ref in (case.order.platform_order_id if case.order_id else "",
+                                 case.shipment.tracking_number if case.shipment_id else "") if ref)  # fmt: skip
+
+
+_REFERENCE_SPLIT = re.compile(r"[\s,;]+")
+
+
+def appeal_cases_add(
+    *, appeal: Appeal, references: str, actor: AbstractBaseUser, now: datetime | None = None
+) -> tuple[list[Case], list[str]]:
+    """Add to the appeal the store's cases of the orders or parcels named in `references` (order ids or
+    tracking numbers, as pasted from the platform's penalty notice: separated by spaces, commas or lines).
+    Where an order has several cases, those of the types the appeal already covers are taken. Returns the
+    cases added and the references that matched nothing. The deadline is recomputed."""
+    now = now or timezone.now()
+    actor_role_require(actor, appeal.store_id)
+    wanted = list(dict.fromkeys(ref for ref in _REFERENCE_SPLIT.split(references or "") if ref))
+    if not wanted:
+        raise AppealError(_("Paste the order ids or tracking numbers of the cases to add."))
+    if len(wanted) > APPEAL_CASES_MAX:
+        raise AppealError(_("An appeal covers at most %(max)d cases.") % {"max": APPEAL_CASES_MAX})
+    with transaction.atomic():
+        locked = Appeal.objects.select_for_update().select_related("scenario").get(pk=appeal.pk)
+        if locked.submitted_at is not None:
+            raise AppealError(_("This appeal was submitted to the platform: build a new one for more cases."))
+        current = list(locked.cases.select_related("order", "shipment"))
+        types = {case.type for case in current}
+        found = list(
+            Case.objects.filter(store_id=locked.store_id)
+            .filter(Q(order__platform_order_id__in=wanted) | Q(shipment__tracking_number__in=wanted))
+            .exclude(pk__in=[case.pk for case in current])
+            .select_related("order", "shipment", "store")
+            .order_by("pk")
+        )
+        by_ref: dict[str, list[Case]] = {}
+        wanted_set = set(wanted)
+        for case in found:
+            for ref in _references(case):
+                if ref in wanted_set:
+                    by_ref.setdefault(ref, []).append(case)
+        added: dict[int, Case] = {}
+        for cases in by_ref.values():
+            same_type = [case for case in cases if case.type in types]
+            for case in same_type or cases:
+                added[case.pk] = case
+        covered = {ref for case in current for ref in _references(case)}
+        missing = [ref for ref in wanted if ref not in by_ref and ref not in covered]
+        new = list(added.values())
+        if len(current) + len(new) > APPEAL_CASES_MAX:
+            raise AppealError(_("An appeal covers at most %(max)d cases.") % {"max": APPEAL_CASES_MAX})
+        if new:
+            locked.cases.add(*new)
+            locked.deadline = appeal_deadline(locked.scenario, current + new, locked.penalty_date)
+            locked.save(update_fields=["deadline", "updated_at"])
+            text = Text(APPEAL_JOINED, scenario=locked.scenario.name)
+            CaseEvent.objects.bulk_create(
+                CaseEvent(case=case, kind=CaseEventKind.UPDATED, actor=actor, created_at=now, message=str(text),
+                          data=event_data(text, {"appeal_id": locked.pk}))
+                for case in new
+            )  # fmt: skip
+    return new, missing
 
 
 def appeal_export_allowed(appeal: Appeal, actor: AbstractBaseUser, *, override_reason: str = "") -> Checklist:

@@ -17,12 +17,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases.appeals import (
     AppealError,
+    appeal_cases_add,
     appeal_checklist,
     appeal_create,
     appeal_export_allowed,
@@ -254,12 +256,14 @@ def appeal_view(request: HttpRequest, pk: int) -> HttpResponse:
     appeal = appeal_get_for_user(request.user, pk)
     checklist = appeal_checklist(appeal)
     cases = list(appeal.cases.select_related("order", "shipment").order_by("pk")[:BULK_LIMIT])
+    count = len(cases) if len(cases) < BULK_LIMIT else appeal.cases.count()
     next_item = next((item for item in checklist.missing if not item.system), None)
     left = appeal.deadline - timezone.now() if appeal.deadline else None
     return render(
         request, "cases/appeal.html",
         {"appeal": appeal, "checklist": checklist, "cases": cases, "next_item": next_item, "left": left,
-         "decisions": AppealDecision.choices, "first_case": cases[0] if cases else None},
+         "decisions": AppealDecision.choices, "first_case": cases[0] if cases else None,
+         "appeal_case_count": count},
     )  # fmt: skip
 
 
@@ -283,6 +287,29 @@ def appeal_export_view(request: HttpRequest, pk: int) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{packet_name(appeal)}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@require_POST
+@login_required
+def appeal_cases_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cases added by the order ids or tracking numbers pasted from the platform's penalty notice."""
+    appeal = appeal_get_for_user(request.user, pk)
+    try:
+        added, missing = appeal_cases_add(appeal=appeal, references=request.POST.get("references", ""),
+                                          actor=request.user)  # fmt: skip
+    except (AppealError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+        return redirect("cases:appeal", pk=appeal.pk)
+    done = ngettext("Added %(count)d case.", "Added %(count)d cases.", len(added)) % {"count": len(added)}
+    messages.success(request, done)
+    if missing:
+        shown = ", ".join(missing[:20]) + (" …" if len(missing) > 20 else "")
+        messages.warning(
+            request,
+            _("No case of this store for %(count)d of them: %(refs)s")
+            % {"count": len(missing), "refs": shown},
+        )
+    return redirect("cases:appeal", pk=appeal.pk)
 
 
 @require_POST

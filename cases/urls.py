@@ -37,6 +37,7 @@ urlpatterns = [
     path("appeals/new/", evidence_views.appeal_new_view, name="appeal_new"),
     path("appeals/<int:pk>/", evidence_views.appeal_view, name="appeal"),
     path("appeals/<int:pk>/export/", evidence_views.appeal_export_view, name="appeal_export"),
+    path("appeals/<int:pk>/cases/", evidence_views.appeal_cases_add_view, name="appeal_cases_add"),
     path("appeals/<int:pk>/outcome/", evidence_views.appeal_outcome_view, name="appeal_outcome"),
     path("approvals/", compensation_views.approvals_view, name="approvals"),
     path("approvals/decide/", compensation_views.approvals_decide_view, name="approvals_decide"),

@@ -131,3 +131,29 @@ def test_an_agent_drops_the_proof_builds_the_no_show_appeal_and_downloads_the_pa
     assert appeal.status == "exported"
     page.reload()
     expect(page.locator("#appeal-checklist")).to_contain_text("Last exported")
+
+
+def test_cases_ticked_in_the_queue_become_one_appeal(page, log_in, store):
+    agent = make_user("agent-bulk", password=PASSWORD)
+    make_membership(user=agent, store=store, role="agent")
+    cases = []
+    for _ in range(3):
+        order = make_order(store=store)
+        parcel = make_shipment(order=order, booked_at=order.placed_at + timedelta(hours=1), accepted_at=None)
+        cases.append(case_raise(type="pickup_overdue", order=order, shipment=parcel, summary="No-show")[0])
+
+    log_in("agent-bulk")
+    expect(page).to_have_url(re.compile(r"/cases/$"))
+    for case in cases[:2]:
+        page.locator(f'#case-table input[name=ids][value="{case.pk}"]').check()
+    page.get_by_role("button", name="Build an appeal for these").click()
+    expect(page).to_have_url(re.compile(r"/cases/appeals/new/\?ids="))
+    expect(page.locator("p.lead")).to_contain_text("covering 2 cases")
+    page.get_by_label(re.compile("late dispatch B")).check()
+    page.get_by_role("button", name="Build the appeal").click()
+    expect(page).to_have_url(re.compile(r"/cases/appeals/\d+/$"))
+    expect(page.locator("table")).to_contain_text(cases[0].order.platform_order_id)
+    appeal = Appeal.objects.get()
+    assert sorted(appeal.cases.values_list("pk", flat=True)) == sorted(c.pk for c in cases[:2])
+    page.locator('a[href="/cases/appeals/"]').first.click()
+    expect(page.locator(f'tr[data-appeal="{appeal.pk}"]')).to_contain_text("2")

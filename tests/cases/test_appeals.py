@@ -487,3 +487,58 @@ def test_evidence_in_the_admin_is_read_only_and_opened_through_the_portal(admin_
     assert admin_client.post(f"/admin/cases/evidence/{evidence.pk}/delete/").status_code == 403
     assert admin_client.get("/admin/cases/custodyentry/").status_code == 200
     assert admin_client.get("/admin/cases/appeal/").status_code == 200
+
+
+# --- adding the cases a penalty notice names ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_cases_are_added_by_the_order_ids_and_tracking_numbers_of_a_penalty_notice(
+    agent_client, store, other_store
+):
+    first = no_show_case(store)
+    appeal = appeal_create(store=store, scenario=scenario(NO_SHOW), cases=[first], actor=agent_client.agent)
+    by_order, by_parcel = no_show_case(store), no_show_case(store)
+    # the same order also has a damaged case: the appeal takes the case of the type it covers
+    from cases.services import case_raise
+
+    case_raise(type="damaged", order=by_order.order, shipment=by_order.shipment, summary="Dented")
+    theirs = no_show_case(other_store)
+    notice = (
+        f"{by_order.order.platform_order_id},\n{by_parcel.shipment.tracking_number} "
+        f"{first.order.platform_order_id} 58099999999 {theirs.order.platform_order_id}"
+    )
+
+    response = agent_client.post(
+        reverse("cases:appeal_cases_add", args=[appeal.pk]), {"references": notice}, follow=True
+    )
+
+    page = response.content.decode()
+    assert "Added 2 cases." in page
+    assert f"No case of this store for 2 of them: 58099999999, {theirs.order.platform_order_id}" in page
+    assert sorted(appeal.cases.values_list("pk", flat=True)) == [first.pk, by_order.pk, by_parcel.pk]
+    assert "3 cases" in page
+    timeline = by_parcel.events.values_list("message", flat=True)
+    assert any("Added to the appeal" in message for message in timeline)
+    empty = agent_client.post(
+        reverse("cases:appeal_cases_add", args=[appeal.pk]), {"references": " \n"}, follow=True
+    )
+    assert "Paste the order ids" in empty.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_submitted_appeal_takes_no_more_cases(agent_client, store):
+    from cases.appeals import appeal_outcome
+
+    appeal = appeal_create(
+        store=store, scenario=scenario(NO_SHOW), cases=[no_show_case(store)], actor=agent_client.agent
+    )
+    appeal_outcome(appeal=appeal, actor=agent_client.agent, submitted=True)
+    late = no_show_case(store)
+    response = agent_client.post(
+        reverse("cases:appeal_cases_add", args=[appeal.pk]),
+        {"references": late.order.platform_order_id},
+        follow=True,
+    )
+    assert "was submitted to the platform" in response.content.decode()
+    assert appeal.cases.count() == 1
