@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -13,6 +14,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Count
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -84,10 +86,15 @@ def _evidence_response(request: HttpRequest, case, *, status: int = 200, error: 
 def evidence_upload_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Files dropped on the case (the page sends each by itself, with its progress; a form without
     JavaScript sends them all at once). Each is checked and stored, or refused with its reason."""
+    case = case_get_for_user(request.user, pk)
+    # More than a case can hold is refused before a byte is parsed (nothing spools to disk).
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.EVIDENCE_CASE_MAX_BYTES + 1024 * 1024:
+        error = _("The upload is larger than a case holds (%(max)s): send fewer or smaller files.") % {
+            "max": filesizeformat(settings.EVIDENCE_CASE_MAX_BYTES)}  # fmt: skip
+        return _evidence_response(request, case, status=413, error=error)
     refused = form_parse_keeping_names(request)
     if refused is not None:
         return refused
-    case = case_get_for_user(request.user, pk)
     uploads = request.FILES.getlist("file")
     if not uploads:
         return _evidence_response(request, case, status=400, error=_("Choose a file to upload."))

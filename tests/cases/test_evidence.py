@@ -444,3 +444,12 @@ def test_a_withdrawn_files_bytes_are_deleted_after_the_retention_and_its_record_
     settings.EVIDENCE_WITHDRAWN_RETENTION_DAYS = 0
     evidence_tombstone(evidence=live, actor=agent, reason="x", now=timezone.now() - timedelta(days=900))
     assert evidence_withdrawn_prune() == 0  # 0 keeps them for ever
+
+
+@pytest.mark.django_db
+def test_an_upload_larger_than_a_case_holds_is_refused_before_it_is_parsed(agent_client, store, settings):
+    settings.EVIDENCE_CASE_MAX_BYTES = 1024 * 1024
+    case = make_case(store=store)
+    response = _raw_upload(agent_client, case, "huge.txt", b"x" * (2 * 1024 * 1024 + 10))
+    assert response.status_code == 413 and "larger than a case holds" in response.content.decode()
+    assert not Evidence.objects.exists() and stored_files() == []
