@@ -31,8 +31,17 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from cases.appeals import Checklist, appeal_checklist, item_label
-from cases.choices import CustodyAction
-from cases.models import Appeal, BuyerMessage, Case, CaseEvent, Compensation, CustodyEntry, Evidence
+from cases.choices import CustodyAction, StorefrontEventType
+from cases.models import (
+    Appeal,
+    BuyerMessage,
+    Case,
+    CaseEvent,
+    Compensation,
+    CustodyEntry,
+    Evidence,
+    StorefrontEvent,
+)
 from cases.texts import event_message
 from tracking.models import TrackingEvent
 
@@ -214,15 +223,26 @@ def _tracking_csv(cases: list[Case]) -> Iterator[bytes]:
 
 
 def _messages_csv(cases: list[Case]) -> Iterator[bytes]:
+    """Every buyer message: queued, sent (handed to the mail server or the storefront) and, for the
+    storefront's, when the storefront said it was posted to the buyer (its event's acknowledgement)."""
     messages = (
         BuyerMessage.objects.filter(case__in=cases)
         .select_related("case__order")
         .order_by("case_id", "created_at", "pk")
     )
+    posted = {}
+    for payload, at in StorefrontEvent.objects.filter(
+        case__in=cases, kind=StorefrontEventType.MESSAGE_REQUESTED, delivered_at__isnull=False
+    ).values_list("payload", "delivered_at"):
+        message = payload.get("message") if isinstance(payload, dict) else None
+        if isinstance(message, dict) and isinstance(message.get("id"), int):
+            posted[message["id"]] = at
     return _csv(
-        ["case_id", "order_id", "channel", "language", "status", "queued_at", "sent_at", "recipient", "body"],
+        ["case_id", "order_id", "channel", "language", "status", "queued_at", "sent_at", "posted_to_buyer_at",
+         "recipient", "body"],
         ([m.case_id, m.case.order.platform_order_id if m.case.order_id else "", m.channel, m.language, m.status,
-          m.created_at.isoformat(), _iso(m.sent_at) or "", m.recipient, m.body] for m in messages.iterator(chunk_size=2000)),
+          m.created_at.isoformat(), _iso(m.sent_at) or "", _iso(posted.get(m.pk)) or "", m.recipient, m.body]
+         for m in messages.iterator(chunk_size=2000)),
     )  # fmt: skip
 
 

@@ -542,3 +542,28 @@ def test_a_submitted_appeal_takes_no_more_cases(agent_client, store):
     )
     assert "was submitted to the platform" in response.content.decode()
     assert appeal.cases.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_packets_messages_say_when_the_storefront_posted_each_to_the_buyer(store, agent):
+    from cases.models import BuyerMessage, StorefrontEvent
+
+    case = no_show_case(store)
+    queued = timezone.now() - timedelta(hours=3)
+    message = BuyerMessage.objects.create(
+        case=case, channel="storefront", language="ms", recipient="", body="Maaf, kurier lewat.", status="sent",
+        created_at=queued, sent_at=queued + timedelta(seconds=5),
+    )  # fmt: skip
+    StorefrontEvent.objects.create(
+        store=store, case=case, kind="message.requested", payload={"message": {"id": message.pk}},
+        dedupe_key=f"m-{message.pk}", created_at=queued, delivered_at=queued + timedelta(minutes=2),
+    )  # fmt: skip
+    appeal = appeal_create(store=store, scenario=scenario(NO_SHOW), cases=[case], actor=agent)
+
+    packet = read_zip(b"".join(packet_stream(appeal, exporter=agent, now=timezone.now())))
+
+    (row,) = csv.DictReader(io.StringIO(packet["system/messages.csv"].decode("utf-8-sig")))
+    assert (
+        row["body"] == "Maaf, kurier lewat." and row["sent_at"] == (queued + timedelta(seconds=5)).isoformat()
+    )
+    assert row["posted_to_buyer_at"] == (queued + timedelta(minutes=2)).isoformat()
