@@ -65,9 +65,9 @@ def test_an_agent_drops_the_proof_builds_the_no_show_appeal_and_downloads_the_pa
     )  # fmt: skip
     items = page.locator("#case-evidence li.evidence-item")
     expect(items).to_have_count(2)
-    # sent side by side, they land in whichever order the server finishes them
-    for name in ("booking-screenshot.jpg", "booking-slip.jpg"):
-        expect(items.filter(has_text=name)).to_contain_text("the photo's EXIF data")
+    expect(items.first).to_contain_text("booking-screenshot.jpg")  # in the order dropped
+    expect(items.nth(1)).to_contain_text("booking-slip.jpg")
+    expect(items.first).to_contain_text("the photo's EXIF data")
     expect(page.locator("#case-evidence img.thumb")).to_have_count(2)
     expect(page.locator("#case-evidence [data-evidence-wanted]")).not_to_contain_text("Booking confirmation")
     stored = {e.original_name: e.sha256 for e in Evidence.objects.filter(case=case)}
@@ -158,3 +158,28 @@ def test_cases_ticked_in_the_queue_become_one_appeal(page, log_in, store):
     assert sorted(appeal.cases.values_list("pk", flat=True)) == sorted(c.pk for c in cases[:2])
     page.locator('a[href="/cases/appeals/"]').first.click()
     expect(page.locator(f'tr[data-appeal="{appeal.pk}"]')).to_contain_text("2")
+
+
+def test_a_refused_file_among_good_ones_says_why_and_the_others_are_kept(page, log_in, store):
+    agent = make_user("agent-refuse", password=PASSWORD)
+    make_membership(user=agent, store=store, role="agent")
+    order = make_order(store=store)
+    parcel = make_shipment(order=order, booked_at=order.placed_at + timedelta(hours=1), accepted_at=None)
+    case, _ = case_raise(type="pickup_overdue", order=order, shipment=parcel, summary="No-show")
+    page_html = b"<!doctype html><html><script>alert(1)</script></html>"
+
+    log_in("agent-refuse")
+    expect(page).to_have_url(re.compile(r"/cases/$"))
+    page.goto(f"/cases/{case.pk}/")
+    page.evaluate(
+        DROP,
+        ["#case-evidence [data-dropzone]", [
+            ["receipt.html", "text/html", base64.b64encode(page_html).decode()],
+            ["door.jpg", "image/jpeg", base64.b64encode(jpeg()).decode()],
+        ]],
+    )  # fmt: skip
+    expect(page.locator("#case-evidence li.evidence-item")).to_have_count(1)
+    error = page.locator("#case-evidence [data-evidence-error]")
+    expect(error).to_contain_text("receipt.html")
+    expect(error).to_contain_text("Web pages and SVG images can carry scripts")
+    assert list(Evidence.objects.values_list("original_name", flat=True)) == ["door.jpg"]

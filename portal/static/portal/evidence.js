@@ -1,4 +1,4 @@
-// Evidence on the case page: files dropped (or chosen) are sent one request each, with their progress;
+// Evidence on the case page: files dropped (or chosen) are sent one request each, in order, with their progress;
 // when all are done the evidence card is replaced by the server's fresh copy (refusals included).
 (function () {
   "use strict";
@@ -6,10 +6,13 @@
   function upload(form, files) {
     var list = form.querySelector("[data-progress]");
     var token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-    var pending = files.length;
+    var kind = form.querySelector("[data-kind]").value;
+    var captured = form.querySelector("input[name=captured_at]").value;
     var lastHtml = null;
     var errors = [];
-    Array.prototype.forEach.call(files, function (file) {
+    // Every file gets its row and bar at once; they are sent one after another, in the order dropped (the
+    // evidence list, and the packet's numbering, follow the order the agent chose).
+    var queue = Array.prototype.map.call(files, function (file) {
       var row = document.createElement("li");
       row.textContent = file.name;
       var bar = document.createElement("progress");
@@ -17,48 +20,57 @@
       bar.value = 0;
       row.appendChild(bar);
       list.appendChild(row);
+      return { file: file, row: row, bar: bar };
+    });
+
+    function finish() {
+      if (!lastHtml) return;
+      var card = document.getElementById("case-evidence");
+      card.outerHTML = lastHtml;
+      if (window.htmx) window.htmx.process(document.getElementById("case-evidence"));
+      var shown = document.querySelector("#case-evidence [data-evidence-error]");
+      if (errors.length) {
+        // the card shown is the last answer's: it may be a success that knows nothing of the others' refusals
+        if (!shown) {
+          shown = document.createElement("div");
+          shown.className = "banner banner-bad";
+          shown.setAttribute("role", "alert");
+          shown.setAttribute("data-evidence-error", "");
+          document.querySelector("#case-evidence h2").after(shown);
+        }
+        shown.textContent = errors.join(" ");
+      }
+    }
+
+    function next() {
+      var item = queue.shift();
+      if (!item) return finish();
       var data = new FormData();
-      data.append("file", file);
-      data.append("kind", form.querySelector("[data-kind]").value);
-      var captured = form.querySelector("input[name=captured_at]").value;
+      data.append("file", item.file);
+      data.append("kind", kind);
       if (captured) data.append("captured_at", captured);
       var request = new XMLHttpRequest();
       request.open("POST", form.action);
       request.setRequestHeader("X-CSRFToken", token);
       request.setRequestHeader("X-Requested-With", "XMLHttpRequest");
       request.upload.addEventListener("progress", function (event) {
-        if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
+        if (event.lengthComputable) item.bar.value = Math.round((100 * event.loaded) / event.total);
       });
       request.addEventListener("loadend", function () {
-        bar.value = 100;
+        item.bar.value = 100;
         if (request.status >= 200 && request.status < 500 && request.responseText) {
           lastHtml = request.responseText;
         }
         if (request.status !== 200) {
-          row.classList.add("failed");
-          errors.push(reason(request) || file.name + ": " + (request.statusText || "upload failed"));
+          item.row.classList.add("failed");
+          errors.push(reason(request) || item.file.name + ": " + (request.statusText || "upload failed"));
         }
-        pending -= 1;
-        if (pending === 0 && lastHtml) {
-          var card = document.getElementById("case-evidence");
-          card.outerHTML = lastHtml;
-          if (window.htmx) window.htmx.process(document.getElementById("case-evidence"));
-          var shown = document.querySelector("#case-evidence [data-evidence-error]");
-          if (errors.length) {
-            // the card shown is the last answer's: it may be a success that knows nothing of the others' refusals
-            if (!shown) {
-              shown = document.createElement("div");
-              shown.className = "banner banner-bad";
-              shown.setAttribute("role", "alert");
-              shown.setAttribute("data-evidence-error", "");
-              document.querySelector("#case-evidence h2").after(shown);
-            }
-            shown.textContent = errors.join(" ");
-          }
-        }
+        next();
       });
       request.send(data);
-    });
+    }
+
+    next();
   }
 
   // The refusal the server wrote in its copy of the card, if it answered with one.
