@@ -84,7 +84,8 @@ class AppealError(CaseWorkflowError):
 
 
 def appeal_scenarios_ensure() -> int:
-    """The global scenarios exist (idempotent; a store's own are its admins')."""
+    """The global scenarios exist (idempotent; run after every migrate by cases.apps; a store's own are its
+    admins')."""
     rows = [
         AppealScenario(code=code, platform=platform, name=name, description=description, required=required,
                        optional=optional, window_days=days, window_from=start)
@@ -98,8 +99,6 @@ def appeal_scenarios_ensure() -> int:
 
 def scenarios_for_store(store: Store):
     """The store's scenarios and the global ones for its platform (or any), active only."""
-    if not AppealScenario.objects.filter(store__isnull=True).exists():
-        appeal_scenarios_ensure()
     return AppealScenario.objects.filter(
         Q(store=store) | Q(store__isnull=True), Q(platform=store.platform) | Q(platform="any"), is_active=True
     ).order_by("platform", "code")

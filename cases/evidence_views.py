@@ -208,43 +208,30 @@ def appeal_new_view(request: HttpRequest) -> HttpResponse:
         return redirect("cases:list")
     store = cases[0].store
     scenarios = list(scenarios_for_store(store))
+
+    def form(status: int = 200, error: str = "") -> HttpResponse:
+        if error:
+            messages.error(request, error)
+        context = {"cases": cases, "scenarios": scenarios, "store": store}
+        return render(request, "cases/appeal_new.html", context, status=status)
+
     if request.method == "GET" or "scenario" not in request.POST:
-        return render(
-            request, "cases/appeal_new.html", {"cases": cases, "scenarios": scenarios, "store": store}
-        )
+        return form()
     scenario = next((s for s in scenarios if str(s.pk) == request.POST.get("scenario")), None)
     if scenario is None:
-        messages.error(request, _("Pick a scenario of this store's platform."))
-        return render(
-            request,
-            "cases/appeal_new.html",
-            {"cases": cases, "scenarios": scenarios, "store": store},
-            status=400,
-        )
+        return form(400, _("Pick a scenario of this store's platform."))
     penalty = None
     if request.POST.get("penalty_date"):
         try:
             penalty = datetime.strptime(request.POST["penalty_date"], "%Y-%m-%d").date()
         except ValueError:
-            messages.error(request, _("The penalty date is not a date."))
-            return render(
-                request,
-                "cases/appeal_new.html",
-                {"cases": cases, "scenarios": scenarios, "store": store},
-                status=400,
-            )
+            return form(400, _("The penalty date is not a date."))
     try:
         appeal = appeal_create(
             store=store, scenario=scenario, cases=cases, actor=request.user, penalty_date=penalty
         )
     except (AppealError, PermissionDenied) as exc:
-        messages.error(request, str(exc))
-        return render(
-            request,
-            "cases/appeal_new.html",
-            {"cases": cases, "scenarios": scenarios, "store": store},
-            status=400,
-        )
+        return form(400, str(exc))
     return redirect("cases:appeal", pk=appeal.pk)
 
 

@@ -86,6 +86,9 @@ def export(client, appeal, **data) -> bytes:
 
 @pytest.mark.django_db
 def test_the_scenarios_are_data_per_platform_and_a_store_adds_its_own(store, other_store):
+    # migrate ships them; an install that lost them gets them back
+    assert AppealScenario.objects.filter(store__isnull=True).count() == len(SCENARIOS)
+    AppealScenario.objects.all().delete()
     assert appeal_scenarios_ensure() == len(SCENARIOS)
     assert appeal_scenarios_ensure() == 0  # idempotent
     codes = {s.code for s in scenarios_for_store(store)}
@@ -356,6 +359,12 @@ def test_another_stores_appeal_and_packet_are_404(agent_client, store, other_sto
     assert agent_client.post(reverse("cases:appeal_export", args=[appeal.pk])).status_code == 404
     outcome = agent_client.post(reverse("cases:appeal_outcome", args=[appeal.pk]), {"decision": "lost"})
     assert outcome.status_code == 404
+    mine_by_id = no_show_case(store)
+    adding = agent_client.post(
+        reverse("cases:appeal_cases_add", args=[appeal.pk]),
+        {"references": mine_by_id.order.platform_order_id},
+    )
+    assert adding.status_code == 404 and appeal.cases.count() == 1
     assert (
         str(appeal.pk)
         not in agent_client.get(reverse("cases:appeal_list")).content.decode().split("appeals/")[1:]

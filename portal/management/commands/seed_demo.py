@@ -65,6 +65,8 @@ def summary_lines(report: SeedReport) -> list[str]:
                 "webhook deliveries",
                 "tracking events",
                 "cases",
+                "evidence files",
+                "appeals",
             )
         )
         + ".",
