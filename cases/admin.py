@@ -65,14 +65,14 @@ class StorePolicyAdmin(StoreScopedAdmin):
     list_select_related = ["store"]
     fieldsets = [
         (None, {"fields": ["store"]}),
-        ("Parcels", {"fields": ["pickup_hours", "stalled_hours", "no_update_hours"]}),
+        ("Parcels", {"fields": ["pickup_hours", "stalled_hours", "no_update_hours", "history_grace_minutes"]}),
         ("Stock", {"fields": ["restock_wait_days", "refund_push_days"]}),
         (
             "Orders and batches",
             {"fields": ["review_orders_per_address", "batch_threshold", "batch_window_hours"]},
         ),
         ("SLA and priority", {"fields": ["first_contact_hours", "resolution_hours", "high_value_amount"]}),
-        ("Buyer messages", {"fields": ["proactive_types"]}),
+        ("Buyer messages", {"fields": ["proactive_types", "no_contact_after_days"]}),
         (
             "Compensation",
             {

@@ -19,14 +19,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from cases.batch import COMPLAINT_TYPES, batch_evaluate
-from cases.choices import CaseType
+from cases.choices import CaseEventKind, CaseType
 from cases.compensation import small_damage_coupon_for
 from cases.messages import proactive_message_for
-from cases.models import OPEN_CASE, Case
+from cases.models import OPEN_CASE, Case, CaseEvent
 from cases.policy import PolicyBook, Thresholds
 from cases.rules import PARCEL_TYPES, Finding, parcel_evaluate, priority_for
 from cases.services import case_condition_cleared, case_raise, case_refresh
-from cases.texts import Text
+from cases.texts import Text, event_data
 from portal.db import skip_locked
 from tracking.models import Order, Shipment, TrackingEvent
 
@@ -96,12 +96,18 @@ def findings_apply(
                     result.raised_by_type[type] = result.raised_by_type.get(type, 0) + 1
                     if type in COMPLAINT_TYPES:
                         batch_evaluate(case=case, now=now)
-                    proactive_message_for(
-                        case,
-                        now=now,
-                        proactive_types=thresholds.proactive_types,
-                        template_cache=template_cache,
-                    )
+                    if learnt_late(order, shipment, thresholds):
+                        if type in thresholds.proactive_types:
+                            _note_not_contacted(
+                                case, order=order, shipment=shipment, now=now, thresholds=thresholds
+                            )
+                    else:
+                        proactive_message_for(
+                            case,
+                            now=now,
+                            proactive_types=thresholds.proactive_types,
+                            template_cache=template_cache,
+                        )
                     if type == CaseType.DAMAGED:
                         small_damage_coupon_for(case, now=now)
             elif case_refresh(
@@ -119,6 +125,34 @@ def findings_apply(
                 result.resolved += 1
             else:
                 result.flagged += 1
+
+
+def learnt_late(order: Order, shipment: Shipment | None, thresholds: Thresholds) -> bool:
+    """Whether the parcel reached us when its order was already older than the store's "don't contact
+    after" age (an imported history): its cases are raised, but its buyer is not messaged automatically,
+    weeks after the fact."""
+    if shipment is None or shipment.created_at is None:
+        return False
+    return order.placed_at < shipment.created_at - thresholds.no_contact_after
+
+
+NOT_CONTACTED = gettext_noop(
+    "No automatic message to the buyer: the order was placed %(days)s days before this parcel reached "
+    "Afterdesk (the store contacts buyers of orders up to %(limit)s days old)."
+)
+
+
+def _note_not_contacted(
+    case: Case, *, order: Order, shipment: Shipment, now: datetime, thresholds: Thresholds
+) -> None:
+    text = Text(
+        NOT_CONTACTED,
+        days=(shipment.created_at - order.placed_at).days,
+        limit=thresholds.no_contact_after.days,
+    )
+    CaseEvent.objects.create(
+        case=case, kind=CaseEventKind.NOTE, created_at=now, message=str(text), data=event_data(text)
+    )
 
 
 def due_shipments(*, now: datetime, limit: int):

@@ -296,6 +296,22 @@ class StorePolicy(models.Model):
         blank=True,
         help_text=_("Logistics delays: the refund offer waits until the parcel is this many days late."),
     )
+    history_grace_minutes = models.PositiveIntegerField(
+        _("wait for a late parcel's history (minutes)"),
+        default=30,
+        help_text=_(
+            "A parcel that reaches us with its deadlines already past (an import, a late API call) is not "
+            "judged until its first tracking event arrives or this long has passed. 0: judge at once."
+        ),
+    )
+    no_contact_after_days = models.PositiveIntegerField(
+        _("no proactive message for orders older than (days)"),
+        default=7,
+        help_text=_(
+            "A parcel we learn of when its order is already older than this (an imported history) gets "
+            "cases, but its buyer is not messaged automatically."
+        ),
+    )
     proactive_types = models.JSONField(
         _("proactive message case types"),
         default=default_proactive_types,

@@ -40,6 +40,10 @@ def policy_errors(policy: StorePolicy) -> dict[str, str]:
         value = getattr(policy, name)
         if value is None or value < 0:
             errors[name] = _("Must be zero or more.")
+    if policy.history_grace_minutes is None or policy.history_grace_minutes < 0:
+        errors["history_grace_minutes"] = _("Must be zero or more.")
+    if policy.no_contact_after_days is None or policy.no_contact_after_days <= 0:
+        errors["no_contact_after_days"] = _("Must be more than zero.")
     if policy.claim_days is None or policy.claim_days <= 0:
         errors["claim_days"] = _("Must be more than zero.")
     grace = policy.grace_days
@@ -107,6 +111,10 @@ class Thresholds:
     first_contact: timedelta = timedelta(hours=24)
     resolution: timedelta = timedelta(hours=72)
     high_value_amount: Decimal = Decimal("200")
+    # A parcel known only after its deadlines passed waits this long for its first tracking event.
+    history_grace: timedelta = timedelta(minutes=30)
+    # Parcels learnt of when their order was older than this get no proactive message.
+    no_contact_after: timedelta = timedelta(days=7)
     proactive_types: frozenset[str] = frozenset(DEFAULT_PROACTIVE_TYPES)
     # Not a threshold: whether the store's storefront hears case events (cases.outbox.storefront_listening),
     # read with the batch's policies so the rules need not ask per case. None: ask.
@@ -127,6 +135,8 @@ class Thresholds:
             first_contact=timedelta(hours=policy.first_contact_hours),
             resolution=timedelta(hours=policy.resolution_hours),
             high_value_amount=policy.high_value_amount,
+            history_grace=timedelta(minutes=policy.history_grace_minutes),
+            no_contact_after=timedelta(days=policy.no_contact_after_days),
         )
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 from cases.choices import CaseType, Priority
 from cases.policy import Thresholds
 from cases.texts import Text
-from tracking.choices import Tag
+from tracking.choices import OrderStatus, Tag
 from tracking.models import Order, Shipment
 
 PARCEL_TYPES = (
@@ -95,12 +95,25 @@ def parcel_evaluate(
     triggers = (latest_event_id,) if latest_event_id else ()
     if status == Tag.DELIVERED:
         return Verdict(findings={}, next_check_at=None)
+    order = shipment.order if Shipment.order.is_cached(shipment) else None
+    if order is not None and order.status == OrderStatus.CANCELLED:
+        # Nothing of a cancelled order is the carrier's to move.
+        return Verdict(findings={}, next_check_at=None)
+    # A parcel we heard of late (an import, a late API call) has its history still on the way: its deadlines
+    # wait for the first tracking event, or for the grace period after we first knew of it.
+    known_since = shipment.created_at
+    held_until = None
+    if known_since is not None and shipment.last_event_at is None:
+        held_until = known_since + thresholds.history_grace
 
     def deadline(rule: CaseType, due: datetime, summary: Text, facts: dict[str, Any]) -> None:
-        if now >= due:
-            findings[rule] = Finding(rule, due, summary, {**facts, "deadline": due.isoformat()}, triggers)
+        effective = max(due, held_until) if held_until is not None else due
+        if now >= effective:
+            # The case opens when the deadline passed, or when we first knew of the parcel if later.
+            since = max(due, known_since) if known_since is not None else due
+            findings[rule] = Finding(rule, since, summary, {**facts, "deadline": due.isoformat()}, triggers)
         else:
-            pending.append(due)
+            pending.append(effective)
 
     if shipment.booked_at and shipment.accepted_at is None:
         deadline(
@@ -151,7 +164,7 @@ def parcel_evaluate(
         )  # fmt: skip
         findings[rule] = Finding(
             rule,
-            shipment.last_event_at,
+            max(shipment.last_event_at, known_since) if known_since is not None else shipment.last_event_at,
             summary,
             {
                 "status": status,

@@ -63,8 +63,15 @@ def make_order(*, store: Store, placed_at: datetime | None = None, amount: str =
 def make_shipment(*, order: Order, carrier: str = "jtexpress-my", **fields) -> Shipment:
     n = next(_seq)
     defaults = {"tracking_number": f"JT50{n:011d}", "booked_at": order.placed_at + timedelta(hours=2)}
+    known_since = fields.pop("created_at", None)
     defaults.update(fields)
-    return Shipment.objects.create(store_id=order.store_id, order=order, carrier=carrier, **defaults)
+    shipment = Shipment.objects.create(store_id=order.store_id, order=order, carrier=carrier, **defaults)
+    # We knew of the parcel when it was booked (as a storefront that reports as it ships), unless told when:
+    # a parcel first heard of after its deadlines waits for its history (cases.rules.parcel_evaluate).
+    known_since = known_since or shipment.booked_at or order.placed_at
+    Shipment.objects.filter(pk=shipment.pk).update(created_at=known_since)
+    shipment.created_at = known_since
+    return shipment
 
 
 def make_case(*, store: Store, type: str = "stalled_in_transit", **fields):

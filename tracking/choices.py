@@ -122,3 +122,14 @@ class ProviderName(models.TextChoices):
     KDNIAO = "kdniao", _("Kdniao")
     KUAIDI100 = "kuaidi100", _("Kuaidi100")
     SIMULATOR = "simulator", _("Simulator")  # the demo's and load tests' fake carrier network
+
+
+class ImportStatus(models.TextChoices):
+    CHECKING = "checking", _("Checking the file")
+    NEEDS_MAPPING = "needs_mapping", _("Needs its columns named")
+    READY = "ready", _("Ready to import")
+    REFUSED = "refused", _("Refused")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Imported")
+    CANCELLED = "cancelled", _("Cancelled")

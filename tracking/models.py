@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Store
-from tracking.choices import DeliveryStatus, OrderStatus, ProviderName, RegistrationStatus, Tag
+from tracking.choices import DeliveryStatus, ImportStatus, OrderStatus, ProviderName, RegistrationStatus, Tag
 
 
 class SKU(models.Model):
@@ -152,6 +152,12 @@ class Order(models.Model):
         _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.AWAITING_SHIPMENT
     )
     payment_flagged = models.BooleanField(_("payment flagged"), default=False)
+    # The Seller Center import that brought the order in (None: the API, the admin or the demo): its parcels
+    # are backfilled and summarised together, and old ones are never messaged proactively.
+    source_import = models.ForeignKey(
+        "OrderImport", on_delete=models.SET_NULL, null=True, blank=True, related_name="orders",
+        verbose_name=_("imported by"),
+    )  # fmt: skip
     # Set when the order is created or changed through the API; the stock and review rules evaluate due
     # orders and clear it (cases.orders). The row is the durable work: a lost wake-up only delays it.
     rules_due_at = models.DateTimeField(_("rules due"), null=True, blank=True)
@@ -544,3 +550,108 @@ class ProviderQuota(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class OrderImport(models.Model):
+    """One uploaded Seller Center export and what became of it: checked (preview), confirmed, imported in
+    the worker chunk by chunk (`orders_done` is the resume point; each chunk commits with it), summarised.
+
+    The file is kept as uploaded: the preview and the import read the same bytes, and a crashed import reads
+    them again from its resume point."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="order_imports")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/", max_length=300)
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    status = models.CharField(
+        _("status"), max_length=20, choices=ImportStatus.choices, default=ImportStatus.CHECKING
+    )
+    format = models.CharField(_("format"), max_length=20, blank=True)
+    mapping = models.JSONField(_("columns"), default=dict, blank=True)  # field -> column index
+    headers = models.JSONField(_("header row"), default=list, blank=True)
+    error = models.TextField(_("why refused"), blank=True)
+    preview = models.JSONField(_("preview"), default=dict, blank=True)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    orders_total = models.PositiveIntegerField(_("orders"), default=0)
+    orders_done = models.PositiveIntegerField(_("orders done"), default=0)
+    created = models.PositiveIntegerField(_("orders created"), default=0)
+    updated = models.PositiveIntegerField(_("orders updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("orders unchanged"), default=0)
+    rows_refused = models.PositiveIntegerField(_("rows refused"), default=0)
+    skus_created = models.PositiveIntegerField(_("SKUs created"), default=0)
+    parcels_created = models.PositiveIntegerField(_("parcels created"), default=0)
+    leased_until = models.DateTimeField(_("worker lease"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("runs"), default=0)
+    created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["status", "leased_until"],
+                name="order_import_work_idx",
+                condition=Q(status__in=["checking", "queued", "running"]),
+            ),
+        ]
+        verbose_name = _("order import")
+        verbose_name_plural = _("order imports")
+
+    def __str__(self) -> str:
+        return f"{self.store.code}: {self.file_name}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        return int(100 * self.orders_done / self.orders_total) if self.orders_total else 0
+
+
+class ImportRefusal(models.Model):
+    """A row of an import that was not imported, and why: found by the check (`stage` preview) or refused
+    by the write (`stage` import). Its cells are kept so the refused-rows CSV gives them back to fix."""
+
+    order_import = models.ForeignKey(OrderImport, on_delete=models.CASCADE, related_name="refusals")
+    stage = models.CharField(_("stage"), max_length=10)
+    row = models.PositiveIntegerField(_("row"))
+    order_id = models.CharField(_("order id"), max_length=200, blank=True)
+    reason = models.TextField(_("reason"))
+    cells = models.JSONField(_("cells"), default=list)
+
+    class Meta:
+        ordering = ["row", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order_import", "stage", "row"], name="import_refusal_once"),
+        ]
+        verbose_name = _("refused import row")
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+class ImportMapping(models.Model):
+    """A store's answer to the mapping step for one file layout (its header row's signature): which column
+    is which field. The next export with the same columns is read without asking."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="import_mappings")
+    signature = models.CharField(_("header signature"), max_length=64)
+    headers = models.JSONField(_("header row"), default=list)
+    mapping = models.JSONField(_("columns"), default=dict)  # field -> column index
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "signature"], name="import_mapping_once_per_layout"),
+        ]
+        verbose_name = _("import column mapping")
+
+    def __str__(self) -> str:
+        return f"{self.store.code}: {len(self.mapping)} columns"

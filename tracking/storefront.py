@@ -16,7 +16,7 @@ What a write sets off runs after commit, in the worker, by dotted path (tracking
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -398,7 +398,13 @@ class _Plan:
 
 
 def orders_upsert(
-    *, store: Store, orders: Sequence[OrderIn | StorefrontDataError], now: datetime | None = None
+    *,
+    store: Store,
+    orders: Sequence[OrderIn | StorefrontDataError],
+    now: datetime | None = None,
+    dry_run: bool = False,
+    planned_skus: Collection[str] = (),
+    source_import_id: int | None = None,
 ) -> list[OrderOutcome]:
     """Create or update many orders of the store, set-based: a fixed number of statements per call, however
     many orders (reads of the orders, lines, parcels, SKUs and live sessions it names; one INSERT or UPDATE
@@ -410,20 +416,32 @@ def orders_upsert(
     Lines replace the stored ones when they differ; shipments are matched by carrier and tracking number
     and added, or their booking times updated (a time left out is kept). An order our review holds stays
     on hold when the storefront still says awaiting shipment. A concurrent request creating the same order
-    makes this one retry, and its orders then count as updated or unchanged."""
+    makes this one retry, and its orders then count as updated or unchanged.
+
+    `dry_run`: the outcomes only, nothing written (an import's preview); `planned_skus` are codes the caller
+    will create before the real run, taken as known. `source_import_id`: the Seller Center import that
+    creates the new orders (tracking.models.OrderImport)."""
     now = now or timezone.now()
+    extra = _Extra(dry_run=dry_run, planned_skus=frozenset(planned_skus), source_import_id=source_import_id)
     for attempt in range(_RETRIES):
         try:
             with transaction.atomic():
-                return _orders_upsert(store, orders, now)
+                return _orders_upsert(store, orders, now, extra)
         except IntegrityError:
             if attempt == _RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class _Extra:
+    dry_run: bool = False
+    planned_skus: frozenset[str] = frozenset()
+    source_import_id: int | None = None
+
+
 def _orders_upsert(
-    store: Store, orders: Sequence[OrderIn | StorefrontDataError], now: datetime
+    store: Store, orders: Sequence[OrderIn | StorefrontDataError], now: datetime, extra: _Extra
 ) -> list[OrderOutcome]:
     outcomes: list[OrderOutcome] = []
     valid: list[tuple[OrderOutcome, OrderIn]] = []
@@ -453,6 +471,9 @@ def _orders_upsert(
         ).values_list("code", "pk")
     )
     sku_names = dict(SKU.objects.filter(pk__in=skus.values()).values_list("pk", "name"))
+    for index, code in enumerate(sorted(extra.planned_skus - skus.keys()), start=1):
+        skus[code] = -index  # made by the caller before the real run: known for the dry run
+        sku_names[-index] = code
     sessions = dict(
         LiveSession.objects.filter(
             store=store, external_id__in={o.live_session for _, o in valid if o.live_session}
@@ -534,6 +555,8 @@ def _orders_upsert(
                 changed_parcels.append(parcel)
                 plan.outcome.result = "updated"
 
+    if extra.dry_run:
+        return outcomes
     if new_orders:
         columns = (
             "store",
@@ -542,9 +565,12 @@ def _orders_upsert(
             "rules_due_at",
             "created_at",
             "updated_at",
+            *(("source_import",) if extra.source_import_id else ()),
         )
+        tail = (extra.source_import_id,) if extra.source_import_id else ()
         rows = [
-            (store.pk, p.outcome.platform_order_id, *p.values.values(), now, now, now) for p in new_orders
+            (store.pk, p.outcome.platform_order_id, *p.values.values(), now, now, now, *tail)
+            for p in new_orders
         ]
         by_id = dict(rows_insert(Order, columns, rows, returning=("platform_order_id", "id")))
         for plan in new_orders:

@@ -115,6 +115,17 @@ def wake_delivery_processing() -> None:
     wake("tracking.tasks.process_deliveries")
 
 
+def run_imports() -> int:
+    """Check large uploads, run confirmed Seller Center imports, resume those whose worker died. Returns the
+    chunks written; a file not finished within the round wakes the next one."""
+    from tracking.imports.service import IMPORT_TASK, imports_run
+
+    written = imports_run(seconds=SYNC_ROUND_SECONDS)
+    if written:
+        wake(IMPORT_TASK)  # more may be left: the next round carries on at once, not in a minute
+    return written
+
+
 def prune_history() -> int:
     """Delete processed raw pushes and settled unknown numbers past their retention (tracking.retention),
     for up to a minute; what is left goes in the next round. Returns how many rows went."""

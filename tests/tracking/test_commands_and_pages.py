@@ -107,6 +107,7 @@ DECLARED = [
     ("tracking.tasks.match_unmatched", (Schedule.MINUTES, 2)),
     ("tracking.tasks.send_scheduled_pushes", (Schedule.MINUTES, 1)),
     ("tracking.tasks.prune_history", (Schedule.HOURLY, None)),
+    ("tracking.tasks.run_imports", (Schedule.MINUTES, 1)),
     ("cases.tasks.evaluate_due", (Schedule.MINUTES, 1)),
     ("cases.tasks.evaluate_stores", (Schedule.MINUTES, 5)),
     ("cases.tasks.deliver_messages", (Schedule.MINUTES, 1)),

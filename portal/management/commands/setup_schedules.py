@@ -36,6 +36,12 @@ SCHEDULES = [
         "minutes": 1,
     },
     {
+        "name": "tracking: check and run Seller Center imports (and resume interrupted ones)",
+        "func": "tracking.tasks.run_imports",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
         "name": "tracking: delete raw pushes past their retention",
         "func": "tracking.tasks.prune_history",
         "schedule_type": Schedule.HOURLY,
