@@ -65,7 +65,10 @@ class StorePolicyAdmin(StoreScopedAdmin):
     list_select_related = ["store"]
     fieldsets = [
         (None, {"fields": ["store"]}),
-        ("Parcels", {"fields": ["pickup_hours", "stalled_hours", "no_update_hours", "history_grace_minutes"]}),
+        (
+            "Parcels",
+            {"fields": ["pickup_hours", "stalled_hours", "no_update_hours", "history_grace_minutes"]},
+        ),
         ("Stock", {"fields": ["restock_wait_days", "refund_push_days"]}),
         (
             "Orders and batches",

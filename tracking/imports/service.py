@@ -703,7 +703,13 @@ def import_run(
 
 
 def _chunk_write(
-    imp: OrderImport, store: Store, chunk: Sequence[PlannedOrder], *, start: int, now: datetime, lease: datetime
+    imp: OrderImport,
+    store: Store,
+    chunk: Sequence[PlannedOrder],
+    *,
+    start: int,
+    now: datetime,
+    lease: datetime,
 ) -> bool:
     with transaction.atomic():
         locked = OrderImport.objects.select_for_update().get(pk=imp.pk)
