@@ -109,8 +109,9 @@ def parcel_evaluate(
     def deadline(rule: CaseType, due: datetime, summary: Text, facts: dict[str, Any]) -> None:
         effective = max(due, held_until) if held_until is not None else due
         if now >= effective:
-            # The case opens when the deadline passed, or when we first knew of the parcel if later.
-            since = max(due, known_since) if known_since is not None else due
+            # The case opens when the deadline passed, or, for a parcel we knew of only later, when we could
+            # first judge it (its history arrived, or the grace period ended).
+            since = effective if held_until is not None else max(due, known_since or due)
             findings[rule] = Finding(rule, since, summary, {**facts, "deadline": due.isoformat()}, triggers)
         else:
             pending.append(effective)

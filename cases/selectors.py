@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from cases.choices import OPEN_STATUSES, CaseType
 from cases.models import (
+    OPEN_CASE,
     Appeal,
     BuyerMessage,
     Case,
@@ -27,10 +28,12 @@ from cases.models import (
     WebhookEndpoint,
 )
 from cases.outbox import priority_name
+from cases.policy import PolicyBook
 from portal.choices import Role
 from portal.models import Store
 from portal.selectors import store_ids_for_user, store_roles_for_user
-from tracking.models import LiveSession, OrderLine
+from tracking.choices import OrderStatus, Tag
+from tracking.models import LiveSession, OrderLine, Shipment
 
 PAGE_SIZE = 50
 
@@ -527,3 +530,46 @@ def cases_get_for_user(user: AbstractBaseUser | AnonymousUser, ids: list[int]) -
 
 def custody_for_evidence(evidence) -> QuerySet:
     return evidence.custody.select_related("actor").order_by("at", "pk")
+
+
+# --- a Seller Center import's first look --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirstLook:
+    """What an imported shop looks like once its history arrived: parcels in flight, those still waiting
+    for their first tracking event, the cases the rules raised by type, and parcels due to hit a deadline in
+    the next 24 hours."""
+
+    parcels: int
+    in_flight: int
+    awaiting_history: int
+    delivered: int
+    cases_by_type: list[tuple[str, str, int]]  # (type, label, open cases)
+    at_risk_24h: int
+    settled: bool  # every in-flight parcel has its history, or its grace period is over
+
+
+def import_first_look(order_import, *, now: datetime | None = None) -> FirstLook:
+    now = now or timezone.now()
+    grace = PolicyBook([order_import.store_id]).for_store(order_import.store_id).history_grace
+    parcels = Shipment.objects.filter(store_id=order_import.store_id, order__source_import=order_import)
+    moving = parcels.exclude(status=Tag.DELIVERED).exclude(order__status=OrderStatus.CANCELLED)
+    counts = parcels.aggregate(
+        total=Count("pk"),
+        delivered=Count("pk", filter=Q(status=Tag.DELIVERED)),
+    )
+    in_flight = moving.count()
+    awaiting = moving.filter(last_event_at__isnull=True, created_at__gt=now - grace).count()
+    at_risk = moving.filter(next_check_at__gt=now, next_check_at__lte=now + timedelta(hours=24)).count()
+    by_type = (
+        Case.objects.filter(OPEN_CASE, store_id=order_import.store_id, order__source_import=order_import)
+        .values_list("type")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "type")
+    )
+    return FirstLook(
+        parcels=counts["total"], in_flight=in_flight, awaiting_history=awaiting, delivered=counts["delivered"],
+        cases_by_type=[(t, CaseType(t).label, n) for t, n in by_type], at_risk_24h=at_risk,
+        settled=awaiting == 0,
+    )  # fmt: skip

@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal import views
+from portal import import_views, views
 from tracking import views as tracking_views
 
 store_patterns = [
@@ -22,6 +22,12 @@ store_patterns = [
         views.store_webhook_redeliver,
         name="webhook_redeliver",
     ),
+    path("<slug:code>/imports/", import_views.import_list, name="imports"),
+    path("<slug:code>/imports/<int:pk>/", import_views.import_detail, name="import"),
+    path("<slug:code>/imports/<int:pk>/columns/", import_views.import_mapping, name="import_mapping"),
+    path("<slug:code>/imports/<int:pk>/confirm/", import_views.import_confirm_view, name="import_confirm"),
+    path("<slug:code>/imports/<int:pk>/cancel/", import_views.import_cancel_view, name="import_cancel"),
+    path("<slug:code>/imports/<int:pk>/refused.csv", import_views.import_refused_csv, name="import_refused"),
 ]
 
 urlpatterns = [

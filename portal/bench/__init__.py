@@ -20,6 +20,7 @@ SECTIONS: dict[str, str] = {
     "queue": "portal.bench.queue",
     "api": "portal.bench.api",
     "evidence": "portal.bench.evidence",
+    "imports": "portal.bench.imports",
 }
 
 

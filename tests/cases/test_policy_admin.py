@@ -21,6 +21,8 @@ COMPENSATION = {
     "small_damage_coupon": "10", "small_damage_order_max": "100", "grace_days": '{"stalled_in_transit": 3}',
     "claim_days": 30,
 }  # fmt: skip
+# The late-parcel settings (history grace, no proactive message for old orders): required fields of the form.
+LATE_PARCELS = {"history_grace_minutes": 30, "no_contact_after_days": 7}
 
 
 @pytest.mark.django_db
@@ -31,7 +33,7 @@ def test_a_supervisor_edits_their_stores_policy_in_the_admin(supervisor_client, 
         f"/admin/cases/storepolicy/{policy.pk}/change/",
         {"store": store.pk, "pickup_hours": 18, "stalled_hours": 12, "no_update_hours": 48, "restock_wait_days": 7,
          "refund_push_days": 15, "review_orders_per_address": 3, "batch_threshold": 10, "batch_window_hours": 24,
-         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION},
+         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION, **LATE_PARCELS},
     )  # fmt: skip
 
     assert response.status_code == 302
@@ -47,7 +49,7 @@ def test_a_nonsense_policy_is_refused_with_a_form_error_and_nothing_saved(superv
         f"/admin/cases/storepolicy/{policy.pk}/change/",
         {"store": store.pk, "pickup_hours": 18, "stalled_hours": 12, "no_update_hours": 48, "restock_wait_days": 30,
          "refund_push_days": 15, "review_orders_per_address": 3, "batch_threshold": 10, "batch_window_hours": 24,
-         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION},
+         "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION, **LATE_PARCELS},
     )  # fmt: skip
 
     assert response.status_code == 200
@@ -87,7 +89,7 @@ def test_nonsense_compensation_settings_are_refused(supervisor_client, store, fi
     policy = StorePolicy.objects.create(store=store)
     data = {"store": store.pk, "pickup_hours": 24, "stalled_hours": 12, "no_update_hours": 48, "restock_wait_days": 7,
             "refund_push_days": 15, "review_orders_per_address": 3, "batch_threshold": 10, "batch_window_hours": 24,
-            "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION, field: value}  # fmt: skip
+            "first_contact_hours": 24, "resolution_hours": 72, "high_value_amount": "200", **COMPENSATION, **LATE_PARCELS, field: value}  # fmt: skip
     response = supervisor_client.post(f"/admin/cases/storepolicy/{policy.pk}/change/", data)
     assert response.status_code == 200
     assert message in response.content.decode()

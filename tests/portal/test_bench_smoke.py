@@ -112,3 +112,25 @@ def test_the_evidence_section_streams_a_packet_at_a_tiny_scale():
         assert len(rows) == 1, (metric, result.stdout)
     assert "Appeal packet: 2 cases, 3 files" in result.stdout
     assert "scratch database dropped" in result.stdout
+
+
+def test_the_imports_section_imports_an_export_at_a_tiny_scale():
+    scratch = f"{connection.settings_dict['NAME']}_bench_smoke"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "bench", "--only", "imports", "--scale", "0.002", "--database", scratch],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for reference in ("preview (upload + check)", "import (confirm + run)"):
+        assert any(line.startswith(reference) for line in lines), reference
+    for metric in ("import, preview + import", "re-import (all unchanged)"):
+        rows = [line for line in lines if line.startswith(metric) and line.endswith(("PASS", "MISS"))]
+        assert len(rows) == 1, (metric, result.stdout)
+    assert "Re-import: 100 unchanged, 0 created, 0 updated." in result.stdout
+    assert "scratch database dropped" in result.stdout

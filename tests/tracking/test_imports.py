@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from tests.factories import make_membership, make_order, make_store, make_user
 from tests.tracking import exports
@@ -403,3 +404,40 @@ def test_a_large_file_is_checked_by_the_worker(store, admin, monkeypatch):
     imp.refresh_from_db()
     assert imp.status == ImportStatus.READY and imp.preview["orders"] > 0
     assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_imported_parcels_on_their_way_are_backfilled_before_they_are_judged(store, admin):
+    from cases.engine import exceptions_sweep
+    from cases.models import Case
+    from cases.selectors import import_first_look
+    from tracking.models import TrackingConnection
+    from tracking.tasks import register_due, sync_due
+
+    TrackingConnection.objects.create(
+        store=store,
+        provider="simulator",
+        webhook_secret="s" * 16,
+        credentials={"scenario": "in_transit", "seed": "3"},
+    )
+    local_now = timezone.localtime(timezone.now(), store.tzinfo).replace(tzinfo=None)
+    export = exports.orders(60, seed=13, start=local_now - timedelta(days=4))
+    imp = upload(store, admin, exports.as_csv(exports.tiktok_rows(export)))
+    import_confirm(imp, actor=admin)
+    imports_run()
+    imp.refresh_from_db()
+    moving = Shipment.objects.filter(order__source_import=imp).exclude(status=Tag.DELIVERED)
+    assert moving.exists()
+    assert all(p.next_poll_at <= imp.created_at for p in moving)  # first in line for the providers
+    exceptions_sweep()
+    assert not Case.objects.exists()  # nothing judged while the history is on its way
+    assert import_first_look(imp).settled is False
+
+    register_due()
+    sync_due()
+    exceptions_sweep()
+
+    assert moving.filter(last_event_at__isnull=True).count() == 0  # each fetched once, its history in
+    assert not Case.objects.filter(type="pickup_overdue").exists()  # the scans came: nobody was late
+    look = import_first_look(imp)
+    assert look.settled and look.in_flight == moving.count()

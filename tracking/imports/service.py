@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -335,8 +336,6 @@ def _friendly(message: str) -> str:
 
 
 def _slug(text: str) -> str:
-    import re
-
     return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-")[:40]
 
 
@@ -390,7 +389,7 @@ def _keep_stored(store: Store, planned: Sequence[PlannedOrder]) -> None:
 
 
 def _admin_require(actor, store: Store) -> None:
-    if actor is not None and not user_has_role(actor, store.pk, (Role.ADMIN,)):
+    if actor is not None and not (actor.is_superuser or user_has_role(actor, store.pk, (Role.ADMIN,))):
         raise PermissionDenied(_("Only the store's admins import orders."))
 
 
@@ -445,6 +444,7 @@ def import_check(imp: OrderImport, *, actor=None, now: datetime | None = None) -
     elif not imp.mapping:
         imp.format = detection.format.key if detection.format else CUSTOM
         imp.mapping = detection.columns
+        imp.preview = {"samples": [cells for _n, cells in table.rows[:3]]}  # shown beside each column
         imp.status = ImportStatus.NEEDS_MAPPING
         imp.save()
         return imp
@@ -529,6 +529,7 @@ def _preview(imp: OrderImport, reading: Reading, *, now: datetime) -> None:
         "new": counts["created"], "changed": counts["updated"], "unchanged": counts["unchanged"],
         "refused_orders": counts["error"],
         "rows_refused": len(reading.refusals) + len(upsert_refusals),
+        "reasons": _reasons(reading.refusals + upsert_refusals),
         "skus_new": len(new_skus), "skus_new_sample": new_skus[:20],
         "carriers_known": dict(reading.carriers_known.most_common()),
         "carriers_unknown": dict(reading.carriers_unknown.most_common()),
@@ -544,6 +545,20 @@ def _preview(imp: OrderImport, reading: Reading, *, now: datetime) -> None:
         imp.save()
         ImportRefusal.objects.filter(order_import=imp, stage="preview").delete()
         _refusals_save(imp, reading.refusals + upsert_refusals, stage="preview")
+
+
+def _reasons(refusals: Sequence[Refusal], top: int = 6) -> list[tuple[str, int]]:
+    """The commonest reasons rows were refused (numbers folded, so "row 6" and "row 9" count together)."""
+    counts = Counter(
+        re.sub(r"\d+", "N", r.reason) for r in refusals if not r.reason.startswith(_sibling_prefix())
+    )
+    return counts.most_common(top)
+
+
+def _sibling_prefix() -> str:
+    return _("Row %(row)s of this order was refused, so the order is not imported: %(why)s").split("%(row)s")[
+        0
+    ]
 
 
 def _unique_rows(refusals: Sequence[Refusal]) -> list[Refusal]:
@@ -679,9 +694,11 @@ def import_run(
     start = imp.orders_done
     began = time.monotonic()
     while start < len(reading.orders):
-        if chunks is not None and written >= chunks:
-            return written
-        if deadline is not None and written and time.monotonic() > deadline:
+        out_of_turn = (chunks is not None and written >= chunks) or (
+            deadline is not None and written and time.monotonic() > deadline
+        )
+        if out_of_turn:  # the round's time is up: let the next round (woken at once) carry on
+            OrderImport.objects.filter(pk=imp.pk, orders_done=start).update(leased_until=None)
             return written
         chunk = reading.orders[start : start + CHUNK]
         lease = now + timedelta(seconds=time.monotonic() - began) + LEASE  # `now` is a test's clock too
