@@ -111,9 +111,24 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+MAX_XLSX_UNPACKED = (
+    600 * 1024 * 1024
+)  # what a 300,000-row sheet unpacks to, with room; a zip bomb is far more
+
+
 def _read_xlsx(data: bytes) -> Table:
     from openpyxl import load_workbook
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise FileRefused(_("The workbook cannot be opened: save it again from Excel as .xlsx.")) from exc
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise FileRefused(
+            _("The workbook unpacks to more than %(mb)s MB: export fewer days at a time.")
+            % {"mb": MAX_XLSX_UNPACKED // 2**20}
+        )
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:

@@ -100,7 +100,11 @@ def parse_time(text: str, *, tz: tzinfo, day_first: bool) -> datetime | None:
     return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
-_MONEY_NOISE = re.compile(r"[^\d.,\-]")
+_MONEY = re.compile(
+    r"(?P<lead>-?\s*(?:[^\W\d_]{1,3}\$?|[^\w\s])?\s*-?)"  # -, RM, MYR, NT$, ₫, ฿, ¥ ...
+    r"(?P<digits>\d[\d.,\s]*?)"
+    r"(?P<trail>\s*(?:[^\W\d_]{1,3}|[^\w\s.,-])?)"  # MYR, 元, ₫
+)
 _ZERO_DECIMAL = {"IDR", "VND", "JPY", "KRW", "CLP", "TWD"}
 
 
@@ -110,11 +114,13 @@ def parse_money(text: str, *, currency: str) -> Decimal | None:
     value = clean(text)
     if not value or value in ("-", "--"):
         return None
-    digits = _MONEY_NOISE.sub("", value)
-    if not re.search(r"\d", digits) or digits.count("-") > 1 or digits.lstrip("-").count("-"):
+    # A currency sign or code before or after ("RM 59.90", "59.90 MYR", "₫ 1.250.000", "-RM5"); between
+    # them only digits and their separators.
+    match = _MONEY.fullmatch(value)
+    if match is None:
         raise CellError(_("%(value)s is not an amount of money.") % {"value": value[:40]})
-    negative = digits.startswith("-")
-    digits = digits.lstrip("-")
+    negative = "-" in match["lead"]
+    digits = re.sub(r"\s", "", match["digits"])
     if "," in digits and "." in digits:
         decimal_mark = "," if digits.rfind(",") > digits.rfind(".") else "."
     elif "," in digits:
