@@ -441,3 +441,13 @@ def test_imported_parcels_on_their_way_are_backfilled_before_they_are_judged(sto
     assert not Case.objects.filter(type="pickup_overdue").exists()  # the scans came: nobody was late
     look = import_first_look(imp)
     assert look.settled and look.in_flight == moving.count()
+
+
+@pytest.mark.django_db
+def test_the_sample_export_in_docs_imports_into_a_tiktok_shop_malaysia_store(store, admin):
+    from pathlib import Path
+
+    data = (Path(__file__).resolve().parents[2] / "docs/samples/tiktok-shop-order-export.csv").read_bytes()
+    imp = upload(store, admin, data, "tiktok-shop-order-export.csv")
+    assert imp.status == ImportStatus.READY and imp.preview["new"] > 50
+    assert all("Not paid" in reason for reason, _n in imp.preview["reasons"])
