@@ -28,6 +28,7 @@ from cases.rules import PARCEL_TYPES, Finding, parcel_evaluate, priority_for
 from cases.services import case_condition_cleared, case_raise, case_refresh
 from cases.texts import Text, event_data
 from portal.db import skip_locked
+from tracking.choices import OrderStatus
 from tracking.models import Order, Shipment, TrackingEvent
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ CLEARED_REASONS: Mapping[str, Text] = {
 }
 CLEARED_OTHERWISE = Text(gettext_noop("The carrier no longer reports this problem."))
 DELIVERED = Text(gettext_noop("The parcel was delivered."))
+ORDER_CANCELLED = Text(gettext_noop("The order was cancelled."))
 
 
 @dataclass
@@ -119,6 +121,8 @@ def findings_apply(
             reason = CLEARED_REASONS.get(type, CLEARED_OTHERWISE)
             if shipment is not None and shipment.status == "Delivered":
                 reason = DELIVERED
+            elif shipment is not None and order.status == OrderStatus.CANCELLED:
+                reason = ORDER_CANCELLED
             if case_condition_cleared(
                 case=case, reason=reason, now=now, listening=thresholds.storefront_listening
             ):

@@ -580,6 +580,10 @@ def _orders_upsert(
         Order.objects.bulk_update(
             changed_orders, [*_ORDER_FIELDS, "rules_due_at", "updated_at"], batch_size=500
         )
+        cancelled = [order.pk for order in changed_orders if order.status == OrderStatus.CANCELLED]
+        if cancelled:  # their parcels are looked at again: the rules drop a cancelled order's parcels
+            Shipment.objects.filter(order_id__in=cancelled).update(next_check_at=now)
+            wake(RULES_TASK)
     replaced_existing = [plan.outcome.order_id for plan in lines_replaced if plan.outcome.result != "created"]
     if replaced_existing:
         OrderLine.objects.filter(order_id__in=replaced_existing).delete()
@@ -744,6 +748,9 @@ def order_patch(*, order: Order, data: OrderPatch, now: datetime | None = None) 
         locked.rules_due_at = now
         locked.save(update_fields=[*changes, "rules_due_at", "updated_at"])
         wake(ORDER_RULES_TASK)
+        if changes.get("status") == OrderStatus.CANCELLED:  # its parcels' cases close: nothing is owed
+            Shipment.objects.filter(order=locked).update(next_check_at=now)
+            wake(RULES_TASK)
     return locked, "updated"
 
 

@@ -128,3 +128,23 @@ def test_the_parcels_of_a_cancelled_order_are_not_judged(store):
     exceptions_sweep(now=T0 + timedelta(days=5))
 
     assert not Case.objects.exists()
+
+
+@pytest.mark.django_db
+def test_cancelling_an_order_closes_its_parcels_cases_and_says_why(store):
+    from tracking.models import Order
+    from tracking.storefront import OrderPatch, order_patch
+
+    SKU.objects.create(store=store, code="RICE-5KG", name="Rice 5kg")
+    StorePolicy.objects.create(store=store, history_grace_minutes=0)
+    (order_in,) = _orders(store, random.Random(4), 1)
+    orders_upsert(store=store, orders=[order_in], now=T0)
+    exceptions_sweep(now=T0)
+    case = Case.objects.get()
+
+    order_patch(order=Order.objects.get(), data=OrderPatch(status="cancelled"), now=T0 + timedelta(minutes=5))
+    exceptions_sweep(now=T0 + timedelta(minutes=5))
+
+    case.refresh_from_db()
+    assert case.status not in ("new", "in_progress")
+    assert CaseEvent.objects.filter(case=case, message="The order was cancelled.").exists()
