@@ -564,6 +564,8 @@ class OrderImport(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     file = models.FileField(_("file"), upload_to="imports/%Y/%m/", max_length=300)
+    # The check's reading of the file (orders planned, rows refused), so the import does not read it again.
+    plan = models.FileField(_("checked plan"), upload_to="imports/plans/", max_length=300, blank=True)
     file_name = models.CharField(_("file name"), max_length=255)
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     size = models.PositiveBigIntegerField(_("size (bytes)"))

@@ -405,6 +405,7 @@ def orders_upsert(
     dry_run: bool = False,
     planned_skus: Collection[str] = (),
     source_import_id: int | None = None,
+    new_parcels_poll_at: datetime | None = None,
 ) -> list[OrderOutcome]:
     """Create or update many orders of the store, set-based: a fixed number of statements per call, however
     many orders (reads of the orders, lines, parcels, SKUs and live sessions it names; one INSERT or UPDATE
@@ -420,9 +421,13 @@ def orders_upsert(
 
     `dry_run`: the outcomes only, nothing written (an import's preview); `planned_skus` are codes the caller
     will create before the real run, taken as known. `source_import_id`: the Seller Center import that
-    creates the new orders (tracking.models.OrderImport)."""
+    creates the new orders (tracking.models.OrderImport); `new_parcels_poll_at`: when the new parcels are first
+    polled, if not at once (an import puts its parcels ahead of the queue)."""
     now = now or timezone.now()
-    extra = _Extra(dry_run=dry_run, planned_skus=frozenset(planned_skus), source_import_id=source_import_id)
+    extra = _Extra(
+        dry_run=dry_run, planned_skus=frozenset(planned_skus), source_import_id=source_import_id,
+        new_parcels_poll_at=new_parcels_poll_at,
+    )  # fmt: skip
     for attempt in range(_RETRIES):
         try:
             with transaction.atomic():
@@ -438,6 +443,7 @@ class _Extra:
     dry_run: bool = False
     planned_skus: frozenset[str] = frozenset()
     source_import_id: int | None = None
+    new_parcels_poll_at: datetime | None = None
 
 
 def _orders_upsert(
@@ -594,7 +600,9 @@ def _orders_upsert(
         )  # fmt: skip
     if new_parcels:
         rows_insert(
-            Shipment, _PARCEL_COLUMNS, [_parcel_row(store, order_id, s, now) for order_id, s in new_parcels]
+            Shipment,
+            _PARCEL_COLUMNS,
+            [_parcel_row(store, order_id, s, now, extra.new_parcels_poll_at) for order_id, s in new_parcels],
         )
     if changed_parcels:
         Shipment.objects.bulk_update(
@@ -703,11 +711,14 @@ _PARCEL_COLUMNS = (
 )  # fmt: skip
 
 
-def _parcel_row(store: Store, order_id: int, shipment: ShipmentIn, now: datetime) -> tuple:
-    """A new parcel as the model's defaults make it: pending, due for the rules and for a poll at once."""
+def _parcel_row(
+    store: Store, order_id: int, shipment: ShipmentIn, now: datetime, poll_at: datetime | None = None
+) -> tuple:
+    """A new parcel as the model's defaults make it: pending, due for the rules and for a poll at once (or at
+    `poll_at`)."""
     return (
         store.pk, order_id, shipment.carrier, shipment.tracking_number, shipment.booked_at,
-        shipment.label_created_at, Tag.PENDING, "Pending_001", now, now, 0, now,
+        shipment.label_created_at, Tag.PENDING, "Pending_001", now, poll_at or now, 0, now,
     )  # fmt: skip
 
 

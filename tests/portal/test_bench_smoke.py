@@ -117,7 +117,17 @@ def test_the_evidence_section_streams_a_packet_at_a_tiny_scale():
 def test_the_imports_section_imports_an_export_at_a_tiny_scale():
     scratch = f"{connection.settings_dict['NAME']}_bench_smoke"
     result = subprocess.run(
-        [sys.executable, "manage.py", "bench", "--only", "imports", "--scale", "0.002", "--database", scratch],
+        [
+            sys.executable,
+            "manage.py",
+            "bench",
+            "--only",
+            "imports",
+            "--scale",
+            "0.002",
+            "--database",
+            scratch,
+        ],
         cwd=settings.BASE_DIR,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         capture_output=True,

@@ -15,6 +15,7 @@ language, payment flag and lots.
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import logging
@@ -22,9 +23,11 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 import msgspec
 from django.core.exceptions import PermissionDenied
@@ -64,7 +67,7 @@ IMPORT_TASK = "tracking.tasks.run_imports"
 REGISTER_TASK = "tracking.tasks.register_due"
 SYNC_TASK = "tracking.tasks.sync_due"
 RULES_TASK = "cases.tasks.evaluate_due"
-CHUNK = 500  # orders per committed chunk: the resume point moves this far at a time
+CHUNK = 1000  # orders per committed chunk (the API's bulk size): the resume point moves this far at a time
 INLINE_CHECK_BYTES = 2 * 1024 * 1024  # smaller files are checked in the upload request, larger in the worker
 LEASE = timedelta(minutes=3)
 SOURCE = "seller_center"  # the source of the Delivered checkpoints an export's delivery times become
@@ -142,7 +145,7 @@ def read_orders(
         if order_id.casefold() in markers:
             reading.rows -= 1
             continue  # the export's own description row
-        key = tuple(c.strip() for c in cells)
+        key = tuple(cells)
         if key in seen_rows:
             reading.refusals.append(
                 Refusal(number, order_id, _("The same as row %(row)s: counted once.") % {"row": seen_rows[key]},
@@ -175,6 +178,22 @@ def read_orders(
     return reading
 
 
+# A file repeats the same few times, amounts and carriers thousands of times: each is parsed once per process.
+@lru_cache(maxsize=100_000)
+def _time(text: str, tz, day_first: bool) -> datetime | None:
+    return parse_time(text, tz=tz, day_first=day_first)
+
+
+@lru_cache(maxsize=20_000)
+def _money(text: str, currency: str) -> Decimal | None:
+    return parse_money(text, currency=currency)
+
+
+@lru_cache(maxsize=2_000)
+def _carrier(text: str, region: str) -> str | None:
+    return carrier_code_for(text, region=region)
+
+
 class _RowError(Exception):
     def __init__(self, row: int, message: str):
         super().__init__(message)
@@ -200,7 +219,7 @@ def _order_plan(
 
     def when(name: str, number: int, cells: list[str]) -> datetime | None:
         try:
-            return parse_time(cell(cells, name), tz=tz, day_first=day_first.get(name, True))
+            return _time(cell(cells, name), tz, day_first.get(name, True))
         except CellError as exc:
             raise _RowError(number, f"{_label(name)}: {exc}") from exc
 
@@ -247,7 +266,7 @@ def _order_plan(
             raise _RowError(number, _("Excel rounded the SKU into %(value)s.") % {"value": code})
         try:
             quantity = parse_quantity(cell(cells, "quantity"))
-            price = parse_money(cell(cells, "unit_price"), currency=store.currency) or Decimal("0")
+            price = _money(cell(cells, "unit_price"), store.currency) or Decimal("0")
         except CellError as exc:
             raise _RowError(number, str(exc)) from exc
         name = " ".join(part for part in (cell(cells, "product_name"), cell(cells, "variation")) if part)
@@ -257,7 +276,7 @@ def _order_plan(
         skus.setdefault(code[:64], ((name or code)[:200], price))
 
     try:
-        amount = parse_money(cell(first, "order_amount"), currency=store.currency)
+        amount = _money(cell(first, "order_amount"), store.currency)
     except CellError as exc:
         raise _RowError(first_row, f"{_label('order_amount')}: {exc}") from exc
     if amount is None:
@@ -275,7 +294,7 @@ def _order_plan(
         carrier_text = clean(cell(cells, "carrier"))
         if export and export.carrier_separator and export.carrier_separator in carrier_text:
             carrier_text = carrier_text.rsplit(export.carrier_separator, 1)[1].strip()
-        code = carrier_code_for(carrier_text, region=store.region) if carrier_text else None
+        code = _carrier(carrier_text, store.region) if carrier_text else None
         if code is None:
             label = carrier_text or _("(none)")
             reading.carriers_unknown[label] += 1
@@ -455,7 +474,8 @@ def import_check(imp: OrderImport, *, actor=None, now: datetime | None = None) -
             _("This is a %(format)s export, but %(store)s sells on %(platform)s: upload it to that store.")
             % {"format": export.name, "store": imp.store.name, "platform": imp.store.get_platform_display()},
         )
-    reading = read_orders(table, store=imp.store, columns=imp.mapping, export=export, now=now)
+    with _gc_paused():
+        reading = read_orders(table, store=imp.store, columns=imp.mapping, export=export, now=now)
     refusal = _file_refusal(imp, reading, actor=actor)
     if refusal:
         return _refuse(imp, refusal)
@@ -502,6 +522,60 @@ def _file_refusal(imp: OrderImport, reading: Reading, *, actor) -> str:
     return ""
 
 
+class _SavedPlan(msgspec.Struct, array_like=True):
+    """What the check read from the file, kept beside it: the import decodes this instead of parsing the
+    file again. Valid only for the same bytes read with the same columns."""
+
+    sha256: str
+    format: str
+    mapping: dict[str, int]
+    rows: int
+    orders: list[PlannedOrder]
+    refusals: list[Refusal]
+
+
+def _plan_key(imp: OrderImport) -> tuple:
+    return (imp.sha256, imp.format, {k: int(v) for k, v in imp.mapping.items()})
+
+
+def _plan_save(imp: OrderImport, reading: Reading) -> None:
+    sha256, format_, mapping = _plan_key(imp)
+    data = msgspec.msgpack.encode(
+        _SavedPlan(sha256, format_, mapping, reading.rows, reading.orders, reading.refusals)
+    )
+    if imp.plan:
+        imp.plan.delete(save=False)
+    imp.plan.save(f"{imp.pk}-{sha256[:16]}.msgpack", ContentFile(data), save=False)
+
+
+def _plan_load(imp: OrderImport) -> Reading | None:
+    """The check's reading, if it was kept for these bytes and columns; None: read the file again."""
+    if not imp.plan:
+        return None
+    try:
+        with imp.plan.open("rb") as handle:
+            saved = msgspec.msgpack.decode(handle.read(), type=_SavedPlan)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        log.warning("import %s: the checked plan cannot be read; reading the file again", imp.pk)
+        return None
+    if (saved.sha256, saved.format, saved.mapping) != _plan_key(imp):
+        return None
+    return Reading(orders=saved.orders, refusals=saved.refusals, rows=saved.rows)
+
+
+@contextmanager
+def _gc_paused():
+    """A file's reading makes a few million small objects that all live until the end: the cyclic garbage
+    collector would walk them again and again for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _preview(imp: OrderImport, reading: Reading, *, now: datetime) -> None:
     store = imp.store
     counts: Counter[str] = Counter()
@@ -541,6 +615,7 @@ def _preview(imp: OrderImport, reading: Reading, *, now: datetime) -> None:
     imp.orders_total = len(reading.orders)
     imp.status = ImportStatus.READY
     imp.error = ""
+    _plan_save(imp, reading)
     with transaction.atomic():
         imp.save()
         ImportRefusal.objects.filter(order_import=imp, stage="preview").delete()
@@ -683,9 +758,12 @@ def import_run(
     written; the import is `done` when the last one commits."""
     now = now or timezone.now()
     store = imp.store
-    table = _table(imp)
-    export = _format_of(imp.format)
-    reading = read_orders(table, store=store, columns=imp.mapping, export=export, now=now)
+    reading = _plan_load(imp)
+    if reading is None:
+        with _gc_paused():
+            reading = read_orders(
+                _table(imp), store=store, columns=imp.mapping, export=_format_of(imp.format), now=now
+            )
     OrderImport.objects.filter(pk=imp.pk).update(
         status=ImportStatus.RUNNING, orders_total=len(reading.orders)
     )
@@ -750,8 +828,9 @@ def _chunk_write(
             ).values_list("tracking_number", flat=True)
         )
         outcomes = orders_upsert(
-            store=store, orders=[p.data for p in chunk], now=now, source_import_id=imp.pk
-        )
+            store=store, orders=[p.data for p in chunk], now=now, source_import_id=imp.pk,
+            new_parcels_poll_at=imp.created_at,
+        )  # fmt: skip
         counts: Counter[str] = Counter(outcome.result for outcome in outcomes)
         refusals = []
         for plan, outcome in zip(chunk, outcomes, strict=True):
@@ -759,7 +838,7 @@ def _chunk_write(
                 why = "; ".join(f"{f}: {m}" if f else m for f, m in outcome.errors)
                 refusals += plan.refusals(why)
         _refusals_save(imp, refusals, stage="import")
-        new_parcels = _parcels_backfill(imp, store, chunk, outcomes, before=before, now=now)
+        new_parcels = _parcels_backfill(chunk, outcomes, before=before, now=now)
         OrderImport.objects.filter(pk=imp.pk).update(
             orders_done=start + len(chunk), created=F("created") + counts["created"],
             updated=F("updated") + counts["updated"], unchanged=F("unchanged") + counts["unchanged"],
@@ -769,34 +848,32 @@ def _chunk_write(
     return True
 
 
-def _parcels_backfill(imp, store, chunk, outcomes, *, before: set[str], now: datetime) -> int:
-    """The chunk's new parcels: those the export says were delivered get that Delivered checkpoint (the
-    Seller Center's word, source `seller_center`), so they are neither judged nor tracked; the others are
-    first in line for the tracking providers (registered by the next step, polled before older parcels)."""
-    order_ids = [o.order_id for o in outcomes if o.order_id]
-    parcels = list(
-        Shipment.objects.filter(order_id__in=order_ids)
-        .exclude(tracking_number__in=before)
-        .values_list("pk", "tracking_number", "order_id")
-    )
-    if not parcels:
-        return 0
-    delivered = {
-        outcome.order_id: plan.delivered_at
-        for plan, outcome in zip(chunk, outcomes, strict=True)
-        if plan.delivered_at and outcome.order_id
-    }
-    items = [
-        (pk, number, [EventData(checkpoint_at=delivered[order_id], tag=Tag.DELIVERED, subtag="Delivered_001",
-                                source=SOURCE, raw_text="Delivered (Seller Center export)")])
-        for pk, number, order_id in parcels
-        if order_id in delivered
-    ]  # fmt: skip
-    if items:
+def _parcels_backfill(chunk, outcomes, *, before: set[str], now: datetime) -> int:
+    """The chunk's new parcels (returns how many): those the export says were delivered get that Delivered
+    checkpoint (the Seller Center's word, source `seller_center`), so they are neither judged nor tracked;
+    the others were made first in line for the tracking providers (their first poll before any other's)."""
+    made = 0
+    delivered: dict[int, datetime] = {}
+    for plan, outcome in zip(chunk, outcomes, strict=True):
+        if outcome.result == "error":
+            continue
+        fresh = sum(1 for s in plan.data.shipments if s.tracking_number not in before)
+        made += fresh
+        if fresh and plan.delivered_at:
+            delivered[outcome.order_id] = plan.delivered_at
+    if delivered:
+        parcels = (
+            Shipment.objects.filter(order_id__in=list(delivered))
+            .exclude(tracking_number__in=before)
+            .values_list("pk", "tracking_number", "order_id")
+        )
+        items = [
+            (pk, number, [EventData(checkpoint_at=delivered[order_id], tag=Tag.DELIVERED, subtag="Delivered_001",
+                                    source=SOURCE, raw_text="Delivered (Seller Center export)")])
+            for pk, number, order_id in parcels
+        ]  # fmt: skip
         events_ingest_many(items=items, now=now)
-    waiting = [pk for pk, _n, order_id in parcels if order_id not in delivered]
-    Shipment.objects.filter(pk__in=waiting, next_poll_at__isnull=False).update(next_poll_at=imp.created_at)
-    return len(parcels)
+    return made
 
 
 def _refusals_save(imp: OrderImport, refusals: Sequence[Refusal], *, stage: str) -> None:
