@@ -47,7 +47,8 @@ class UploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_BYTES:
             raise forms.ValidationError(
-                _("The file is larger than %(mb)s MB: export fewer days at a time.") % {"mb": MAX_BYTES // 2**20}
+                _("The file is larger than %(mb)s MB: export fewer days at a time.")
+                % {"mb": MAX_BYTES // 2**20}
             )
         return upload
 
@@ -70,7 +71,9 @@ def import_list(request: HttpRequest, code: str) -> HttpResponse:
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                imp = import_upload(store=store, actor=request.user, file_name=upload.name, data=upload.read())
+                imp = import_upload(
+                    store=store, actor=request.user, file_name=upload.name, data=upload.read()
+                )
             except PermissionDenied:
                 raise Http404("No such store.") from None
             return redirect("stores:import", code=store.code, pk=imp.pk)
@@ -98,12 +101,15 @@ def _detail_context(request: HttpRequest, imp: OrderImport, **extra) -> dict:
         ).order_by("row")[:20]),
         **extra,
     }  # fmt: skip
-    if imp.status == ImportStatus.NEEDS_MAPPING or (imp.status == ImportStatus.READY and request.GET.get("remap")):
+    if imp.status == ImportStatus.NEEDS_MAPPING or (
+        imp.status == ImportStatus.READY and request.GET.get("remap")
+    ):
         context["mapping_rows"] = _mapping_rows(imp)
         samples = imp.preview.get("samples", [])
         first = samples[0] if samples else []
         context["headers"] = [
-            (index, header, first[index] if index < len(first) else "") for index, header in enumerate(imp.headers)
+            (index, header, first[index] if index < len(first) else "")
+            for index, header in enumerate(imp.headers)
         ]
         context["samples"] = samples
     if imp.status == ImportStatus.DONE:
@@ -172,7 +178,9 @@ def import_cancel_view(request: HttpRequest, code: str, pk: int) -> HttpResponse
     except ImportError_ as exc:
         messages.error(request, str(exc))
         return redirect("stores:import", code=store.code, pk=imp.pk)
-    messages.success(request, _("Import of %(name)s cancelled: nothing was written.") % {"name": imp.file_name})
+    messages.success(
+        request, _("Import of %(name)s cancelled: nothing was written.") % {"name": imp.file_name}
+    )
     return redirect("stores:imports", code=store.code)
 
 

@@ -68,7 +68,9 @@ def test_an_admin_imports_a_tiktok_export_and_reads_the_first_look(
     screenshot("first-look-en")
 
     # Half an hour later, no scan has come for these parcels: the grace is over, and the rules judge.
-    Shipment.objects.filter(order__source_import=imp).update(created_at=timezone.now() - timedelta(minutes=31))
+    Shipment.objects.filter(order__source_import=imp).update(
+        created_at=timezone.now() - timedelta(minutes=31)
+    )
     exceptions_sweep()
     page.reload()
     expect(page.locator("#history-arriving")).to_have_count(0)
