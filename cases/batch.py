@@ -34,9 +34,9 @@ from portal.models import Membership, Store
 from tracking.choices import OrderStatus
 from tracking.models import SKU, Order, OrderLine
 
-# The case types that are a buyer's complaint about the product itself. DESIGN names `damaged`; add a type
-# here and its cases count towards batch incidents too.
-COMPLAINT_TYPES: tuple[CaseType, ...] = (CaseType.DAMAGED,)
+# The case types that are a buyer's complaint about the product itself: damaged (in transit or as the buyer
+# says) and quality problems. Add a type here and its cases count towards batch incidents too.
+COMPLAINT_TYPES: tuple[CaseType, ...] = (CaseType.DAMAGED, CaseType.QUALITY)
 BUYERS_LISTED = 500  # the incident lists this many buyers; `buyers_count` has them all
 NOTIFIED_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 

@@ -19,10 +19,19 @@ class CaseType(models.TextChoices):
     RETURNED_TO_SENDER = "returned_to_sender", _("Returned to sender")  # Exception_010 / Exception_011
     ORDER_REVIEW = "order_review", _("Order review")  # suspicious order held from shipping
     QUALITY_BATCH = "quality_batch", _("Quality batch")  # parent incident over many complaints on one lot
+    # Raised by a buyer's complaint (cases.complaints.intake), about the order:
+    NOT_RECEIVED = "not_received", _("Not received")  # the buyer says the parcel never came
+    WRONG_ITEM = "wrong_item", _("Wrong item")  # another product, size, colour or volume came
+    MISSING_ITEM = "missing_item", _("Missing item")  # the parcel came without something in it
+    QUALITY = "quality", _("Quality problem")  # the product itself is bad: expired, fake, broken by use
+    ENQUIRY = "enquiry", _("Buyer enquiry")  # anything else the buyer asks after the sale
 
 
 # Case types raised about an order as a whole; every other type is about one shipment.
-ORDER_LEVEL_TYPES = frozenset({CaseType.OVERSOLD, CaseType.OUT_OF_STOCK, CaseType.ORDER_REVIEW})
+ORDER_LEVEL_TYPES = frozenset({
+    CaseType.OVERSOLD, CaseType.OUT_OF_STOCK, CaseType.ORDER_REVIEW, CaseType.NOT_RECEIVED, CaseType.WRONG_ITEM,
+    CaseType.MISSING_ITEM, CaseType.QUALITY, CaseType.ENQUIRY,
+})  # fmt: skip
 
 
 class CaseStatus(models.TextChoices):
@@ -92,6 +101,7 @@ class CaseEventKind(models.TextChoices):
     COMPENSATION = "compensation", _("Compensation")  # proposed, approved, rejected, executed ...
     EVIDENCE = "evidence", _("Evidence")  # a file added or withdrawn
     STOREFRONT_FAILED = "storefront_failed", _("Storefront could not deliver")  # an event acked as failed
+    COMPLAINT = "complaint", _("Buyer complained")  # a complaint joined the case (cases.complaints.intake)
 
 
 # Case types whose buyer hears from the store the moment the rule fires, unless the store's policy says
@@ -241,3 +251,21 @@ class AppealDecision(models.TextChoices):
     WON = "won", _("Won")
     PARTIAL = "partial", _("Partly won")
     LOST = "lost", pgettext_lazy("appeal decision", "Lost")  # not the case type "Lost" (a lost parcel)
+
+
+class ComplaintChannel(models.TextChoices):
+    CHAT = "chat", _("Platform chat")
+    AFTER_SALES = "after_sales", _("Platform after-sales request")
+    PHONE = "phone", _("Phone")
+    EMAIL = "email", _("Email")
+    REVIEW = "review", _("Review")
+    OTHER = "other", _("Other")
+
+
+class ComplaintCategory(models.TextChoices):
+    NOT_RECEIVED = "not_received", _("Not received")
+    DAMAGED = "damaged", _("Damaged")
+    WRONG_ITEM = "wrong_item", _("Wrong item")
+    MISSING_ITEM = "missing_item", _("Missing item")
+    QUALITY = "quality", _("Quality problem")
+    OTHER = "other", _("Other")

@@ -26,6 +26,8 @@ from cases.choices import (
     CompensationKind,
     CompensationOrigin,
     CompensationStatus,
+    ComplaintCategory,
+    ComplaintChannel,
     CustodyAction,
     EventDeliveryStatus,
     EvidenceKind,
@@ -1022,3 +1024,68 @@ class CustodyEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Complaint(models.Model):
+    """A buyer's complaint about an order, from wherever it arrived (the storefront's API, an agent's form),
+    as the classifier read it and as it was routed: joined to an open case or opening one. Below the
+    confidence threshold it waits in triage (`needs_triage`) until an agent names the category; that choice
+    (`label`, `labelled_by`) is a new labelled example for the corpus."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="complaints")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="complaints")
+    case = models.ForeignKey(
+        Case,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="complaints",
+        verbose_name=_("case"),
+    )
+    external_id = models.CharField(
+        _("platform message id"), max_length=100, blank=True,
+        help_text=_("The platform's message or after-sales request id: a complaint sent again counts once."),
+    )  # fmt: skip
+    channel = models.CharField(_("channel"), max_length=20, choices=ComplaintChannel.choices)
+    text = models.TextField(_("buyer's text"))
+    attachments = models.JSONField(_("attachments"), default=list, blank=True)  # the platform's file URLs
+    received_at = models.DateTimeField(_("received"))
+    language = models.CharField(_("language"), max_length=10, blank=True)
+    category = models.CharField(
+        _("category (classifier)"), max_length=20, choices=ComplaintCategory.choices, blank=True
+    )
+    confidence = models.FloatField(_("confidence"), default=0)
+    words = models.JSONField(_("deciding words"), default=list, blank=True)
+    model_version = models.CharField(_("model"), max_length=16, blank=True)
+    label = models.CharField(_("category"), max_length=20, choices=ComplaintCategory.choices, blank=True)
+    needs_triage = models.BooleanField(_("needs triage"), default=False)
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    labelled_at = models.DateTimeField(_("labelled"), null=True, blank=True)
+    routed = models.CharField(_("routing"), max_length=10, blank=True)  # joined / opened
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("recorded"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "external_id"],
+                condition=~Q(external_id=""),
+                name="complaint_once_per_external_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["order", "received_at"], name="complaint_order_idx"),
+            models.Index(
+                fields=["store", "received_at"], name="complaint_triage_idx", condition=Q(needs_triage=True)
+            ),
+        ]
+        verbose_name = _("complaint")
+        verbose_name_plural = _("complaints")
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.text[:40]}"

@@ -21,6 +21,7 @@ from cases.models import (
     CaseEvent,
     Claim,
     Compensation,
+    Complaint,
     EventDelivery,
     Evidence,
     MessageTemplate,
@@ -33,7 +34,7 @@ from portal.choices import Role
 from portal.models import Store
 from portal.selectors import store_ids_for_user, store_roles_for_user
 from tracking.choices import OrderStatus, Tag
-from tracking.models import LiveSession, OrderLine, Shipment
+from tracking.models import LiveSession, Order, OrderLine, Shipment
 
 PAGE_SIZE = 50
 
@@ -573,3 +574,40 @@ def import_first_look(order_import, *, now: datetime | None = None) -> FirstLook
         cases_by_type=[(t, CaseType(t).label, n) for t, n in by_type], at_risk_24h=at_risk,
         settled=awaiting == 0,
     )  # fmt: skip
+
+
+# --- complaints ------------------------------------------------------------------------------------------
+
+
+def complaints_triage_for_user(user) -> QuerySet:
+    """Complaints waiting for an agent to name their category, in the user's stores, oldest first."""
+    return (
+        Complaint.objects.filter(store_id__in=store_ids_for_user(user), needs_triage=True)
+        .select_related("order", "store")
+        .order_by("received_at", "pk")
+    )
+
+
+def complaint_get_for_user(user, pk: int) -> Complaint:
+    complaint = (
+        Complaint.objects.filter(store_id__in=store_ids_for_user(user), pk=pk)
+        .select_related("order", "store")
+        .first()
+    )
+    if complaint is None:
+        raise Http404("No such complaint.")
+    return complaint
+
+
+def complaints_labelled_for_user(user) -> QuerySet:
+    """Complaints an agent labelled (the triage queue's answers), for the corpus: in the user's stores."""
+    return Complaint.objects.filter(
+        store_id__in=store_ids_for_user(user), labelled_by__isnull=False
+    ).order_by("labelled_at", "pk")
+
+
+def order_get_for_user(user, pk: int) -> Order:
+    order = Order.objects.filter(store_id__in=store_ids_for_user(user), pk=pk).select_related("store").first()
+    if order is None:
+        raise Http404("No such order.")
+    return order

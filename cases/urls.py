@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import compensation_views, evidence_views, template_views, views
+from cases import compensation_views, complaint_views, evidence_views, template_views, views
 
 app_name = "cases"
 urlpatterns = [
@@ -43,6 +43,10 @@ urlpatterns = [
     path("approvals/decide/", compensation_views.approvals_decide_view, name="approvals_decide"),
     path("claims/", compensation_views.claims_view, name="claims"),
     path("claims.csv", compensation_views.claims_export_view, name="claims_export"),
+    path("orders/<int:order_pk>/complaints/", complaint_views.complaint_log_view, name="complaint_log"),
+    path("triage/", complaint_views.triage_view, name="triage"),
+    path("triage/<int:pk>/", complaint_views.triage_label_view, name="triage_label"),
+    path("triage/labelled.jsonl", complaint_views.labelled_export_view, name="triage_export"),
     path("claims/<int:pk>/move/", compensation_views.claim_move_view, name="claim_move"),
 ]
 urlpatterns += [

@@ -284,3 +284,63 @@ class EvidenceListOut(msgspec.Struct):
     """Every file of a case, in upload order, withdrawn ones with their `withdrawn_at`."""
 
     results: list[EvidenceOut]
+
+
+# --- complaints ------------------------------------------------------------------------------------------
+
+ComplaintChannelName = Literal["chat", "after_sales", "phone", "email", "review", "other"]
+Url = Annotated[str, msgspec.Meta(max_length=1000, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$")]
+
+
+class ComplaintIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A buyer's complaint about one of the store's orders. `external_id` (the platform's message or
+    after-sales request id) makes a resent complaint count once."""
+
+    order_id: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=64, description="The platform's order id.")
+    ]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=5000, description="The buyer's words.")]
+    channel: ComplaintChannelName = "chat"
+    external_id: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    attachments: Annotated[
+        list[Url], msgspec.Meta(max_length=10, description="The files' URLs on the platform.")
+    ] = []
+    received_at: Time | None = None
+
+
+class ClassifyIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class ClassificationOut(msgspec.Struct):
+    """What the text is about: the category, how sure the model is, the language, and the words that
+    decided it. Below `threshold` a complaint goes to the triage queue."""
+
+    category: str | None
+    confidence: float
+    language: str
+    words: list[str]
+    needs_triage: bool
+    threshold: float
+
+
+class ComplaintCaseOut(msgspec.Struct):
+    id: int
+    type: str
+    status: str
+    priority: str
+
+
+class ComplaintOut(msgspec.Struct):
+    """The complaint as recorded and routed: `routed` is `opened` (a new case), `joined` (an open case of the
+    order), or null (waiting in triage for an agent to name its category)."""
+
+    id: int
+    order_id: str
+    external_id: str
+    channel: str
+    received_at: datetime
+    classification: ClassificationOut
+    category: str | None
+    routed: str | None
+    case: ComplaintCaseOut | None

@@ -17,6 +17,8 @@ urlpatterns = [
         views.CompensationResultView.as_view(),
         name="api-compensation-result",
     ),
+    path("complaints", views.ComplaintListView.as_view(), name="api-complaints"),
+    path("complaints/classify", views.ClassifyView.as_view(), name="api-complaints-classify"),
     path("events", views.EventListView.as_view(), name="api-events"),
     path("events/<int:id>/ack", views.EventAckView.as_view(), name="api-event-ack"),
     path("webhook-endpoints", views.EndpointListView.as_view(), name="api-webhook-endpoints"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.request import Request
@@ -18,9 +18,14 @@ from cases.api.structs import (
     CaseDetailOut,
     CaseListOut,
     CheckpointSummary,
+    ClassificationOut,
+    ClassifyIn,
     CompensationIn,
     CompensationOut,
     CompensationResultIn,
+    ComplaintCaseOut,
+    ComplaintIn,
+    ComplaintOut,
     DeliveryListOut,
     DeliveryOut,
     EndpointIn,
@@ -40,6 +45,12 @@ from cases.api.structs import (
 )
 from cases.choices import CaseStatus, CaseType, CompensationOrigin, EvidenceKind, StorefrontEventType
 from cases.compensation import CompensationError, Proposal, Result, compensation_propose, compensation_result
+from cases.complaints.intake import (
+    ComplaintError,
+    complaint_classify,
+    complaint_receive,
+    confidence_threshold,
+)
 from cases.evidence import EvidenceRefused, evidence_add
 from cases.integration import (
     IntegrationError,
@@ -54,6 +65,7 @@ from cases.models import (
     Case,
     CaseEvent,
     Compensation,
+    Complaint,
     EventDelivery,
     Evidence,
     StorefrontEvent,
@@ -82,7 +94,7 @@ from portal.api.problems import ApiError, validation_error
 from portal.api.schema import IDEMPOTENCY_PARAMETER, POST, READ, WRITE, endpoint, path_param, query_param
 from portal.api.views import StoreAPIView
 from portal.uploads import NameKeepingDRFParser, sent_name
-from tracking.selectors import latest_checkpoint, sku_get_for_store
+from tracking.selectors import latest_checkpoint, order_get_for_store, sku_get_for_store
 
 CASE_ID = path_param("id", "The case's id.", int)
 EVENT_ID = path_param("id", "The event's id.", int)
@@ -701,3 +713,107 @@ class CaseEvidenceView(StoreAPIView):
         except EvidenceRefused as exc:
             raise validation_error([("file", str(exc))]) from None
         return json_response(evidence_out(evidence), status=201)
+
+
+# --- complaints ------------------------------------------------------------------------------------------
+
+
+def _classification_out(complaint_or_reading, *, needs_triage: bool) -> ClassificationOut:
+    return ClassificationOut(
+        category=complaint_or_reading.category or None,
+        confidence=float(complaint_or_reading.confidence),
+        language=complaint_or_reading.language,
+        words=list(complaint_or_reading.words),
+        needs_triage=needs_triage,
+        threshold=confidence_threshold(),
+    )
+
+
+def _complaint_out(complaint: Complaint) -> ComplaintOut:
+    case = complaint.case
+    return ComplaintOut(
+        id=complaint.pk,
+        order_id=complaint.order.platform_order_id,
+        external_id=complaint.external_id,
+        channel=complaint.channel,
+        received_at=complaint.received_at,
+        classification=_classification_out(complaint, needs_triage=complaint.needs_triage),
+        category=complaint.label or None,
+        routed=complaint.routed or None,
+        case=ComplaintCaseOut(
+            id=case.pk,
+            type=case.type,
+            status=case.status,
+            priority=PRIORITY_NAMES.get(case.priority, "normal"),
+        )
+        if case is not None
+        else None,
+    )
+
+
+class ComplaintListView(StoreAPIView):
+    @endpoint(
+        summary="Pass on a buyer's complaint",
+        operation_id="complaint_create",
+        description="A buyer complained about an order (in the platform's chat, an after-sales request, a "
+        "review). Afterdesk classifies it (not_received, damaged, wrong_item, missing_item, quality, other; "
+        "in Chinese, English, Thai, Malay, Indonesian and Vietnamese) and routes it: a second message from "
+        "the buyer within a day joins the case the first opened; a 'where is my parcel' joins the parcel's "
+        "open case (marked buyer chased, priority up); otherwise it joins or opens the order's case of the "
+        "matching type. A damaged complaint on a small order gets the store's automatic coupon; damaged and "
+        "quality complaints count towards the batch's quality incident. Below the confidence threshold it "
+        "waits for an agent in the triage queue (`routed` null). Resending the same `external_id` answers "
+        "200 with the complaint recorded the first time.",
+        tags=["complaints"],
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=ComplaintIn,
+        request_example={
+            "order_id": "577123456789012345",
+            "text": "the oil bottle leaked all over the box 😡",
+            "channel": "chat",
+            "external_id": "msg-88130",
+            "received_at": "2026-11-13T10:02:00+08:00",
+        },
+        responses={
+            201: (ComplaintOut, "Recorded, classified and routed."),
+            200: (ComplaintOut, "Recorded before with this external_id: the complaint as it was."),
+        },
+        errors=POST,
+    )
+    def post(self, request: Request) -> HttpResponse:
+        data = body(request, ComplaintIn)
+        try:
+            order = order_get_for_store(self.store, data.order_id)
+        except Http404:
+            raise validation_error([("order_id", f"No order {data.order_id} in this store.")]) from None
+        try:
+            intake = complaint_receive(
+                order=order, text=data.text, channel=data.channel, external_id=data.external_id,
+                attachments=data.attachments, received_at=data.received_at,
+            )  # fmt: skip
+        except ComplaintError as exc:
+            raise validation_error(exc.errors.items()) from None
+        return json_response(_complaint_out(intake.complaint), status=201 if intake.created else 200)
+
+
+class ClassifyView(StoreAPIView):
+    @endpoint(
+        summary="Classify a buyer's text",
+        operation_id="complaint_classify",
+        description="What a buyer's message is about, without recording anything: the storefront can pre-fill "
+        "its own after-sales form with it. The same model and threshold as POST /complaints.",
+        tags=["complaints"],
+        request=ClassifyIn,
+        request_example={"text": "barang dah sampai tapi kurang satu botol"},
+        responses={200: (ClassificationOut, "The classification.")},
+        errors=WRITE,
+    )
+    def post(self, request: Request) -> HttpResponse:
+        data = body(request, ClassifyIn)
+        reading = complaint_classify(data.text)
+        if reading is None:
+            raise ApiError("The classifier is not installed: complaints go to triage.", status=503,
+                           code="classifier_unavailable")  # fmt: skip
+        return json_response(
+            _classification_out(reading, needs_triage=reading.confidence < confidence_threshold())
+        )
