@@ -356,7 +356,8 @@ def _deciding(
             word = next((token for token in tokens if term in token), None)
             if word is None:
                 continue  # an n-gram across a space or a punctuation mark: nothing a reader would point at
-            term = word if len(word) <= 15 else term
+            unspaced = any("\u0e00" <= ch <= "\u0e7f" or "\u3040" <= ch <= "\u9fff" for ch in word)
+            term = term if unspaced or len(word) > 15 else word  # Thai and Chinese run on: the n-gram itself
         else:
             term = word_terms[column - char_count]
         scored[term] = scored.get(term, 0.0) + contribution
