@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  (full-width punctuation is correct in the Chinese texts)
+
 from __future__ import annotations
 
 import pytest

@@ -128,13 +128,13 @@ def test_the_push_fixture_parses_every_parcel_in_it():
         EventData(datetime(2026, 11, 19, 15, 40, tzinfo=UTC), "InTransit", "InTransit_003", "kdniao", "204",
                   "【杭州市】快件已到达 杭州转运中心", "杭州市"),
         EventData(datetime(2026, 11, 19, 17, 15, tzinfo=UTC), "InTransit", "InTransit_001", "kdniao", "2",
-                  "【杭州市】快件已从 杭州转运中心 发出，下一站 长沙转运中心", "杭州市"),  # noqa: RUF001 - Chinese punctuation
+                  "【杭州市】快件已从 杭州转运中心 发出，下一站 长沙转运中心", "杭州市"),
         EventData(datetime(2026, 11, 20, 23, 50, tzinfo=UTC), "InTransit", "InTransit_003", "kdniao", "205",
                   "【长沙市】快件已到达 长沙岳麓网点", "长沙市"),
         EventData(datetime(2026, 11, 21, 0, 30, tzinfo=UTC), "OutForDelivery", "OutForDelivery_001", "kdniao", "202",
                   "【长沙市】长沙岳麓网点 快递员 王师傅 正在派件", "长沙市"),
         EventData(datetime(2026, 11, 21, 7, 30, tzinfo=UTC), "AttemptFail", "AttemptFail_001", "kdniao", "405",
-                  "【长沙市】派件失败：收件人电话无人接听", "长沙市"),  # noqa: RUF001 - Chinese punctuation
+                  "【长沙市】派件失败：收件人电话无人接听", "长沙市"),
     ]  # fmt: skip
     # The standard push has no per-trace Action: the latest trace takes the parcel's State ("2": in transit).
     assert (second.tracking_number, second.raw_status) == ("YT7500000000001", "2")
@@ -191,7 +191,7 @@ def test_an_unknown_code_falls_back_to_its_group(code, expected):
 
 def test_the_parcels_state_ex_names_the_latest_trace_when_traces_carry_no_action():
     body = push_of(
-        [trace(PUSHED_AT - timedelta(hours=5), "派件中"), trace(PUSHED_AT, "已签收，签收人：本人")],  # noqa: RUF001
+        [trace(PUSHED_AT - timedelta(hours=5), "派件中"), trace(PUSHED_AT, "已签收，签收人：本人")],
         state="3",
         state_ex="301",
     )
@@ -332,7 +332,7 @@ def test_a_refused_query_is_permanent_with_kdniaos_reason(httpserver: HTTPServer
 
 def test_a_busy_answer_is_retryable(httpserver: HTTPServer, fake_bucket):
     httpserver.expect_request("/Ebusiness/EbusinessOrderHandle.aspx").respond_with_json(
-        {"EBusinessID": BUSINESS_ID, "Success": False, "Reason": "系统繁忙，请稍后再试"}  # noqa: RUF001
+        {"EBusinessID": BUSINESS_ID, "Success": False, "Reason": "系统繁忙，请稍后再试"}
     )
     with pytest.raises(RetryableProviderError, match="系统繁忙"):
         provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch([TrackingRef("YT1", "YTO")])
@@ -478,7 +478,7 @@ def test_a_parcel_kdniao_refuses_or_cannot_name_the_carrier_of_is_returned_with_
 @pytest.mark.parametrize(
     ("reason", "error"),
     [("DataSign签名错误", PermanentProviderError), ("该商户未开通此接口", PermanentProviderError),
-     ("系统繁忙，请稍后再试", RetryableProviderError)],  # noqa: RUF001
+     ("系统繁忙，请稍后再试", RetryableProviderError)],
 )  # fmt: skip
 def test_an_answer_about_the_account_is_permanent_and_a_busy_one_retryable(
     httpserver: HTTPServer, fake_bucket, reason, error
@@ -522,7 +522,7 @@ def test_check_sends_one_signed_instant_query_of_a_made_up_number(httpserver: HT
 @pytest.mark.parametrize(
     ("reason", "error"),
     [("DataSign签名错误", PermanentProviderError), ("没有可用套餐", PermanentProviderError),
-     ("系统繁忙，请稍后再试", RetryableProviderError)],  # noqa: RUF001
+     ("系统繁忙，请稍后再试", RetryableProviderError)],
 )  # fmt: skip
 def test_check_says_when_the_account_is_refused_and_when_kdniao_is_busy(
     httpserver: HTTPServer, fake_bucket, reason, error

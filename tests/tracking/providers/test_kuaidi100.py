@@ -269,7 +269,7 @@ def test_a_number_kuaidi100_has_nothing_on_yet_is_no_tracking_not_an_error(
     httpserver: HTTPServer, fake_bucket
 ):
     httpserver.expect_request("/poll/query.do").respond_with_json(
-        {"result": False, "returnCode": "500", "message": "查询无结果，请隔段时间再查"}  # noqa: RUF001
+        {"result": False, "returnCode": "500", "message": "查询无结果，请隔段时间再查"}
     )
     assert (
         provider(base_url=httpserver.url_for("/"), bucket=fake_bucket).fetch([TrackingRef("YT1", "yto")])
@@ -433,7 +433,7 @@ def test_register_without_a_key_or_a_callback_url_is_permanent_and_sends_nothing
 # --- credentials check ----------------------------------------------------------------------------------
 def test_check_is_one_signed_query_and_says_when_the_account_is_refused(httpserver: HTTPServer, fake_bucket):
     seen: list[dict] = []
-    answer = {"result": False, "returnCode": "500", "message": "查询无结果，请隔段时间再查"}  # noqa: RUF001
+    answer = {"result": False, "returnCode": "500", "message": "查询无结果，请隔段时间再查"}
     httpserver.expect_ordered_request("/poll/query.do").respond_with_handler(_query_handler(seen, answer))
     httpserver.expect_ordered_request("/poll/query.do").respond_with_json(
         {"result": False, "returnCode": "601", "message": "key已过期"}
