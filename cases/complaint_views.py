@@ -14,14 +14,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from cases.choices import ComplaintCategory, ComplaintChannel
+from cases.choices import ComplaintCategory, ComplaintChannel, EvidenceKind
 from cases.complaints.intake import ComplaintError, complaint_label, complaint_receive, coupon_for
+from cases.evidence import EvidenceRefused, evidence_add
 from cases.selectors import (
     complaint_get_for_user,
     complaints_labelled_for_user,
     complaints_triage_for_user,
     order_get_for_user,
 )
+from cases.workflow import CaseWorkflowError
+from portal.uploads import sent_name
 
 
 def _outcome_message(request: HttpRequest, complaint) -> None:
@@ -62,9 +65,36 @@ def complaint_log_view(request: HttpRequest, order_pk: int) -> HttpResponse:
         return redirect(back if back.startswith("/") and not back.startswith("//") else "cases:list")
     complaint = intake.complaint
     _outcome_message(request, complaint)
+    _photos_attach(request, complaint)
     if complaint.case_id:
         return redirect("cases:detail", pk=complaint.case_id)
     return redirect("cases:triage")
+
+
+def _photos_attach(request: HttpRequest, complaint) -> None:
+    """The buyer's photos the agent attached: evidence on the case the complaint went to (a damage photo
+    for a damaged complaint). A file the evidence checks refuse is named with its reason; the complaint
+    stands."""
+    uploads = request.FILES.getlist("photos")
+    if not uploads:
+        return
+    if complaint.case_id is None:
+        messages.warning(
+            request,
+            _(
+                "The photos were not attached: the complaint waits in triage. Add them to its case once it is routed."
+            ),
+        )
+        return
+    kind = (
+        EvidenceKind.DAMAGE_PHOTO if complaint.label == ComplaintCategory.DAMAGED else EvidenceKind.BUYER_CHAT
+    )
+    for upload in uploads:
+        try:
+            evidence_add(case=complaint.case, upload=upload, name=sent_name(upload), kind=kind, actor=request.user,
+                         description=_("Sent by the buyer with their complaint."))  # fmt: skip
+        except (EvidenceRefused, CaseWorkflowError) as exc:
+            messages.error(request, f"{upload.name}: {exc}")
 
 
 @require_GET

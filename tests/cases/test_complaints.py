@@ -355,3 +355,26 @@ def test_agents_of_other_stores_cannot_label(store, order, client):
         ).status_code
         == 404
     )
+
+
+@pytest.mark.django_db
+def test_the_buyer_s_photos_logged_with_a_complaint_become_evidence_on_its_case(store, order, agent_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cases.models import Evidence
+    from tests.evidence_files import jpeg
+
+    photo = SimpleUploadedFile("leak.jpg", jpeg(), content_type="image/jpeg")
+    fake = SimpleUploadedFile("evil.jpg", b"<?php system($_GET['x']); ?>", content_type="image/jpeg")
+
+    response = agent_client.post(
+        reverse("cases:complaint_log", args=[order.pk]),
+        {"text": "the oil bottle leaked all over the box", "channel": "chat", "photos": [photo, fake]},
+    )
+
+    complaint = Complaint.objects.get()
+    assert response.status_code == 302
+    evidence = Evidence.objects.get(case=complaint.case)
+    assert (evidence.kind, evidence.original_name) == ("damage_photo", "leak.jpg")
+    page = agent_client.get(response["Location"]).content.decode()
+    assert "evil.jpg" in page  # the refused file is named, with its reason
