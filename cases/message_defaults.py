@@ -264,6 +264,69 @@ DEFAULT_TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "该批次商品的顾客。请回复，我们将按您的意愿为您补发或退款。{store_name}",
         ),
     },
+    T.NOT_RECEIVED: {
+        "en": (
+            "About your order {order_id}: we are on it",
+            "Hi {buyer_name}, thank you for letting us know your order {order_id} has not reached you. We are "
+            "checking with the carrier now and will come back to you within 24 hours with where it is, or with "
+            "a new parcel or a refund if it cannot be found. {store_name}",
+        ),
+        "zh-hans": (
+            "关于您的订单 {order_id}：我们正在处理",
+            "{buyer_name} 您好，感谢告知您的订单 {order_id} 尚未收到。我们正在与快递公司核实，24 小时内会回复您"
+            "包裹的位置；如果找不到，我们将为您补发或退款。{store_name}",
+        ),
+    },
+    T.WRONG_ITEM: {
+        "en": (
+            "Sorry, we sent the wrong item for order {order_id}",
+            "Hi {buyer_name}, we are sorry you received the wrong item in your order {order_id}. Could you reply "
+            "with a photo of what arrived? We will send the right one at our cost and tell you how to return "
+            "the other, or refund you if you prefer. {store_name}",
+        ),
+        "zh-hans": (
+            "很抱歉，您订单 {order_id} 的商品发错了",
+            "{buyer_name} 您好，很抱歉您订单 {order_id} 收到的商品有误。请回复收到商品的照片，我们将承担运费为您"
+            "补发正确的商品并告知退回方式；如您希望退款，我们也会为您办理。{store_name}",
+        ),
+    },
+    T.MISSING_ITEM: {
+        "en": (
+            "Sorry, something is missing from order {order_id}",
+            "Hi {buyer_name}, we are sorry part of your order {order_id} was not in the parcel. Could you reply "
+            "with a photo of what you received? We will send what is missing, or refund it, whichever you "
+            "prefer. {store_name}",
+        ),
+        "zh-hans": (
+            "很抱歉，您订单 {order_id} 的商品少发了",
+            "{buyer_name} 您好，很抱歉您订单 {order_id} 的包裹中少了商品。请回复收到商品的照片，我们将按您的意愿"
+            "为您补发缺少的商品或退款。{store_name}",
+        ),
+    },
+    T.QUALITY: {
+        "en": (
+            "About the item in your order {order_id}",
+            "Hi {buyer_name}, we are sorry the item in your order {order_id} is not as it should be. Could you "
+            "reply with a photo (and the batch or expiry date on the pack, if there is one)? We will send a "
+            "replacement or refund you, whichever you prefer. {store_name}",
+        ),
+        "zh-hans": (
+            "关于您订单 {order_id} 中的商品",
+            "{buyer_name} 您好，很抱歉您订单 {order_id} 中的商品有质量问题。请回复商品照片（如包装上有批号或保质期，"
+            "也请一并拍下），我们将按您的意愿为您补发或退款。{store_name}",
+        ),
+    },
+    T.ENQUIRY: {
+        "en": (
+            "About your order {order_id}",
+            "Hi {buyer_name}, thank you for your message about your order {order_id}. We will answer you within "
+            "24 hours. {store_name}",
+        ),
+        "zh-hans": (
+            "关于您的订单 {order_id}",
+            "{buyer_name} 您好，感谢您关于订单 {order_id} 的留言，我们会在 24 小时内回复您。{store_name}",
+        ),
+    },
 }
 
 
