@@ -21,6 +21,7 @@ SECTIONS: dict[str, str] = {
     "api": "portal.bench.api",
     "evidence": "portal.bench.evidence",
     "imports": "portal.bench.imports",
+    "complaints": "portal.bench.complaints",
 }
 
 

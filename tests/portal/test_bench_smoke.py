@@ -147,3 +147,38 @@ def test_the_imports_section_imports_an_export_at_a_tiny_scale():
     assert len(rows) == 1, result.stdout
     assert "Re-import: 100 unchanged, 0 created, 0 updated." in result.stdout
     assert "scratch database dropped" in result.stdout
+
+
+def test_the_complaints_section_classifies_and_posts_complaints_at_a_tiny_scale():
+    scratch = f"{connection.settings_dict['NAME']}_bench_smoke"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "bench",
+            "--only",
+            "complaints",
+            "--scale",
+            "0.002",
+            "--database",
+            scratch,
+        ],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for reference in ("classify(), one at a time", "classify_many(), batched", "median", "classify() alone"):
+        assert any(line.startswith(reference) for line in lines), reference
+    rows = [
+        line
+        for line in lines
+        if line.startswith("POST /api/v1/complaints") and line.endswith(("PASS", "MISS"))
+    ]
+    assert len(rows) == 1, result.stdout
+    assert "second joined" in result.stdout  # a second message from the buyer joined the first's case
+    assert "scratch database dropped" in result.stdout
