@@ -131,6 +131,7 @@ class Model:
     lang_intercept: np.ndarray | None = None
 
     counters: tuple = ()  # the two CountVectorizers over the fixed vocabularies, made on first use
+    terms: tuple = ()  # column -> term of each vocabulary (the deciding words), made on first use
 
     def features(self, texts: Sequence[str]) -> sparse.csr_matrix:
         if not self.counters:
@@ -341,8 +342,9 @@ def _deciding(
     columns = features.tocoo()
     weights = model.coef[best]
     char_count = len(model.char_vocabulary)
-    char_terms = _inverse(id(model), model.char_vocabulary)
-    word_terms = _inverse(id(model) + 1, model.word_vocabulary)
+    if not model.terms:
+        model.terms = (_inverse(model.char_vocabulary), _inverse(model.word_vocabulary))
+    char_terms, word_terms = model.terms
     tokens = re.findall(r"\w+", clean)
     scored: dict[str, float] = {}
     for column, value in zip(columns.col, columns.data, strict=True):
@@ -371,13 +373,8 @@ def _deciding(
     return tuple(out)
 
 
-_INVERSES: dict[int, list[str]] = {}
-
-
-def _inverse(key: int, vocabulary: dict[str, int]) -> list[str]:
-    if key not in _INVERSES:
-        terms = [""] * len(vocabulary)
-        for term, index in vocabulary.items():
-            terms[index] = term
-        _INVERSES[key] = terms
-    return _INVERSES[key]
+def _inverse(vocabulary: dict[str, int]) -> list[str]:
+    terms = [""] * len(vocabulary)
+    for term, index in vocabulary.items():
+        terms[index] = term
+    return terms

@@ -57,16 +57,15 @@ from tracking.imports.values import (
     parse_quantity,
     parse_time,
 )
+from tracking.ingest import SYNC_TASK
 from tracking.models import SKU, ImportMapping, ImportRefusal, LiveSession, Order, OrderImport, Shipment
 from tracking.services import EventData, events_ingest_many
 from tracking.storefront import OrderIn, orders_upsert
+from tracking.tasks import REGISTER_TASK, RULES_TASK
 
 log = logging.getLogger(__name__)
 
 IMPORT_TASK = "tracking.tasks.run_imports"
-REGISTER_TASK = "tracking.tasks.register_due"
-SYNC_TASK = "tracking.tasks.sync_due"
-RULES_TASK = "cases.tasks.evaluate_due"
 CHUNK = 1000  # orders per committed chunk (the API's bulk size): the resume point moves this far at a time
 INLINE_CHECK_BYTES = 2 * 1024 * 1024  # smaller files are checked in the upload request, larger in the worker
 LEASE = timedelta(minutes=3)
@@ -87,6 +86,7 @@ class Refusal:
     order_id: str
     reason: str
     cells: list[str]
+    sibling: bool = False  # refused only because another row of its order was
 
 
 @dataclass
@@ -205,7 +205,7 @@ def _refuse_order(reading: Reading, order_id: str, rows: Sequence[tuple[int, lis
         reason = why if number == bad else _(
             "Row %(row)s of this order was refused, so the order is not imported: %(why)s"
         ) % {"row": bad, "why": why}  # fmt: skip
-        reading.refusals.append(Refusal(number, order_id, reason, cells))
+        reading.refusals.append(Refusal(number, order_id, reason, cells, sibling=number != bad))
 
 
 def _label(name: str) -> str:
@@ -624,16 +624,8 @@ def _preview(imp: OrderImport, reading: Reading, *, now: datetime) -> None:
 
 def _reasons(refusals: Sequence[Refusal], top: int = 6) -> list[tuple[str, int]]:
     """The commonest reasons rows were refused (numbers folded, so "row 6" and "row 9" count together)."""
-    counts = Counter(
-        re.sub(r"\d+", "N", r.reason) for r in refusals if not r.reason.startswith(_sibling_prefix())
-    )
+    counts = Counter(re.sub(r"\d+", "N", r.reason) for r in refusals if not r.sibling)
     return counts.most_common(top)
-
-
-def _sibling_prefix() -> str:
-    return _("Row %(row)s of this order was refused, so the order is not imported: %(why)s").split("%(row)s")[
-        0
-    ]
 
 
 def _unique_rows(refusals: Sequence[Refusal]) -> list[Refusal]:
