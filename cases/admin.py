@@ -208,3 +208,66 @@ class ClaimAdmin(ReadOnlyAdmin):
     list_display = ["id", "store", "carrier", "status", "amount_claimed", "amount_recovered", "deadline"]
     list_filter = ["store", "carrier", "status"]
     list_select_related = ["store"]
+
+
+# --- store health thresholds (cases.reporting.health) ----------------------------------------------------
+
+from django import forms  # noqa: E402
+from django.core.exceptions import ValidationError  # noqa: E402
+
+from cases.reporting.health import Levels  # noqa: E402
+from cases.reporting.models import HealthThreshold  # noqa: E402
+from portal.choices import Role  # noqa: E402
+
+
+class HealthThresholdForm(forms.ModelForm):
+    source = forms.URLField(label=_("source"), max_length=300, required=False, assume_scheme="https")
+
+    class Meta:
+        model = HealthThreshold
+        fields = [
+            "store",
+            "platform",
+            "metric",
+            "window_days",
+            "recommended_percent",
+            "penalty_percent",
+            "source",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        window, penalty = data.get("window_days"), data.get("penalty_percent")
+        if window is not None and penalty is not None:
+            try:
+                Levels(window, data.get("recommended_percent"), penalty).check()
+            except ValidationError as exc:
+                raise ValidationError(exc.messages) from None
+        return data
+
+
+@admin.register(HealthThreshold)
+class HealthThresholdAdmin(StoreOrGlobalAdmin):
+    """The platforms' health thresholds (no store: the published default, changed by superusers) and a store's
+    own levels, set by its admins (supervisors read them on /reports/health/<store>/thresholds/)."""
+
+    form = HealthThresholdForm
+    roles = (Role.ADMIN,)
+    list_display = ["platform", "metric", "store", "window_days", "recommended_percent", "penalty_percent",
+                    "updated_at"]  # fmt: skip
+    list_filter = ["platform", "metric", "store"]
+    list_select_related = ["store"]
+    fields = [
+        "store",
+        "platform",
+        "metric",
+        "window_days",
+        "recommended_percent",
+        "penalty_percent",
+        "source",
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if obj.store_id is not None:
+            obj.platform = obj.store.platform  # a store's level is for its own platform's metric
+        super().save_model(request, obj, form, change)

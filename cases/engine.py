@@ -24,6 +24,7 @@ from cases.compensation import small_damage_coupon_for
 from cases.messages import proactive_message_for
 from cases.models import OPEN_CASE, Case, CaseEvent
 from cases.policy import PolicyBook, Thresholds
+from cases.reporting.rollups import dispatch_days_mark
 from cases.rules import PARCEL_TYPES, Finding, parcel_evaluate, priority_for
 from cases.services import case_condition_cleared, case_raise, case_refresh
 from cases.texts import Text, event_data
@@ -220,6 +221,7 @@ def _evaluate_batch(shipments: list[Shipment], *, now: datetime) -> SweepResult:
             )  # fmt: skip
         next_checks[shipment.pk] = verdict.next_check_at
     _set_next_checks(next_checks)
+    dispatch_days_mark(shipments, now=now)
     return result
 
 

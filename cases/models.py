@@ -167,6 +167,8 @@ class Case(models.Model):
             # The API's changes feed (updated_after), in change order. (Its list in creation order reads the
             # primary key: one more index on (store, id) cost every case insert, measured in the sweeper.)
             models.Index(fields=["store", "updated_at", "id"], name="case_store_updated_idx"),
+            # A store-day's cases for the reports' rollups (cases.reporting.rollups).
+            models.Index(fields=["store", "opened_at"], name="case_store_opened_idx"),
         ]
         ordering = ["due_at", "id"]
         verbose_name = _("case")
@@ -757,6 +759,7 @@ class Compensation(models.Model):
                 name="compensation_pending_idx",
             ),
             models.Index(fields=["store", "proposed_at"], name="compensation_ledger_idx"),
+            models.Index(fields=["store", "updated_at"], name="compensation_changed_idx"),  # the reports
         ]
         ordering = ["proposed_at", "id"]
         verbose_name = _("compensation")
@@ -809,7 +812,10 @@ class Claim(models.Model):
                 name="claim_recovered_within_claimed",
             ),
         ]
-        indexes = [models.Index(fields=["store", "status", "deadline"], name="claim_queue_idx")]
+        indexes = [
+            models.Index(fields=["store", "status", "deadline"], name="claim_queue_idx"),
+            models.Index(fields=["store", "updated_at"], name="claim_changed_idx"),  # the reports
+        ]
         ordering = ["deadline", "id"]
         verbose_name = _("carrier claim")
         verbose_name_plural = _("carrier claims")
@@ -987,7 +993,10 @@ class Appeal(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["store", "status", "deadline"], name="appeal_queue_idx")]
+        indexes = [
+            models.Index(fields=["store", "status", "deadline"], name="appeal_queue_idx"),
+            models.Index(fields=["store", "updated_at"], name="appeal_changed_idx"),  # the reports
+        ]
         ordering = ["-created_at", "-id"]
         verbose_name = _("appeal")
 
@@ -1089,3 +1098,8 @@ class Complaint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.text[:40]}"
+
+
+# The reporting rollups live with their code (cases/reporting/models.py); imported here so that Django
+# registers them with this app.
+import cases.reporting.models  # noqa: E402, F401

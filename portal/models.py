@@ -39,6 +39,10 @@ class Store(models.Model):
     )
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_timezone])
     default_language = models.CharField(_("buyer language"), max_length=10, default="en")
+    ship_from = models.CharField(
+        _("ships from (province / state)"), max_length=80, blank=True,
+        help_text=_("Where the store's parcels start: the origin of every route in the reports."),
+    )  # fmt: skip
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="stores")

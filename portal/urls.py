@@ -45,6 +45,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("cases/", include("cases.urls")),
     path("tracking/", include("tracking.urls")),
+    path("reports/", include("cases.reporting.urls")),
     path("stores/", include((store_patterns, "stores"))),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -172,10 +172,19 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["store", "placed_at"], name="order_store_placed_idx"),
             models.Index(fields=["live_session", "placed_at"], name="order_live_placed_idx"),
+            # The reports' refresh finds the orders changed since it last looked (cases.reporting.rollups).
+            models.Index(fields=["store", "updated_at"], name="order_store_updated_idx"),
             models.Index(
                 fields=["store", "rules_due_at"],
                 condition=Q(rules_due_at__isnull=False),
                 name="order_rules_due_idx",
+            ),
+            # Store health (cases.reporting.health): a store's orders still to ship, by deadline, for the
+            # projection and the save list. Partial, so the shipped history never weighs on it.
+            models.Index(
+                fields=["store", "ship_by"],
+                condition=Q(status__in=[OrderStatus.AWAITING_SHIPMENT, OrderStatus.ON_HOLD]),
+                name="order_unshipped_ship_by_idx",
             ),
         ]
         ordering = ["-placed_at"]
@@ -265,6 +274,15 @@ class Shipment(models.Model):
                 fields=["store", "next_poll_at"],
                 name="shipment_next_poll_idx",
                 condition=Q(next_poll_at__isnull=False),
+            ),
+            # The reports (cases.reporting.rollups): a store-day's parcels by the day they shipped (booked, else
+            # first known), the parcels new since the refresh last looked, and a day's first carrier scans.
+            models.Index("store", Coalesce("booked_at", "created_at"), name="shipment_ship_day_idx"),
+            models.Index(fields=["store", "created_at"], name="shipment_store_created_idx"),
+            models.Index(
+                fields=["store", "accepted_at"],
+                name="shipment_dispatch_day_idx",
+                condition=Q(accepted_at__isnull=False),
             ),
         ]
         verbose_name = _("shipment")

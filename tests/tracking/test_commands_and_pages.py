@@ -116,6 +116,9 @@ DECLARED = [
     ("cases.tasks.prune_storefront_events", (Schedule.HOURLY, None)),
     ("cases.tasks.prune_withdrawn_evidence", (Schedule.DAILY, None)),
     ("portal.tasks.prune_idempotency_keys", (Schedule.HOURLY, None)),
+    ("cases.reporting.tasks.live_reviews_due", (Schedule.MINUTES, 15)),
+    ("cases.reporting.tasks.refresh_rollups", (Schedule.MINUTES, 1)),
+    ("cases.reporting.tasks.reconcile_rollups", (Schedule.DAILY, None)),
 ]
 
 

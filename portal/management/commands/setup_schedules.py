@@ -91,6 +91,23 @@ SCHEDULES = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    {
+        "name": "cases: write post-live reviews 48 h after each live session",
+        "func": "cases.reporting.tasks.live_reviews_due",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 15,
+    },
+    {
+        "name": "cases: bring the report rollups up to date",
+        "func": "cases.reporting.tasks.refresh_rollups",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
+        "name": "cases: rebuild the last three days of report rollups",
+        "func": "cases.reporting.tasks.reconcile_rollups",
+        "schedule_type": Schedule.DAILY,
+    },
 ]
 
 
