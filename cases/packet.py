@@ -273,6 +273,21 @@ def _compensation_csv(cases: list[Case]) -> Iterator[bytes]:
 # --- the summary page ------------------------------------------------------------------------------------
 
 
+CJK_FONT = "STSong-Light"  # a CID font every PDF reader has: nothing is embedded
+
+
+def pdf_font(*, cjk: bool) -> str:
+    """The font a PDF draws its text in: Helvetica, or the CID font for Chinese (registered once)."""
+    if not cjk:
+        return "Helvetica"
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    return CJK_FONT
+
+
 def _summary_pdf(
     appeal: Appeal, cases: list[Case], files: list[_File], checklist: Checklist, now: datetime
 ) -> bytes:
@@ -280,15 +295,10 @@ def _summary_pdf(
     what the seller did, the evidence by number. In the store's language: Chinese when it is Chinese (a CID
     font every PDF reader has), English otherwise."""
     from reportlab.lib.pagesizes import A4
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
 
     language = "zh-hans" if (appeal.store.default_language or "").lower().startswith("zh") else "en"
-    font = "Helvetica"
-    if language == "zh-hans":
-        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-        font = "STSong-Light"
+    font = pdf_font(cjk=language == "zh-hans")
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1, pageCompression=0)
     _width, height = A4

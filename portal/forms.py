@@ -29,6 +29,10 @@ class StoreSettingsForm(forms.Form):
     currency = forms.CharField(
         label=_("Currency"), max_length=3, help_text=_("Three-letter ISO currency code, e.g. MYR.")
     )
+    ship_from = forms.CharField(
+        label=_("Ships from"), max_length=80, required=False,
+        help_text=_("The province or state the parcels start from: the origin of every route in the reports."),
+    )  # fmt: skip
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

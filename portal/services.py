@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # The cases app's own service, by dotted path: portal is the base every app imports, never the reverse.
 RELEASE_MEMBER_CASES = "cases.workflow.cases_release_from_member"
 
-STORE_EDITABLE_FIELDS = ("name", "timezone", "default_language", "region", "currency")
+STORE_EDITABLE_FIELDS = ("name", "timezone", "default_language", "region", "currency", "ship_from")
 
 
 class MembershipError(ValidationError):

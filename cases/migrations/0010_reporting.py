@@ -191,7 +191,6 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('day', models.DateField(verbose_name='day')),
                 ('carrier', models.CharField(max_length=40)),
-                ('origin', models.CharField(blank=True, max_length=80)),
                 ('destination', models.CharField(blank=True, max_length=80)),
                 ('live_session_id', models.BigIntegerField(blank=True, null=True)),
                 ('case_type', models.CharField(blank=True, max_length=30)),

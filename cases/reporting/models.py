@@ -74,10 +74,10 @@ class ParcelDay(_Rollup):
     """Parcels by the day they shipped (booked, else first known) and the exceptions raised about them.
     The row with case_type "" counts parcels (and those with any exception); a row per case type counts the
     parcels with a case of that type: a cohort, so a rate never mixes parcels of one day with cases of
-    another."""
+    another. A route starts where the store ships from (`Store.ship_from`, read with the report: changing it
+    needs no rebuild)."""
 
     carrier = models.CharField(max_length=40)
-    origin = models.CharField(max_length=80, blank=True)
     destination = models.CharField(max_length=80, blank=True)
     live_session_id = models.BigIntegerField(null=True, blank=True)
     case_type = models.CharField(max_length=30, blank=True)

@@ -14,11 +14,11 @@ from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from cases.packet import pdf_font
 from cases.reporting.models import LiveReview
 from cases.reporting.review import problem_label, recommendation_text, review_sections
 from tracking.models import LiveSession
 
-CJK_FONT = "STSong-Light"
 MARGIN = 48
 PROBLEM_IDS_SHOWN = 20
 
@@ -26,7 +26,6 @@ PROBLEM_IDS_SHOWN = 20
 def review_pdf(review: LiveReview, *, session: LiveSession) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
 
     figures = review.figures
@@ -37,10 +36,7 @@ def review_pdf(review: LiveReview, *, session: LiveSession) -> bytes:
     title = _("Post-live review: %(title)s") % {"title": session.title}
     texts = [title, session.store.name, session.host, *recommendations, *(problem_label(p) for p in problems)]
     texts += [row.label + row.value for section in sections for row in section.rows]
-    font = "Helvetica"
-    if (translation.get_language() or "").startswith("zh") or not _helvetica_can(texts):
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-        font = CJK_FONT
+    font = pdf_font(cjk=(translation.get_language() or "").startswith("zh") or not _helvetica_can(texts))
 
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1, pageCompression=0)

@@ -144,7 +144,7 @@ def _parcel_rows(store: Store, day: date, start: datetime, end: datetime) -> lis
         n=Count("pk"), exceptional=Count("pk", filter=Q(has_case=True))
     ):
         rows.append(ParcelDay(
-            store=store, day=day, carrier=r["carrier"], origin=store.ship_from, destination=r["destination"],
+            store=store, day=day, carrier=r["carrier"], destination=r["destination"],
             live_session_id=r["session"], case_type="", parcels=r["n"], exceptional=r["exceptional"],
         ))  # fmt: skip
     ids = shipments.values("pk")
@@ -156,7 +156,7 @@ def _parcel_rows(store: Store, day: date, start: datetime, end: datetime) -> lis
     )
     for r in by_type:
         rows.append(ParcelDay(
-            store=store, day=day, carrier=r["shipment__carrier"], origin=store.ship_from,
+            store=store, day=day, carrier=r["shipment__carrier"],
             destination=r["destination"], live_session_id=r["shipment__order__live_session_id"],
             case_type=r["type"], parcels=r["n"],
         ))  # fmt: skip

@@ -23,7 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from cases.choices import CaseType, CompensationKind
 from cases.reporting.models import (
@@ -303,21 +303,26 @@ def exceptions_section(report: Report) -> None:
     if _uses_sku(f):
         report.notes.append(_("Routes are not broken down by SKU: the route tables show every SKU."))
     route_filters = Filters(**{**f.__dict__, "sku": ""})
-    routes = _exceptions_by(route_filters, ("origin", "destination", "carrier"))
-    _routes(report, routes, cols)
+    routes = _exceptions_by(route_filters, ("store_id", "destination", "carrier"))
+    _routes(report, routes, cols, _origins(f))
     _trends(report, f)
+
+
+def _origins(f: Filters) -> dict[int, str]:
+    """Where each store's parcels start: its `ship_from`, read now (changing it needs no rebuild)."""
+    return dict(Store.objects.filter(pk__in=f.store_ids).values_list("pk", "ship_from"))
 
 
 def _route_label(origin: str, destination: str) -> str:
     return f"{origin or '?'} → {destination or '?'}"
 
 
-def _routes(report: Report, rows: list[dict], cols: list[Column]) -> None:
+def _routes(report: Report, rows: list[dict], cols: list[Column], origins: dict[int, str]) -> None:
     by_route: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     cells: dict[tuple[str, str], tuple[int, int]] = {}
     carriers: dict[str, int] = defaultdict(int)
     for r in rows:
-        route = _route_label(r["origin"], r["destination"])
+        route = _route_label(origins.get(r["store_id"], ""), r["destination"])
         by_route[route][0] += r["parcels"] or 0
         by_route[route][1] += r["exceptions"] or 0
         cells[route, r["carrier"]] = (r["parcels"] or 0, r["exceptions"] or 0)
@@ -325,7 +330,10 @@ def _routes(report: Report, rows: list[dict], cols: list[Column]) -> None:
     table_rows = [[route, p, e, rate(e, p)] for route, (p, e) in by_route.items() if p]
     table_rows.sort(key=lambda row: -row[1])
     report.tables["exceptions_by_route"] = Table(
-        "exceptions_by_route", _("By route"), [Column("route", _("Route"), "text"), *cols], table_rows[:50]
+        "exceptions_by_route",
+        _("By route"),
+        [Column("route", pgettext("shipping route", "Route"), "text"), *cols],
+        table_rows[:50],
     )
     # The heat table: the busiest routes x carriers, each cell the rate with its counts.
     top_routes = [row[0] for row in table_rows[:15]]
@@ -343,7 +351,7 @@ def _routes(report: Report, rows: list[dict], cols: list[Column]) -> None:
     report.heat = {"carriers": top_carriers, "rows": heat_rows}
     heat_table = Table(
         "route_carrier", _("Exception rate by route and carrier"),
-        [Column("route", _("Route"), "text")] + [Column(c, c, "percent") for c in top_carriers],
+        [Column("route", pgettext("shipping route", "Route"), "text")] + [Column(c, c, "percent") for c in top_carriers],
     )  # fmt: skip
     heat_table.rows = [[route, *(cell["rate"] for cell in line)] for route, line in heat_rows]
     report.tables["route_carrier"] = heat_table
@@ -377,6 +385,7 @@ def _trends(report: Report, f: Filters) -> None:
             else Sum("exceptional", filter=Q(case_type="") & week)
         )
         sums[f"{label}_parcels"], sums[f"{label}_exceptions"] = parcels, exceptions
+    origins = _origins(f)
     cols = [
         Column("group", _("Carrier"), "text"),
         Column("before_rate", _("Week before"), "percent"),
@@ -386,8 +395,8 @@ def _trends(report: Report, f: Filters) -> None:
     ]
     for key, title, keys, label in (
         ("worse_carriers", _("Carriers getting worse"), ("carrier",), lambda r: r["carrier"]),
-        ("worse_lanes", _("Lanes getting worse"), ("origin", "destination", "carrier"),
-         lambda r: f"{_route_label(r['origin'], r['destination'])} · {r['carrier']}"),
+        ("worse_lanes", _("Lanes getting worse"), ("store_id", "destination", "carrier"),
+         lambda r: f"{_route_label(origins.get(r['store_id'], ''), r['destination'])} · {r['carrier']}"),
     ):  # fmt: skip
         rows = _parcel_base(base)
         if f.case_type:

@@ -224,6 +224,7 @@ SETTINGS = {
     "default_language": "th",
     "region": "th",
     "currency": "thb",
+    "ship_from": " Bangkok ",
 }
 
 
@@ -236,6 +237,7 @@ def test_an_admin_updates_the_store_settings_but_not_its_code_or_platform(store,
         "Renamed Shop", "Asia/Bangkok", "th", "TH", "THB",
     )  # fmt: skip
     assert (store.code, store.platform) == ("store-a", "tiktok_shop")
+    assert store.ship_from == "Bangkok"  # the origin of the reports' routes
 
 
 @pytest.mark.django_db

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -10,14 +11,14 @@ import pytest
 from django.utils import timezone
 
 from cases.choices import CaseStatus, CaseType, Resolution
-from cases.compensation import Proposal, Result, compensation_propose, compensation_result
+from cases.compensation import CompensationError, Proposal, Result, compensation_propose, compensation_result
 from cases.engine import exceptions_sweep
 from cases.messages import message_send
 from cases.models import Case, MessageTemplate
 from cases.reporting.models import ROLLUP_MODELS, RollupDirty
 from cases.reporting.rollups import rollups_rebuild, rollups_refresh
 from cases.services import case_raise
-from cases.workflow import case_claim, case_transition
+from cases.workflow import CaseWorkflowError, case_claim, case_transition
 from tests.factories import (
     add_line,
     make_live_session,
@@ -151,9 +152,10 @@ def test_rollups_equal_a_rebuild_after_random_case_and_parcel_changes(store, see
     operations = [world.new_parcel, world.raise_case, world.contact, world.claim, world.resolve, world.reopen,
                   world.scan, world.cancel, world.compensate]  # fmt: skip
     weights = [1, 3, 2, 2, 2, 2, 4, 1, 2]
-    for step in range(40):
+    for step in range(30):
         operation = rng.choices(operations, weights)[0]
-        operation()
+        with contextlib.suppress(CaseWorkflowError, CompensationError):  # refused: nothing written
+            operation()
         rollups_refresh()
         assert not RollupDirty.objects.exists()
         incremental = snapshot()
