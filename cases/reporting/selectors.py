@@ -185,6 +185,19 @@ def report_stores(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Store]:
     return Store.objects.filter(pk__in=ids).order_by("name")
 
 
+def filter_suggestions(store_ids: Iterable[int], *, since: date) -> dict[str, list[str]]:
+    """What the carrier, destination and SKU filters may be typed as: the values of the rollups since `since`."""
+    parcels = ParcelDay.objects.filter(store_id__in=list(store_ids), day__gte=since, case_type="")
+    skus = SkuDay.objects.filter(store_id__in=list(store_ids), day__gte=since, case_type="")
+    return {
+        "carriers": sorted(set(parcels.values_list("carrier", flat=True).distinct())),
+        "regions": sorted(
+            set(parcels.exclude(destination="").values_list("destination", flat=True).distinct())
+        )[:300],
+        "skus": sorted(set(skus.values_list("sku_code", flat=True).distinct()))[:300],
+    }
+
+
 def live_sessions_for_report(store_ids: Iterable[int]) -> QuerySet[LiveSession]:
     return LiveSession.objects.filter(store_id__in=list(store_ids)).order_by("-started_at")
 

@@ -23,6 +23,7 @@ from cases.reporting.selectors import (
     TABLE_SECTIONS,
     Filters,
     Table,
+    filter_suggestions,
     live_sessions_for_report,
     period_for,
     report_build,
@@ -49,6 +50,8 @@ class ReportFilterForm(forms.Form):
     def __init__(self, data, *, user):
         super().__init__(data)
         self.stores = list(report_stores(user))
+        for name in ("carrier", "region", "sku"):  # typed, with the known values suggested (<datalist>)
+            self.fields[name].widget.attrs["list"] = f"suggest-{name}"
         self.fields["store"].choices = [("", _("All my stores"))] + [(s.code, s.name) for s in self.stores]
         self.fields["type"].choices = [("", _("All types")), *list(CaseType.choices)]
         sessions = live_sessions_for_report(s.pk for s in self.stores)[:100]
@@ -101,9 +104,15 @@ def report_page(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "reports/index.html", {"form": form, "report": None}, status=400)
     _ids, manager = report_store_ids(request.user)
-    report = report_build(form.filters(request.user), manager=manager)
+    filters = form.filters(request.user)
+    report = report_build(filters, manager=manager)
+    suggestions = filter_suggestions(filters.store_ids, since=filters.start) if manager else {}
     query = request.GET.urlencode()
-    return render(request, "reports/index.html", {"form": form, "report": report, "query": query})
+    return render(
+        request,
+        "reports/index.html",
+        {"form": form, "report": report, "query": query, "suggest": suggestions},
+    )
 
 
 def _csv_lines(table: Table) -> Iterator[str]:
