@@ -40,11 +40,14 @@ from cases.reporting.models import (
 from cases.workflow import MANAGER_ROLES
 from portal.models import Store
 from portal.selectors import store_ids_for_user, store_ids_with_roles
+from tracking.carriers import carrier_name
 from tracking.models import LiveSession
 
 # A lane or carrier is compared week over week only with at least this many parcels in each week.
 TREND_MIN_PARCELS = 20
 TREND_TOP = 5
+# A heat-table cell with fewer parcels is shown greyed: its rate says little.
+HEAT_MIN_PARCELS = 5
 BACKLOG_AGES = ((1, gettext_lazy("under 1 day")), (3, gettext_lazy("1-3 days")), (7, gettext_lazy("3-7 days")),
                 (None, gettext_lazy("over 7 days")))  # fmt: skip
 
@@ -95,7 +98,7 @@ class Filters:
 class Column:
     key: str
     label: str
-    kind: str = "int"  # text, int, percent, minutes, money, date
+    kind: str = "int"  # text, int, percent, points (a difference of percentages), minutes, money, date
 
 
 @dataclass
@@ -190,7 +193,9 @@ def filter_suggestions(store_ids: Iterable[int], *, since: date) -> dict[str, li
     parcels = ParcelDay.objects.filter(store_id__in=list(store_ids), day__gte=since, case_type="")
     skus = SkuDay.objects.filter(store_id__in=list(store_ids), day__gte=since, case_type="")
     return {
-        "carriers": sorted(set(parcels.values_list("carrier", flat=True).distinct())),
+        "carriers": [
+            (c, carrier_name(c)) for c in sorted(set(parcels.values_list("carrier", flat=True).distinct()))
+        ],
         "regions": sorted(
             set(parcels.exclude(destination="").values_list("destination", flat=True).distinct())
         )[:300],
@@ -283,7 +288,7 @@ def exceptions_section(report: Report) -> None:
     ):
         rows = [[label(r), r["parcels"] or 0, r["exceptions"] or 0, rate(r["exceptions"], r["parcels"])]
                 for r in _exceptions_by(f, keys, model=model) if r["parcels"] or r["exceptions"]]  # fmt: skip
-        rows.sort(key=lambda row: (-(row[3] or 0), -row[1]))
+        rows.sort(key=lambda row: (-row[1], row[0]))  # the busiest first: a rate on 3 parcels is not news
         report.tables[key] = Table(
             key,
             title,
@@ -295,7 +300,12 @@ def exceptions_section(report: Report) -> None:
         )
 
     grouped(
-        "exceptions_by_carrier", _("By carrier"), _("Carrier"), ("carrier",), lambda r: r["carrier"], "bar"
+        "exceptions_by_carrier",
+        _("By carrier"),
+        _("Carrier"),
+        ("carrier",),
+        lambda r: carrier_name(r["carrier"]),
+        "bar",
     )
     sessions = dict(LiveSession.objects.filter(store_id__in=f.store_ids).values_list("pk", "title"))
     grouped(
@@ -308,7 +318,7 @@ def exceptions_section(report: Report) -> None:
             sku_rows.append(
                 [r["sku_code"], r["parcels"] or 0, r["exceptions"] or 0, rate(r["exceptions"], r["parcels"])]
             )
-    sku_rows.sort(key=lambda row: (-(row[3] or 0), -row[1]))
+    sku_rows.sort(key=lambda row: (-row[1], row[0]))
     report.tables["exceptions_by_sku"] = Table(
         "exceptions_by_sku", _("By SKU"), [Column("sku", _("SKU"), "text"), *cols], sku_rows[:50],
         note=_("A parcel counts once for every SKU it carries.") if sku_rows else "",
@@ -357,14 +367,15 @@ def _routes(report: Report, rows: list[dict], cols: list[Column], origins: dict[
         for carrier in top_carriers:
             parcels, exceptions = cells.get((route, carrier), (0, 0))
             value = rate(exceptions, parcels)
-            line.append(
-                {"parcels": parcels, "exceptions": exceptions, "rate": value, "level": _heat_level(value)}
-            )
+            level = _heat_level(value) if parcels >= HEAT_MIN_PARCELS else "few"
+            line.append({"parcels": parcels, "exceptions": exceptions, "rate": value, "level": level})
         heat_rows.append((route, line))
-    report.heat = {"carriers": top_carriers, "rows": heat_rows}
+    report.heat = {"carriers": [(c, carrier_name(c)) for c in top_carriers], "rows": heat_rows,
+                   "min_parcels": HEAT_MIN_PARCELS}  # fmt: skip
     heat_table = Table(
         "route_carrier", _("Exception rate by route and carrier"),
-        [Column("route", pgettext("shipping route", "Route"), "text")] + [Column(c, c, "percent") for c in top_carriers],
+        [Column("route", pgettext("shipping route", "Route"), "text")]
+        + [Column(c, carrier_name(c), "percent") for c in top_carriers],
     )  # fmt: skip
     heat_table.rows = [[route, *(cell["rate"] for cell in line)] for route, line in heat_rows]
     report.tables["route_carrier"] = heat_table
@@ -403,13 +414,13 @@ def _trends(report: Report, f: Filters) -> None:
         Column("group", _("Carrier"), "text"),
         Column("before_rate", _("Week before"), "percent"),
         Column("now_rate", _("Last week"), "percent"),
-        Column("change", _("Change (points)"), "percent"),
+        Column("change", _("Change"), "points"),
         Column("now_parcels", _("Parcels last week")),
     ]
     for key, title, keys, label in (
-        ("worse_carriers", _("Carriers getting worse"), ("carrier",), lambda r: r["carrier"]),
+        ("worse_carriers", _("Carriers getting worse"), ("carrier",), lambda r: carrier_name(r["carrier"])),
         ("worse_lanes", _("Lanes getting worse"), ("store_id", "destination", "carrier"),
-         lambda r: f"{_route_label(origins.get(r['store_id'], ''), r['destination'])} · {r['carrier']}"),
+         lambda r: f"{_route_label(origins.get(r['store_id'], ''), r['destination'])} · {carrier_name(r['carrier'])}"),
     ):  # fmt: skip
         rows = _parcel_base(base)
         if f.case_type:
@@ -598,7 +609,7 @@ def money_section(report: Report) -> None:
     for key, title, field_name, first, label in (
         ("money_by_kind", _("Compensation by kind"), "kind", _("Kind"), lambda v: str(kinds.get(v, v))),
         ("money_by_type", _("Compensation by case type"), "case_type", _("Case type"), lambda v: str(types.get(v, v))),
-        ("money_by_carrier", _("Compensation by carrier"), "carrier", _("Carrier"), lambda v: v or _("No parcel")),
+        ("money_by_carrier", _("Compensation by carrier"), "carrier", _("Carrier"), lambda v: carrier_name(v) or _("No parcel")),
         ("money_by_sku", _("Compensation by SKU"), "sku_code", _("SKU"), lambda v: v or _("No SKU")),
     ):  # fmt: skip
         rows = [[label(r[field_name]), r["n"], r["total"], r["currency"]]

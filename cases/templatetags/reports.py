@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from django import template
-from django.utils.formats import date_format, number_format
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 register = template.Library()
@@ -28,6 +28,8 @@ def cell_text(value, kind: str = "text") -> str:
         return "—"
     if kind == "percent":
         return f"{number_format(value, 2)} %"
+    if kind == "points":
+        return _("%(sign)s%(n)s pt") % {"sign": "+" if value > 0 else "", "n": number_format(value, 2)}
     if kind == "minutes":
         return duration_text(value)
     if kind == "money":
@@ -35,7 +37,7 @@ def cell_text(value, kind: str = "text") -> str:
     if kind == "int":
         return number_format(value, force_grouping=True)
     if kind == "date" and isinstance(value, date):
-        return date_format(value, "SHORT_DATE_FORMAT")
+        return value.isoformat()  # one format on every page and in the CSV: 2026-11-08
     return str(value)
 
 

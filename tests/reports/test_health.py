@@ -225,7 +225,7 @@ def test_the_store_page_shows_the_figures_and_the_save_list(client, tiktok_store
     assert orders["P7"].platform_order_id not in page and orders["P1"].platform_order_id not in page
     assert reverse("cases:detail", args=[tiktok_store.open_case.pk]) in page
     assert reverse("cases:detail", args=[tiktok_store.done_case.pk]) not in page
-    assert "update the order's handling time in TikTok Shop Seller Center" in page
+    assert "update its handling time in TikTok Shop Seller Center" in page
     assert "2026-11-21 02:00" in page  # the deadline, in the store's time
     assert orders["P1"].platform_order_id in late and orders["P3"].platform_order_id not in late
     assert orders["stale"].platform_order_id not in late
@@ -465,5 +465,5 @@ def test_a_store_without_platform_metrics_still_has_its_save_list(client):
         page = client.get(reverse("reports:health_store", args=[shop.code])).content.decode()
         thresholds = client.get(reverse("reports:thresholds", args=[shop.code]))
     assert 'id="no-metrics"' in page and f'data-order="{due.platform_order_id}"' in page
-    assert "file the platform's delay declaration if it has one" in page
+    assert "file the platform's delay declaration before the deadline if it has one" in page
     assert thresholds.status_code == 200 and b"nothing to set" in thresholds.content

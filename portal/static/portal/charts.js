@@ -38,11 +38,13 @@
         backgroundColor: kind === "line" ? colour : colour + "cc",
         borderWidth: 2,
         pointRadius: rows.length > 40 ? 0 : 2,
-        tension: 0.2,
+        tension: 0,
         spanGaps: true
       };
     });
-    var holder = table.previousElementSibling;
+    // A long table folds under its chart (<details>): the chart goes before the fold.
+    var anchor = table.closest("details.chart-figures") || table;
+    var holder = anchor.previousElementSibling;
     if (!holder || !holder.classList.contains("chart-box")) {
       holder = document.createElement("div");
       holder.className = "chart-box";
@@ -50,7 +52,7 @@
       canvas.setAttribute("role", "img");
       canvas.setAttribute("aria-label", (table.caption ? table.caption.textContent.trim() : "") || "chart");
       holder.appendChild(canvas);
-      table.parentNode.insertBefore(holder, table);
+      anchor.parentNode.insertBefore(holder, anchor);
     }
     var target = holder.querySelector("canvas");
     if (target._chart) target._chart.destroy();
@@ -65,11 +67,14 @@
         interaction: { mode: "index", intersect: false },
         plugins: { legend: { display: datasets.length > 1, position: "bottom" } },
         scales: {
-          x: { stacked: stacked, ticks: { autoSkip: true, maxRotation: 0 } },
+          // Bars are categories (a carrier, a SKU): every one labelled; a day axis may skip some.
+          x: { stacked: stacked, ticks: kind === "bar" ? { autoSkip: false, maxRotation: 45 } : { autoSkip: true, maxRotation: 0 } },
           y: {
             stacked: stacked,
             beginAtZero: true,
-            ticks: { callback: function (value) { return percent ? value + "%" : value; } }
+            ticks: percent
+              ? { callback: function (value) { return value + "%"; } }
+              : { precision: 0 }
           }
         }
       }
