@@ -386,15 +386,19 @@ def case_placeholder_values(case: Case, *, language: str = "en") -> dict[str, st
     return values
 
 
-def _fill(text: str, values: Mapping[str, str], missing: set[str]) -> str:
+def template_fill(
+    text: str, values: Mapping[str, str], missing: set[str] | None = None, *, blank: str = MISSING
+) -> str:
+    """`text` with its placeholders replaced by `values`; one without a value becomes `blank` (and its name is
+    added to `missing`)."""
     out: list[str] = []
     for literal, name, _spec, _conversion in Formatter().parse(text or ""):
         out.append(literal)
         if name is not None:
             value = values.get(name) or ""
-            if not value:
+            if not value and missing is not None:
                 missing.add(name)
-            out.append(value or MISSING)
+            out.append(value or blank)
     return "".join(out)
 
 
@@ -406,8 +410,8 @@ def template_render(*, template: MessageTemplate, case: Case, channel: str | Non
     values = case_placeholder_values(case, language=template.language)
     missing: set[str] = set()
     channel = channel or template.channel
-    subject = _fill(template.subject, values, missing) if channel == MessageChannel.EMAIL else ""
-    body = _fill(template.body, values, missing)
+    subject = template_fill(template.subject, values, missing) if channel == MessageChannel.EMAIL else ""
+    body = template_fill(template.body, values, missing)
     return RenderedMessage(
         subject=subject, body=body, language=template.language, channel=channel,
         missing=tuple(sorted(missing)),
@@ -449,8 +453,10 @@ def template_preview(*, template: MessageTemplate, case: Case | None) -> Rendere
         "option_c": wording["refund_coupon"],
     }
     missing: set[str] = set()
-    subject = _fill(template.subject, values, missing) if template.channel == MessageChannel.EMAIL else ""
-    body = _fill(template.body, values, missing)
+    subject = (
+        template_fill(template.subject, values, missing) if template.channel == MessageChannel.EMAIL else ""
+    )
+    body = template_fill(template.body, values, missing)
     return RenderedMessage(
         subject=subject, body=body, language=template.language, channel=template.channel,
         missing=tuple(sorted(missing)),

@@ -1,18 +1,25 @@
-"""The demo shop: two beauty stores the day after a big livestream, with orders, parcels, tracking and cases.
+"""The demo shop: two beauty stores the day after a big livestream, with orders, parcels, tracking and cases,
+and four weeks of history behind it for the reports: everyday orders in both stores, a past live session
+whose post-live review is written, cases raised, worked and resolved in the past, one lane getting worse
+this week.
 
 `demo_plan` decides every row from the seed and a point in time without touching the database, so the
 plan can be tested (and reasoned about) on its own. `demo_seed` writes that plan idempotently: every row
 is found by its natural key (store code, username, SKU code, platform order id, tracking number, event
 dedupe key) and only missing rows are created, so a second run adds nothing. Tracking comes in through the
-real push path: a simulator connection per store, one signed push per new parcel.
+real push path: a simulator connection per store, one signed push per new parcel (the history's parcels,
+their stories over, in batch pushes). The cases of parcels still on their way come from the exception
+engine itself; the history's are written as they went (`_history_write`), and the report rollups are built
+over everything at the end.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import string
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -22,19 +29,44 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.utils import timezone
+from django.db import models, transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
-from cases.choices import CaseStatus
-from cases.engine import exceptions_sweep
+from cases.choices import (
+    DEFAULT_PROACTIVE_TYPES,
+    ORDER_LEVEL_TYPES,
+    CaseEventKind,
+    CaseStatus,
+    CaseType,
+    ClaimStatus,
+    CompensationKind,
+    CompensationStatus,
+    FaultParty,
+    MessageChannel,
+    MessageStatus,
+    Priority,
+    Resolution,
+)
+from cases.compensation import CLAIM_MOVED, CLAIM_OPENED, SUGGESTED_FAULT
+from cases.complaints.intake import CHASED, COMPLAINED
+from cases.engine import CLEARED_OTHERWISE, CLEARED_REASONS, exceptions_sweep
 from cases.message_defaults import default_templates_ensure
-from cases.models import OPEN_CASE, Case
+from cases.messages import ETA_UNKNOWN, OPTION_WORDING, proactive_template_for, template_fill
+from cases.models import OPEN_CASE, BuyerMessage, Case, CaseEvent, Claim, Compensation, Complaint
+from cases.policy import DEFAULTS, PolicyBook
 from cases.review import order_review_evaluate
+from cases.rules import parcel_evaluate
+from cases.services import case_sla
 from cases.stock import stock_evaluate
+from cases.texts import SUMMARY_KEY, Text, event_data
 from cases.workflow import case_assign, case_transition
 from portal.choices import Platform, Role
 from portal.models import Membership, Store
+from tracking.carriers import carrier_name
 from tracking.choices import OrderStatus, ProviderName
 from tracking.ingest import deliveries_process
 from tracking.models import (
@@ -51,11 +83,12 @@ from tracking.models import (
 from tracking.providers.base import ParsedTracking
 from tracking.providers.simulator import push_body as simulator_push_body
 from tracking.scheduled import scheduled_pushes_add, simulator_push_receive
-from tracking.services import EventData
+from tracking.services import ACCEPTANCE_SUBTAG, PROGRESS_TAGS, EventData
 from tracking.simulator import CARRIERS, SCENARIO_MIN_AGE, make_tracking_number, simulate_history
 
 DEFAULT_ORDERS = 2000
 DEFAULT_SEED = 1111
+AGENT_CASE_LIMIT = Decimal("50")  # StorePolicy.agent_case_limit's default: above it a supervisor approves
 
 LIVE_TITLE = "11.11 Mega Glow Live"
 LIVE_HOST = "Nadia Rahman (@lumibeauty.my)"
@@ -98,6 +131,94 @@ _PRIORITY_BUMP = {"low": "normal", "normal": "high", "high": "urgent", "urgent":
 PICKUP_DEADLINE = timedelta(hours=24)
 PROGRESS_DEADLINE = timedelta(hours=12)
 
+# --- four weeks of history ---
+# Regular orders come in every day of the HISTORY_DAYS before today (and today so far) in both stores, about
+# REGULAR_PER_DAY a day per live-session order asked for. Those placed more than SETTLED_AFTER ago have
+# finished their story by the demo's now: delivered, or their exception raised, worked and resolved in the
+# past (cases with first contact, resolution, some reopened, compensation, carrier claims). The newer ones
+# are still on their way and go through the exception engine like the live session's.
+HISTORY_DAYS = 28
+SETTLED_AFTER = REGULAR_SPAN
+REGULAR_PER_DAY = 0.008
+HISTORY_PUSH_BATCH = 100  # settled parcels per simulator push: their histories come as batch pushes
+REGULAR_CANCELLED = 0.012  # regular orders the buyer cancelled before they shipped
+# The Thai store's sunscreen ran out STOCKOUT[2] days ago (its stock is 0, a restock is due): the seller
+# cancelled some of the orders for it since (STOCKOUT_CANCELLED), so its non-fulfilment rate shows them.
+STOCKOUT = ("shopee-th", "LUMI-UV-SPF50", 6)
+STOCKOUT_CANCELLED = 0.3
+# Share of settled parcels per episode on an ordinary day: a few percent in all.
+SETTLED_SHARES: dict[str, float] = {
+    "late_pickup": 0.010,  # the courier came a day late: pickup_overdue, cleared by the first scan
+    "stalled": 0.012,  # stuck at a hub, then moved on and was delivered
+    "failed_delivery": 0.010,  # nobody home, delivered at the second attempt
+    "damaged": 0.005,
+    "lost": 0.003,
+    "returned_to_sender": 0.002,
+}
+# The open exceptions of the newer regular parcels (the live session's follow EXCEPTION_SHARES).
+REGULAR_OPEN_SHARES: dict[str, float] = {
+    "not_picked_up": 0.008,
+    "stalled": 0.012,
+    "failed_delivery": 0.010,
+    "damaged": 0.004,
+    "address_issue": 0.003,
+}
+# One lane getting worse this week: Flash Express in Bangkok over the last WORSE_DAYS days (a hub short of
+# riders: parcels stuck and failed at the door; its pickups from the warehouse come days late on every lane,
+# past the orders' ship-by), so "getting worse week over week" has something to show on the Thai store.
+WORSE_LANE = ("shopee-th", "flash-express", "Bangkok")
+WORSE_DAYS = 7
+WORSE_SETTLED_SHARES = {"late_pickup": 0.08, "stalled": 0.10, "failed_delivery": 0.08, "lost": 0.01}
+WORSE_LATE_PICKUPS = (
+    0.12  # of its parcels of the week booked long enough ago to have been picked up days late
+)
+WORSE_OPEN_SHARES = {"not_picked_up": 0.04, "stalled": 0.10, "failed_delivery": 0.08}
+# The earliest a settled episode can be told truthfully: its parcel booked at least this long before now.
+SETTLED_MIN_AGE: dict[str, timedelta] = {
+    "late_pickup": timedelta(days=3),
+    "stalled": timedelta(days=3),
+    "failed_delivery": timedelta(days=3),
+    "damaged": timedelta(days=3),
+    "returned_to_sender": timedelta(days=5),
+    "lost": timedelta(days=8),
+}
+# Settled episode -> (case type, base priority).
+EPISODE_CASE: dict[str, tuple[str, str]] = {
+    "late_pickup": ("pickup_overdue", "high"),
+    "stalled": ("stalled_in_transit", "normal"),
+    "failed_delivery": ("delivery_failed", "high"),
+    "damaged": ("damaged", "normal"),
+    "lost": ("lost", "urgent"),
+    "returned_to_sender": ("returned_to_sender", "normal"),
+}
+# The episodes whose parcel ends in its trouble (the simulator's scenario); the others end delivered.
+EPISODE_END = {"damaged": "damaged", "lost": "lost", "returned_to_sender": "returned_to_sender"}
+REOPENED_SHARE = 0.07  # resolved cases the buyer came back on
+CLAIMED_SHARE = {"lost": 0.85, "damaged": 0.6}  # carrier-fault cases claimed from the carrier
+
+# The live session before this one: ended well over 48 h ago, so its post-live review is already written.
+PAST_LIVE_TITLE = "Payday Glow Live"
+PAST_LIVE_BEFORE = timedelta(days=10)  # started this long before the current live session
+PAST_LIVE_SHARE = 0.2  # its orders, per order of the current live session
+PAST_LIVE_DEAL_SKU = "LUMI-UV-SPF50"  # the sunscreen deal that sold past its allocation
+PAST_LIVE_SWAP_SKU = "LUMI-CER-CRM50"  # what swapping buyers took instead
+PAST_LIVE_RESTOCK = timedelta(days=4)  # after the session's end: buyers who waited shipped then
+# Past live session's episodes: its volume strained pickups and hubs.
+PAST_LIVE_SHARES: dict[str, float] = {
+    "late_pickup": 0.03,
+    "stalled": 0.02,
+    "failed_delivery": 0.015,
+    "damaged": 0.004,
+    "lost": 0.004,
+    "returned_to_sender": 0.003,
+}
+# Its damaged parcels cluster on one carrier and one SKU (glass serum bottles), on that SKU's busiest lane:
+# what the review's packaging recommendation reads.
+DAMAGE_CLUSTER = ("ninjavan-my", "LUMI-VC-SER30")
+DAMAGE_CLUSTER_SHARE = 0.3
+# How the oversold buyers chose (weights); "" is no answer (the store went with waiting after 48 h).
+PAST_LIVE_CHOICES = {"wait": 40, "swap": 22, "refund": 30, "": 8}
+
 
 @dataclass(frozen=True)
 class StoreSpec:
@@ -111,6 +232,8 @@ class StoreSpec:
     ship_by: timedelta  # the platform's dispatch SLA
     carriers: tuple[tuple[str, int], ...]  # (carrier, weight)
     large_amount: Decimal  # an order worth this much gets its case bumped one priority level
+    ship_from: str  # the province its parcels start from: the origin of every route in the reports
+    agents: tuple[str, ...]  # the demo agents who work its cases, most of them first
 
 
 TTS_MY = StoreSpec(
@@ -124,6 +247,8 @@ TTS_MY = StoreSpec(
     ship_by=timedelta(hours=48),
     carriers=(("jtexpress-my", 40), ("ninjavan-my", 30), ("poslaju", 15), ("citylink", 15)),
     large_amount=Decimal("250"),
+    ship_from="Selangor",
+    agents=("agent", "jun"),
 )
 SHOPEE_TH = StoreSpec(
     code="shopee-th",
@@ -136,6 +261,8 @@ SHOPEE_TH = StoreSpec(
     ship_by=timedelta(hours=72),
     carriers=(("flash-express", 55), ("kerry-express-th", 45)),
     large_amount=Decimal("2000"),
+    ship_from="Bangkok",
+    agents=("pim", "agent"),
 )
 STORES = (TTS_MY, SHOPEE_TH)
 STORE_CODES = tuple(spec.code for spec in STORES)
@@ -201,6 +328,8 @@ SKUS: dict[str, tuple[SkuSpec, ...]] = {
 # (username, first name, last name, role in every demo store, is_staff, is_superuser)
 DEMO_USERS = (
     ("agent", "Aina", "Zulkifli", Role.AGENT, False, False),
+    ("jun", "Jun Hao", "Lim", Role.AGENT, False, False),
+    ("pim", "Pimchanok", "Srisuk", Role.AGENT, False, False),
     ("supervisor", "Marcus", "Tan", Role.SUPERVISOR, True, False),
     ("admin", "Priya", "Raman", Role.ADMIN, True, True),
 )
@@ -317,6 +446,7 @@ class ShipmentPlan:
     tracking_number: str
     booked_at: datetime
     scenario: str = ""
+    episode: str = ""  # a settled parcel's trouble on the way (SETTLED_SHARES), whatever its end
     events: list[EventData] = field(default_factory=list)
     # Checkpoints after the demo's `now` (parcels whose story is not over): sent as the carrier's pushes when due.
     onward: list[EventData] = field(default_factory=list)
@@ -325,14 +455,66 @@ class ShipmentPlan:
 
 
 @dataclass
+class CompensationPlan:
+    kind: str  # cases.choices.CompensationKind
+    amount: Decimal
+    proposed_at: datetime
+    approved_at: datetime
+    executed_at: datetime
+    proposer: str | None  # a demo username; None: the system (the automatic small-damage coupon)
+    approver: str | None
+    origin: str = "agent"
+    sku_code: str = ""  # swapped to
+    replaces_parcel: bool = False  # a reship of the case's parcel
+
+
+@dataclass
+class ClaimPlan:
+    amount: Decimal
+    created_at: datetime
+    submitted_at: datetime
+    status: str  # cases.choices.ClaimStatus
+    decided_at: datetime | None = None
+    paid_at: datetime | None = None
+    recovered: Decimal = Decimal("0")
+
+
+@dataclass
+class Outcome:
+    """How a case of the history went, from the rule firing to its resolution, all before the demo's now."""
+
+    resolution: str  # cases.choices.Resolution
+    resolved_at: datetime
+    resolved_by: str | None  # a demo username; None: the condition cleared by itself (CONDITION_CLEARED)
+    # When the carrier's scans took the problem away (on a case an agent had taken over too).
+    cleared_at: datetime | None = None
+    assignee: str | None = None
+    assigned_at: datetime | None = None
+    started_at: datetime | None = None
+    contact_at: datetime | None = None
+    contact_by: str | None = None  # None: the rule's own proactive message
+    checkpoint: str = ""  # the parcel's latest checkpoint when the buyer was contacted
+    complaint_at: datetime | None = None
+    complaint_category: str = ""
+    choice: str = ""  # what an oversold buyer chose
+    choice_at: datetime | None = None
+    reopened_at: datetime | None = None
+    first_resolved_at: datetime | None = None  # the resolution before the reopening
+    fault: str = "unknown"
+    compensations: list[CompensationPlan] = field(default_factory=list)
+    claim: ClaimPlan | None = None
+
+
+@dataclass
 class CasePlan:
     type: str
     priority: str  # "normal", "high", "urgent": cases.choices.Priority by name
-    summary: str
+    summary: str | Text
     facts: dict[str, Any]
     opened_at: datetime
     assigned_at: datetime | None = None  # the supervisor handed it to the agent
     started_at: datetime | None = None  # the agent started working it
+    outcome: Outcome | None = None  # history: raised, worked and resolved before the demo's now
 
 
 @dataclass
@@ -347,6 +529,9 @@ class OrderPlan:
     oversold: bool = False
     shipment: ShipmentPlan | None = None
     case: CasePlan | None = None
+    past_live: bool = False  # an order of the past live session (PAST_LIVE_TITLE)
+    settled: bool = False  # its story ended before the demo's now: history, written as it happened
+    cancelled: bool = False  # cancelled before it shipped (by the buyer, or refunded when oversold)
 
     @property
     def amount(self) -> Decimal:
@@ -358,6 +543,8 @@ class OrderPlan:
 
     @property
     def status(self) -> str:
+        if self.cancelled:
+            return OrderStatus.CANCELLED
         if self.shipment is None or self.shipment.scenario == "not_picked_up":
             return OrderStatus.AWAITING_SHIPMENT  # not with a carrier until the first scan
         if self.shipment.scenario == "delivered":
@@ -377,6 +564,13 @@ class DemoPlan:
     orders: list[OrderPlan]
     live_allocations: dict[str, int]  # tts-my SKU code -> units set aside for the live session
     stock: dict[tuple[str, str], StockRow]  # (store code, SKU code) -> stock after the live
+    past_started_at: datetime | None = None  # the past live session (PAST_LIVE_TITLE)
+    past_ended_at: datetime | None = None
+    past_allocations: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def settled_cases(self) -> list[CasePlan]:
+        return [o.case for o in self.orders if o.case is not None and o.case.outcome is not None]
 
 
 def demo_plan(*, orders: int, seed: int, now: datetime) -> DemoPlan:
@@ -390,21 +584,41 @@ def demo_plan(*, orders: int, seed: int, now: datetime) -> DemoPlan:
     now = now.replace(microsecond=0)
     live_started_at = now - LIVE_AGE
     live_ended_at = live_started_at + LIVE_LENGTH
+    past_started_at = live_started_at - PAST_LIVE_BEFORE
 
     live = _live_orders(random.Random(f"{seed}:live"), count=orders, started_at=live_started_at)
-    regular = _regular_orders(random.Random(f"{seed}:regular"), count=max(1, orders // 10), now=now)
-    allocations = _oversell(live, orders=orders)
+    per_day = max(2, round(orders * REGULAR_PER_DAY))
+    regular = [
+        order
+        for spec in STORES
+        for order in _regular_orders(
+            random.Random(f"{seed}:regular:{spec.code}"), store=spec, per_day=per_day, now=now,
+            # The live store's rules ran as the session closed: what it sold out of is off sale since.
+            sold_out_from=live_started_at if spec is TTS_MY else None,
+        )
+    ]  # fmt: skip
+    past = _past_live_orders(
+        random.Random(f"{seed}:past-live"), count=max(12, round(orders * PAST_LIVE_SHARE)), started_at=past_started_at
+    )  # fmt: skip
+    allocations = _oversell(live, orders=orders, sku_code=FLASH_DEAL_SKU)
+    past_allocations = _oversell(past, orders=len(past), sku_code=PAST_LIVE_DEAL_SKU)
+    for order in regular:
+        order.settled = order.placed_at < now - SETTLED_AFTER
     plan = DemoPlan(
         seed=seed,
         now=now,
         live_started_at=live_started_at,
         live_ended_at=live_ended_at,
-        orders=live + regular,
+        orders=sorted(past + regular + live, key=lambda o: o.placed_at),
         live_allocations=allocations,
         stock={},
+        past_started_at=past_started_at,
+        past_ended_at=past_started_at + LIVE_LENGTH,
+        past_allocations=past_allocations,
     )
-    _plan_shipments(random.Random(f"{seed}:shipments"), plan)
+    used = _plan_shipments(random.Random(f"{seed}:shipments"), plan)
     _plan_cases(random.Random(f"{seed}:cases"), plan)
+    _plan_history(random.Random(f"{seed}:history"), plan, used=used)
     plan.stock = _stock(plan)
     return plan
 
@@ -479,8 +693,13 @@ def _email_domain(rng: random.Random) -> str:
     return rng.choices(("gmail.com", "yahoo.com", "hotmail.com", "icloud.com"), weights=(70, 12, 10, 8))[0]
 
 
-def _lines(rng: random.Random, store: StoreSpec, *, live: bool) -> tuple[LinePlan, ...]:
+def _lines(
+    rng: random.Random, store: StoreSpec, *, live: bool, sold_out: bool = False
+) -> tuple[LinePlan, ...]:
     catalogue = SKUS[store.code]
+    if sold_out:
+        # The platform stops selling a SKU whose stock is gone: no new regular order can have it.
+        catalogue = tuple(s for s in catalogue if s.components or s.on_hand or s.restock_in_days is None)
     count = 2 if rng.random() < 0.3 else 1
     chosen: list[SkuSpec] = []
     while len(chosen) < count:
@@ -537,45 +756,80 @@ def _vague(buyer: Buyer) -> Buyer:
     return Buyer(**{**buyer.__dict__, "district": "", "street": ""})
 
 
-def _regular_orders(rng: random.Random, *, count: int, now: datetime) -> list[OrderPlan]:
-    tz = ZoneInfo(SHOPEE_TH.timezone)
+def _regular_orders(
+    rng: random.Random, *, store: StoreSpec, per_day: int, now: datetime, sold_out_from: datetime | None
+) -> list[OrderPlan]:
+    """A store's everyday orders: every one of the HISTORY_DAYS local days before today, and today so far,
+    more at weekends, at the hours its shoppers buy. After `sold_out_from` (the current live session) the
+    SKUs it sold out of are no longer on sale."""
+    tz = ZoneInfo(store.timezone)
     today = now.astimezone(tz).date()
-    orders = []
-    for _ in range(count):
-        day = today - timedelta(days=rng.randrange(3))
-        hour = rng.choices(range(24), weights=_TH_HOUR_WEIGHTS)[0]
-        placed = datetime.combine(day, time(hour), tzinfo=tz) + timedelta(seconds=rng.randrange(3600))
-        if placed > now - timedelta(minutes=10):
-            placed -= REGULAR_SPAN  # later today has not happened yet: the same hour three days ago
-        placed = placed.astimezone(now.tzinfo)
-        suffix = "".join(rng.choices(string.ascii_uppercase + string.digits, k=8))
-        orders.append(
-            OrderPlan(
-                store=SHOPEE_TH,
-                # Shopee order numbers start with the local order date.
-                platform_order_id=f"{placed.astimezone(tz):%y%m%d}{suffix}",
-                buyer=_th_buyer(rng),
-                placed_at=placed,
-                lines=_lines(rng, SHOPEE_TH, live=False),
-                live=False,
+    buyer = _my_buyer if store.region == "MY" else _th_buyer
+    orders: list[OrderPlan] = []
+    ids: set[str] = set()
+    for back in range(HISTORY_DAYS, -1, -1):
+        day = today - timedelta(days=back)
+        mean = per_day * (1.3 if day.weekday() >= 5 else 1.0)
+        for _ in range(max(1, round(rng.gauss(mean, mean * 0.2)))):
+            hour = rng.choices(range(24), weights=_TH_HOUR_WEIGHTS)[0]
+            placed = datetime.combine(day, time(hour), tzinfo=tz) + timedelta(seconds=rng.randrange(3600))
+            if placed > now - timedelta(minutes=10):
+                continue  # later today has not happened yet
+            placed = placed.astimezone(now.tzinfo)
+            while True:
+                if store.platform == Platform.SHOPEE:
+                    # Shopee order numbers start with the local order date.
+                    suffix = "".join(rng.choices(string.ascii_uppercase + string.digits, k=8))
+                    order_id = f"{placed.astimezone(tz):%y%m%d}{suffix}"
+                else:
+                    order_id = _tiktok_order_id(rng, placed)
+                if order_id not in ids:
+                    break
+            ids.add(order_id)
+            orders.append(
+                OrderPlan(
+                    store=store,
+                    platform_order_id=order_id,
+                    buyer=buyer(rng),
+                    placed_at=placed,
+                    lines=_lines(
+                        rng, store, live=False, sold_out=bool(sold_out_from and placed >= sold_out_from)
+                    ),
+                    live=False,
+                )
             )
-        )
     orders.sort(key=lambda o: o.placed_at)
-    for order in rng.sample(orders, k=min(len(orders), max(1, count // 60))):
+    for order in rng.sample(orders, k=min(len(orders), max(1, len(orders) // 60))):
         order.buyer = _vague(order.buyer)
     return orders
 
 
-def _oversell(live: list[OrderPlan], *, orders: int) -> dict[str, int]:
-    """Mark the flash-deal orders beyond its allocation (latest first) and return the live allocations."""
+def _tiktok_order_id(rng: random.Random, placed: datetime) -> str:
+    """18 digits that grow with time, as TikTok Shop's do (its live-session burst has its own range)."""
+    return f"57{int(placed.timestamp()):010d}{rng.randrange(10**6):06d}"
+
+
+def _past_live_orders(rng: random.Random, *, count: int, started_at: datetime) -> list[OrderPlan]:
+    """The past live session's orders: a burst like the current one's, its story long over."""
+    orders = _live_orders(rng, count=count, started_at=started_at)
+    ids: set[str] = set()
+    for order in orders:
+        order.live, order.past_live, order.settled = False, True, True
+        order.platform_order_id = _tiktok_order_id(rng, order.placed_at)
+        while order.platform_order_id in ids:
+            order.platform_order_id = _tiktok_order_id(rng, order.placed_at)
+        ids.add(order.platform_order_id)
+    return orders
+
+
+def _oversell(live: list[OrderPlan], *, orders: int, sku_code: str) -> dict[str, int]:
+    """Mark the deal's orders beyond its allocation (latest first) and return the session's allocations."""
     units_sold: Counter[str] = Counter()
     for order in live:
         for line in order.lines:
             units_sold[line.sku_code] += line.quantity
-    deal_orders = [o for o in live if any(line.sku_code == FLASH_DEAL_SKU for line in o.lines)]
-    deal_units = [
-        sum(line.quantity for line in o.lines if line.sku_code == FLASH_DEAL_SKU) for o in deal_orders
-    ]
+    deal_orders = [o for o in live if any(line.sku_code == sku_code for line in o.lines)]
+    deal_units = [sum(line.quantity for line in o.lines if line.sku_code == sku_code) for o in deal_orders]
     tail = min(max(2, round(orders * OVERSOLD_SHARE)), len(deal_orders) // 2)
     running = list(accumulate(deal_units))
     allocation = running[len(running) - tail - 1] if len(running) > tail else 0
@@ -585,10 +839,10 @@ def _oversell(live: list[OrderPlan], *, orders: int) -> dict[str, int]:
         order.oversold = total > allocation
     allocations = {}
     for spec in SKUS[TTS_MY.code]:
-        if spec.code == FLASH_DEAL_SKU:
+        if spec.code == sku_code:
             allocations[spec.code] = allocation
         elif units_sold[spec.code]:
-            # Stock set aside before the live, with headroom: only the flash deal ran out.
+            # Stock set aside before the live, with headroom: only the deal ran out.
             headroom = units_sold[spec.code] * 1.2
             allocations[spec.code] = int(-(-headroom // 50) * 50)
     return allocations
@@ -598,10 +852,14 @@ def _age_hours(plan: DemoPlan, at: datetime) -> float:
     return (plan.now - at).total_seconds() / 3600
 
 
-def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
-    """Book pickups, choose each parcel's fate and carrier, and simulate its tracking history."""
+def _plan_shipments(rng: random.Random, plan: DemoPlan) -> set[str]:
+    """Book the pickups of the orders whose story is still going (the live session's, the last days' regular
+    ones), choose each parcel's carrier and fate, and simulate its tracking history. Returns the tracking
+    numbers used."""
     booked: list[OrderPlan] = []
     for order in plan.orders:
+        if order.settled:
+            continue
         # The warehouse works through the live-session burst in waves over the following hours.
         hours = rng.uniform(1.5, 8) if order.live else rng.uniform(0.5, 5)
         booked_at = (order.placed_at + timedelta(hours=hours)).replace(microsecond=0)
@@ -609,16 +867,25 @@ def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
             continue
         order.shipment = ShipmentPlan(carrier="", tracking_number="", booked_at=booked_at)
         booked.append(order)
+    for order in booked:
+        order.shipment.carrier = _carrier(rng, order.store)
 
+    # The live session's exceptions: a share of its parcels per scenario, at least one each so even a small
+    # demo fills every queue (the last days' regular parcels make up for a live session too small).
+    live_parcels = sum(1 for o in booked if o.live)
     shuffled = booked[:]
     rng.shuffle(shuffled)
+    shuffled.sort(key=lambda o: not o.live)
     by_min_age = sorted(EXCEPTION_SHARES, key=lambda s: (-SCENARIO_MIN_AGE[s], s))
     for scenario in by_min_age:
-        count = max(1, round(len(booked) * EXCEPTION_SHARES[scenario]))
+        count = max(1, round(live_parcels * EXCEPTION_SHARES[scenario]))
         min_age = SCENARIO_MIN_AGE[scenario]
         candidates = [
             o for o in shuffled if not o.shipment.scenario and plan.now - o.shipment.booked_at >= min_age
         ]
+        if scenario == "customs_hold":
+            # Only the carriers with a China first mile hold parcels at customs.
+            candidates = [o for o in candidates if o.shipment.carrier in CROSS_BORDER_CARRIERS]
         if scenario == "address_issue":
             # Vague addresses are the ones couriers cannot find.
             candidates.sort(key=lambda o: bool(o.buyer.street))
@@ -631,6 +898,13 @@ def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
             )
         for order in candidates[:count]:
             order.shipment.scenario = scenario
+    # The last days' regular parcels: their usual few exceptions, more on the lane getting worse.
+    for order in booked:
+        if order.live or order.shipment.scenario:
+            continue
+        scenario = _draw(rng, _shares(plan, order, usual=REGULAR_OPEN_SHARES, worse=WORSE_OPEN_SHARES))
+        if scenario and plan.now - order.shipment.booked_at >= SCENARIO_MIN_AGE[scenario]:
+            order.shipment.scenario = scenario
     for order in booked:
         if not order.shipment.scenario:
             # Next-day delivery is common in the Klang Valley and Bangkok; the longer ago, the likelier.
@@ -641,17 +915,9 @@ def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
     used: set[str] = set()
     for order in booked:
         shipment = order.shipment
-        carriers = order.store.carriers
-        if shipment.scenario == "customs_hold":
-            carriers = tuple(c for c in carriers if c[0] in CROSS_BORDER_CARRIERS)
-        shipment.carrier = rng.choices([c for c, _ in carriers], weights=[w for _, w in carriers])[0]
-        number = make_tracking_number(rng=rng, carrier=shipment.carrier)
-        while number in used:
-            number = make_tracking_number(rng=rng, carrier=shipment.carrier)
-        used.add(number)
-        shipment.tracking_number = number
+        shipment.tracking_number = _tracking_number(rng, shipment.carrier, used)
         events = simulate_history(
-            rng=random.Random(f"{plan.seed}:{shipment.carrier}:{number}"),
+            rng=random.Random(f"{plan.seed}:{shipment.carrier}:{shipment.tracking_number}"),
             carrier=shipment.carrier,
             scenario=shipment.scenario,
             booked_at=shipment.booked_at,
@@ -665,11 +931,65 @@ def _plan_shipments(rng: random.Random, plan: DemoPlan) -> None:
         if shipment.onward and shipment.onward[-1].tag in DOOR_TAGS:
             door = shipment.onward[-1].checkpoint_at.astimezone(ZoneInfo(order.store.timezone))
             shipment.expected_delivery = door.date()
+    return used
+
+
+def _carrier(rng: random.Random, store: StoreSpec) -> str:
+    return rng.choices([c for c, _ in store.carriers], weights=[w for _, w in store.carriers])[0]
+
+
+def _tracking_number(rng: random.Random, carrier: str, used: set[str]) -> str:
+    number = make_tracking_number(rng=rng, carrier=carrier)
+    while number in used:
+        number = make_tracking_number(rng=rng, carrier=carrier)
+    used.add(number)
+    return number
+
+
+def _draw(rng: random.Random, shares: dict[str, float]) -> str:
+    """One scenario drawn by its share (one draw whatever the shares), or "" for none."""
+    roll = rng.random()
+    for scenario, share in shares.items():
+        if roll < share:
+            return scenario
+        roll -= share
+    return ""
+
+
+def _on_worse_lane(plan: DemoPlan, order: OrderPlan) -> bool:
+    return _worse_pickup(plan, order) and order.buyer.province == WORSE_LANE[2]
+
+
+def _worse_pickup(plan: DemoPlan, order: OrderPlan) -> bool:
+    """The carrier getting worse picks up from the store's warehouse late this week, whatever the lane."""
+    store, carrier, _province = WORSE_LANE
+    return (
+        order.store.code == store
+        and order.shipment is not None
+        and order.shipment.carrier == carrier
+        and order.placed_at >= plan.now - timedelta(days=WORSE_DAYS)
+    )
+
+
+def _shares(
+    plan: DemoPlan, order: OrderPlan, *, usual: dict[str, float], worse: dict[str, float]
+) -> dict[str, float]:
+    """An order's episode shares: `worse` on the lane getting worse, the usual ones elsewhere (with the worse
+    pickups for its carrier's other parcels of the week)."""
+    if _on_worse_lane(plan, order):
+        return worse
+    if _worse_pickup(plan, order):
+        pickup = next(k for k in worse if k in ("late_pickup", "not_picked_up"))
+        return {**usual, pickup: worse[pickup]}
+    return usual
 
 
 def _plan_cases(rng: random.Random, plan: DemoPlan) -> None:
-    """The cases the exception rules would have raised by now, each at the moment its rule fired."""
+    """The cases the exception rules would have raised by now, each at the moment its rule fired (the
+    orders whose story is still going; the history's are planned by `_plan_history`)."""
     for order in plan.orders:
+        if order.settled:
+            continue
         if order.oversold:
             order.case = _oversold_case(rng, plan, order)
         elif order.shipment is not None and order.shipment.scenario in SCENARIO_CASE:
@@ -774,7 +1094,7 @@ def _stock(plan: DemoPlan) -> dict[tuple[str, str], StockRow]:
     live_demand: Counter[tuple[str, str]] = Counter()
     regular_demand: Counter[tuple[str, str]] = Counter()
     for order in plan.orders:
-        if order.oversold or order.shipment is not None:
+        if order.oversold or order.shipment is not None or order.settled or order.cancelled:
             continue
         demand = live_demand if order.live else regular_demand
         for line in order.lines:
@@ -794,6 +1114,473 @@ def _stock(plan: DemoPlan) -> dict[tuple[str, str], StockRow]:
     return stock
 
 
+# --- the history --------------------------------------------------------------------------------------
+
+
+def _plan_history(rng: random.Random, plan: DemoPlan, *, used: set[str]) -> None:
+    """The settled orders (regular ones placed more than SETTLED_AFTER ago, the past live session's): a few
+    cancelled before they shipped, every other one shipped and its parcel's story told to its end before the
+    demo's now, with the case its trouble raised and how that case was worked and resolved."""
+    restock = (plan.past_ended_at or plan.now) + PAST_LIVE_RESTOCK
+    oversold = [o for o in plan.orders if o.settled and o.oversold]
+    choices = dict(
+        zip((o.platform_order_id for o in oversold), _buyer_choices(rng, len(oversold)), strict=True)
+    )
+    shipped: list[OrderPlan] = []
+    for order in plan.orders:
+        if not order.settled:
+            continue
+        if order.oversold:
+            booked_at = _plan_oversold_history(
+                rng, plan, order, restock=restock, choice=choices[order.platform_order_id]
+            )
+        elif not order.past_live and _cancelled(rng, plan, order):
+            order.cancelled = True
+            continue
+        else:
+            hours = rng.uniform(1.5, 8) if order.past_live else rng.uniform(0.5, 5)
+            booked_at = (order.placed_at + timedelta(hours=hours)).replace(microsecond=0)
+        if booked_at is not None:
+            order.shipment = ShipmentPlan(
+                carrier=_carrier(rng, order.store), tracking_number="", booked_at=booked_at
+            )
+            shipped.append(order)
+    _damage_cluster(rng, plan, [o for o in shipped if o.past_live and not o.oversold])
+    # The carrier getting worse left parcels at the warehouse for days this week: shipped past their ship-by.
+    slow = [
+        o for o in shipped
+        if not o.past_live and _worse_pickup(plan, o) and plan.now - o.shipment.booked_at >= timedelta(hours=100)
+    ]  # fmt: skip
+    for order in rng.sample(slow, k=min(len(slow), max(1, round(len(slow) * WORSE_LATE_PICKUPS)))):
+        order.shipment.episode = "late_pickup"
+    for order in shipped:
+        shipment = order.shipment
+        if shipment.episode or order.oversold:
+            continue
+        if order.past_live:
+            shares = PAST_LIVE_SHARES
+        else:
+            shares = _shares(plan, order, usual=SETTLED_SHARES, worse=WORSE_SETTLED_SHARES)
+        episode = _draw(rng, shares)
+        if episode and plan.now - shipment.booked_at >= SETTLED_MIN_AGE[episode]:
+            shipment.episode = episode
+    # Each kind of trouble at least once in the everyday history, so even a small demo has every case type.
+    drawn = Counter(o.shipment.episode for o in shipped)
+    spare = [o for o in shipped if not o.shipment.episode and not o.oversold and not o.past_live]
+    rng.shuffle(spare)
+    for episode in SETTLED_SHARES:
+        eligible = (
+            o
+            for o in spare
+            if not o.shipment.episode and plan.now - o.shipment.booked_at >= SETTLED_MIN_AGE[episode]
+        )
+        order = next(eligible, None) if not drawn[episode] else None
+        if order is not None:
+            order.shipment.episode = episode
+    for order in shipped:
+        shipment = order.shipment
+        shipment.tracking_number = _tracking_number(rng, shipment.carrier, used)
+        trouble = _settled_tracking(plan, order)
+        if trouble is not None:
+            order.case = _settled_case(rng, plan, order, trouble_at=trouble[0], cleared_at=trouble[1])
+
+
+def _cancelled(rng: random.Random, plan: DemoPlan, order: OrderPlan) -> bool:
+    """A regular order cancelled before it shipped: now and then by the buyer, and often by the seller for
+    the SKU that ran out (on the Thai store: its non-fulfilment rate climbs)."""
+    store, sku, days = STOCKOUT
+    if (
+        order.store.code == store
+        and order.placed_at >= plan.now - timedelta(days=days)
+        and any(line.sku_code == sku for line in order.lines)
+    ):
+        return rng.random() < STOCKOUT_CANCELLED
+    return rng.random() < REGULAR_CANCELLED
+
+
+def _buyer_choices(rng: random.Random, count: int) -> list[str]:
+    """How `count` oversold buyers chose: PAST_LIVE_CHOICES's shares, rounded, in a random order."""
+    total = sum(PAST_LIVE_CHOICES.values())
+    picks = [
+        choice for choice, weight in PAST_LIVE_CHOICES.items() for _ in range(round(count * weight / total))
+    ]
+    while len(picks) < count:
+        picks.append(rng.choices(list(PAST_LIVE_CHOICES), weights=list(PAST_LIVE_CHOICES.values()))[0])
+    picks = picks[:count]
+    rng.shuffle(picks)
+    return picks
+
+
+def _damage_cluster(rng: random.Random, plan: DemoPlan, parcels: list[OrderPlan]) -> None:
+    """The past live session's cracked serum bottles: DAMAGE_CLUSTER_SHARE of one carrier's parcels with the
+    SKU on the SKU's busiest lane with that carrier (at least three, when there are three)."""
+    carrier, sku = DAMAGE_CLUSTER
+    lane = [
+        o for o in parcels
+        if o.shipment.carrier == carrier and any(line.sku_code == sku for line in o.lines)
+        and plan.now - o.shipment.booked_at >= SETTLED_MIN_AGE["damaged"]
+    ]  # fmt: skip
+    if not lane:
+        return
+    destinations = Counter(o.buyer.province for o in lane)
+    busiest = max(destinations, key=lambda d: (destinations[d], d))
+    on_lane = [o for o in lane if o.buyer.province == busiest]
+    count = max(min(3, len(on_lane)), round(len(on_lane) * DAMAGE_CLUSTER_SHARE))
+    for order in rng.sample(on_lane, k=count):
+        order.shipment.episode = "damaged"
+
+
+def _settled_tracking(plan: DemoPlan, order: OrderPlan) -> tuple[datetime, datetime | None] | None:
+    """A settled parcel's whole history, every scan before the demo's now. Returns when its trouble began
+    (the deadline that passed, or the carrier's report) and when the scans took the trouble away (None: its
+    last state is the trouble itself), or None for a parcel that had none."""
+    shipment, episode = order.shipment, order.shipment.episode
+    base = f"{plan.seed}:{shipment.carrier}:{shipment.tracking_number}"
+    common = {
+        "carrier": shipment.carrier,
+        "destination_state": order.buyer.province,
+        "destination_city": order.buyer.city,
+    }
+    if episode in ("stalled", "failed_delivery"):
+        # Seen stuck (or failed at the door) at `cut`, then moving again and delivered: drawn until it is.
+        end = plan.now - timedelta(hours=12)
+        for attempt in range(12):
+            r = random.Random(f"{base}:{attempt}")
+            cut = shipment.booked_at + timedelta(
+                hours=r.uniform(28, 48) if episode == "stalled" else r.uniform(20, 40)
+            )
+            if cut >= end:
+                break
+            events = simulate_history(
+                rng=r, scenario=episode, booked_at=shipment.booked_at, now=cut, horizon=min(cut + timedelta(days=4), end),
+                **common,
+            )  # fmt: skip
+            seen = [e for e in events if e.checkpoint_at <= cut]
+            if not seen or len(seen) == len(events) or events[-1].tag != "Delivered":
+                continue
+            if episode == "stalled":
+                progress = [e.checkpoint_at for e in seen if e.tag in PROGRESS_TAGS]
+                trouble = progress[-1] + PROGRESS_DEADLINE if progress else None
+            else:
+                failed = [e.checkpoint_at for e in seen if e.tag == "AttemptFail"]
+                trouble = failed[-1] if failed else None
+            cleared = events[len(seen)].checkpoint_at
+            if trouble is None or trouble + timedelta(minutes=15) >= cleared:
+                continue
+            shipment.events, shipment.scenario = events, "delivered"
+            return trouble, cleared
+        shipment.episode = episode = ""  # it never came right in time: an ordinary delivery instead
+    r = random.Random(base)
+    if episode in EPISODE_END:
+        # Its last scan is the trouble; the store had at least two days to settle it.
+        window = {"damaged": 3, "returned_to_sender": 5, "lost": 9}[episode]
+        now = min(shipment.booked_at + timedelta(days=window), plan.now - timedelta(days=2))
+        shipment.events = simulate_history(
+            rng=r, scenario=episode, booked_at=shipment.booked_at, now=now, **common
+        )
+        shipment.scenario = EPISODE_END[episode]
+        if not shipment.events or shipment.events[-1].tag != "Exception":
+            shipment.episode = ""
+            return None
+        return shipment.events[-1].checkpoint_at, None
+    start = shipment.booked_at
+    if episode == "late_pickup":
+        # The courier came the next day or the day after; on the lane getting worse, days late (past the
+        # order's ship-by: a late shipment). Either way long enough ago for the parcel to be delivered since.
+        late = timedelta(hours=r.uniform(60, 90) if _worse_pickup(plan, order) else r.uniform(26, 44))
+        late = min(late, plan.now - timedelta(hours=36) - start)
+        if late > PICKUP_DEADLINE + timedelta(hours=1):
+            start += late
+        else:
+            shipment.episode = episode = ""
+    now = min(start + timedelta(days=5), plan.now - timedelta(hours=6))
+    shipment.events = simulate_history(rng=r, scenario="delivered", booked_at=start, now=now, **common)
+    shipment.scenario = "delivered"
+    if episode != "late_pickup":
+        return None
+    scans = [e.checkpoint_at for e in shipment.events if e.tag in PROGRESS_TAGS]
+    deadline = shipment.booked_at + PICKUP_DEADLINE
+    if not scans or scans[0] <= deadline + timedelta(minutes=15):
+        shipment.episode = ""
+        return None
+    return deadline, scans[0]
+
+
+def _rule_finding(order: OrderPlan, seen: list[EventData], *, at: datetime, case_type: str):
+    """What the exception rules said about the parcel at `at`, from the scans seen by then: the summary and
+    facts the engine would have written on the case (cases.rules.parcel_evaluate on the parcel as it stood)."""
+    shipment = order.shipment
+    progress = [e.checkpoint_at for e in seen if e.tag in PROGRESS_TAGS]
+    accepted = next(
+        (e.checkpoint_at for e in seen if e.subtag == ACCEPTANCE_SUBTAG), progress[0] if progress else None
+    )
+    last = seen[-1] if seen else None
+    parcel = Shipment(
+        carrier=shipment.carrier, tracking_number=shipment.tracking_number, booked_at=shipment.booked_at,
+        created_at=shipment.booked_at, status=last.tag if last else "Pending",
+        substatus=last.subtag if last else "Pending_001", last_event_at=last.checkpoint_at if last else None,
+        last_progress_at=progress[-1] if progress else None, accepted_at=accepted,
+    )  # fmt: skip
+    parcel.latest_text = last.raw_text if last else ""
+    parcel.latest_location = last.location if last else ""
+    return parcel_evaluate(parcel, thresholds=DEFAULTS, now=at).findings.get(CaseType(case_type))
+
+
+def _checkpoint(order: OrderPlan, at: datetime) -> str:
+    """The parcel's latest checkpoint at `at`, as a message to the buyer quotes it."""
+    seen = [e for e in order.shipment.events if e.checkpoint_at <= at] if order.shipment else []
+    if not seen:
+        return ""
+    event = seen[-1]
+    text = (event.raw_text or event.subtag).strip()
+    if event.location and event.location not in text:
+        text = f"{text}, {event.location}"
+    return f"{event.checkpoint_at.astimezone(ZoneInfo(order.store.timezone)):%Y-%m-%d %H:%M} {text}"
+
+
+def _settled_case(
+    rng: random.Random, plan: DemoPlan, order: OrderPlan, *, trouble_at: datetime, cleared_at: datetime | None
+) -> CasePlan:
+    """The case the parcel's trouble raised, as the rule sweeper raised it within minutes, and how it went."""
+    shipment = order.shipment
+    case_type, base_priority = EPISODE_CASE[shipment.episode]
+    at = trouble_at + timedelta(seconds=rng.randint(60, 600))  # the rule sweeper runs every minute or so
+    finding = _rule_finding(
+        order, [e for e in shipment.events if e.checkpoint_at <= at], at=at, case_type=case_type
+    )
+    if finding is not None:
+        summary, facts, opened_at = finding.summary, dict(finding.facts), min(finding.since, at)
+    else:  # pragma: no cover - the episodes are drawn so that the rule fires
+        summary, facts, opened_at = f"{case_type} on parcel {shipment.tracking_number}", {}, trouble_at
+    case = CasePlan(
+        type=case_type,
+        priority=_priority(order, base_priority),
+        summary=summary,
+        facts=facts,
+        opened_at=opened_at,
+    )
+    cleared = cleared_at + timedelta(seconds=rng.randint(30, 300)) if cleared_at else None
+    case.outcome = _outcome(rng, plan, order, case, cleared_at=cleared)
+    return case
+
+
+COMPLAINT_CATEGORY = {
+    "pickup_overdue": "other", "stalled_in_transit": "not_received", "delivery_failed": "other",
+    "damaged": "damaged", "lost": "not_received", "returned_to_sender": "not_received", "oversold": "other",
+}  # fmt: skip
+
+
+def _outcome(
+    rng: random.Random, plan: DemoPlan, order: OrderPlan, case: CasePlan, *, cleared_at: datetime | None
+) -> Outcome:
+    """How the store worked a parcel case: who took it, when the buyer first heard (at once for the types the
+    store contacts proactively), what the buyer wrote, what it cost, how it was resolved, and whether the
+    buyer came back on it. Every time before the demo's now."""
+    limit = plan.now - timedelta(minutes=20)
+    opened = case.opened_at
+    agent = rng.choices(order.store.agents, weights=(65, 35))[0]
+    clears = cleared_at is not None  # the carrier's scans took the problem away (pickup, stall, failed door)
+    out = Outcome(
+        resolution="", resolved_at=opened, resolved_by=None, cleared_at=cleared_at,
+        fault=SUGGESTED_FAULT.get(case.type, FaultParty.UNKNOWN),
+    )  # fmt: skip
+    # A case the carrier's scans will clear is often left to do so; any other is an agent's to work.
+    if not clears or rng.random() < 0.45:
+        assigned = opened + timedelta(minutes=rng.uniform(10, 180))
+        if cleared_at is None or assigned + timedelta(minutes=65) < cleared_at:
+            out.assignee, out.assigned_at = agent, assigned
+            out.started_at = assigned + timedelta(minutes=rng.uniform(5, 60))
+    if case.type in DEFAULT_PROACTIVE_TYPES:
+        out.contact_at = opened + timedelta(seconds=rng.randint(40, 200))  # the rule's own message
+    else:
+        hours = min(60.0, rng.lognormvariate(math.log(2.5), 0.9))  # mostly within hours, now and then a day
+        contact = (out.started_at or opened) + timedelta(hours=hours)
+        if cleared_at is None or contact < cleared_at:
+            out.contact_at, out.contact_by = contact, out.assignee or agent
+    if out.contact_at is not None:
+        out.checkpoint = _checkpoint(order, out.contact_at)
+        if out.contact_by is not None and rng.random() < 0.35:
+            # The buyer wrote before the store did: "where is my order?"
+            out.complaint_at = opened + (out.contact_at - opened) * rng.uniform(0.2, 0.9)
+        elif rng.random() < 0.12:
+            out.complaint_at = out.contact_at + timedelta(hours=rng.uniform(0.5, 10))  # chasing after it
+        if out.complaint_at is not None:
+            out.complaint_category = COMPLAINT_CATEGORY.get(case.type, "other")
+    if cleared_at is not None:
+        if out.started_at is None:
+            out.resolution, out.resolved_at = Resolution.CONDITION_CLEARED, cleared_at
+        else:  # flagged for its agent, who resolves it
+            done = max(cleared_at, out.started_at) + timedelta(hours=rng.lognormvariate(math.log(2), 0.8))
+            if case.type in ("stalled_in_transit", "delivery_failed"):
+                delivered = order.shipment.events[-1].checkpoint_at
+                done = max(done, delivered + timedelta(minutes=rng.uniform(5, 240)))
+                out.resolution = Resolution.DELIVERED
+            else:
+                out.resolution = Resolution.NO_ACTION
+            out.resolved_at, out.resolved_by = done, out.assignee
+    else:
+        kind = "reship" if case.type == "damaged" and rng.random() < 0.55 else "full_refund"
+        amount = (
+            order.amount
+            if kind == "full_refund"
+            else (order.amount * Decimal("0.6")).quantize(Decimal("0.01"))
+        )
+        # The agent waits on the carrier first (a search for a lost parcel takes days; a damage report hours).
+        waits = {"lost": 20.0, "returned_to_sender": 10.0}.get(case.type, 5.0)
+        start = max(out.contact_at or opened, out.started_at or opened)
+        start += timedelta(hours=min(150.0, rng.lognormvariate(math.log(waits), 0.9)))
+        comp = _compensation_plan(rng, order, kind, amount, proposer=out.assignee or agent, at=start)
+        out.compensations.append(comp)
+        out.resolution = Resolution.RESHIPPED if kind == "reship" else Resolution.REFUNDED
+        out.resolved_at = comp.executed_at + timedelta(minutes=rng.uniform(5, 90))
+        out.resolved_by = out.assignee or agent
+        if rng.random() < CLAIMED_SHARE.get(case.type, 0):
+            out.claim = _claim_plan(rng, plan, amount, after=out.resolved_at)
+    _reopen(rng, plan, out)
+    _cap(out, limit)
+    return out
+
+
+def _compensation_plan(
+    rng: random.Random,
+    order: OrderPlan,
+    kind: str,
+    amount: Decimal,
+    *,
+    proposer: str,
+    at: datetime,
+    sku_code: str = "",
+) -> CompensationPlan:
+    """Proposed by the agent; approved by the agent within the agent's per-case limit, else by the
+    supervisor; executed by the platform a little later."""
+    proposed = at + timedelta(hours=rng.uniform(0.3, 6))
+    within = amount <= AGENT_CASE_LIMIT
+    approved = proposed if within else proposed + timedelta(hours=rng.uniform(0.2, 5))
+    return CompensationPlan(
+        kind=kind, amount=amount, proposed_at=proposed, approved_at=approved,
+        executed_at=approved + timedelta(hours=rng.uniform(0.1, 3)), proposer=proposer,
+        approver=proposer if within else "supervisor", sku_code=sku_code, replaces_parcel=kind == "reship",
+    )  # fmt: skip
+
+
+def _claim_plan(rng: random.Random, plan: DemoPlan, amount: Decimal, *, after: datetime) -> ClaimPlan | None:
+    """A claim against the carrier for what the case cost: as far along as its age lets it be."""
+    limit = plan.now - timedelta(minutes=20)
+    created = after + timedelta(hours=rng.uniform(1, 30))
+    submitted = created + timedelta(hours=rng.uniform(0.5, 20))
+    if submitted >= limit:
+        return None
+    claim = ClaimPlan(amount=amount, created_at=created, submitted_at=submitted, status="submitted")
+    decided = submitted + timedelta(days=rng.uniform(3, 8))
+    if decided >= limit:
+        return claim
+    claim.decided_at = decided
+    if rng.random() < 0.2:
+        claim.status = "rejected"
+        return claim
+    claim.status = "accepted"
+    paid = decided + timedelta(days=rng.uniform(1, 5))
+    if paid < limit:
+        claim.status, claim.paid_at = "paid", paid
+        claim.recovered = (
+            amount if rng.random() < 0.7 else (amount * Decimal("0.8")).quantize(Decimal("0.01"))
+        )
+    return claim
+
+
+def _reopen(rng: random.Random, plan: DemoPlan, out: Outcome) -> None:
+    """Now and then the buyer comes back on a resolved case: reopened, and resolved again."""
+    if out.resolved_by is None or rng.random() >= REOPENED_SHARE:
+        return
+    reopened = out.resolved_at + timedelta(hours=rng.uniform(6, 60))
+    again = reopened + timedelta(hours=rng.uniform(1, 30))
+    if again < plan.now - timedelta(minutes=20):
+        out.first_resolved_at, out.reopened_at, out.resolved_at = out.resolved_at, reopened, again
+
+
+def _cap(out: Outcome, limit: datetime) -> None:
+    """Nothing after the demo's now (a late history is squeezed into the time it had, keeping its order)."""
+    for name in ("assigned_at", "started_at", "contact_at", "complaint_at", "choice_at", "first_resolved_at",
+                 "reopened_at", "resolved_at", "cleared_at"):  # fmt: skip
+        value = getattr(out, name)
+        if value is not None and value > limit:
+            setattr(out, name, limit)
+    for comp in out.compensations:
+        comp.proposed_at, comp.approved_at, comp.executed_at = (
+            min(comp.proposed_at, limit),
+            min(comp.approved_at, limit),
+            min(comp.executed_at, limit),
+        )
+
+
+def _plan_oversold_history(
+    rng: random.Random, plan: DemoPlan, order: OrderPlan, *, restock: datetime, choice: str
+) -> datetime | None:
+    """An order of the past live session sold past its allocation: the rule's message offered waiting for
+    the restock, a swap or a refund; how the buyer chose decided the rest. Returns when its parcel was
+    booked (None: refunded, it never shipped)."""
+    deal = next(line for line in order.lines if line.sku_code == PAST_LIVE_DEAL_SKU)
+    allocation = plan.past_allocations[PAST_LIVE_DEAL_SKU]
+    swap_name = next(s.name for s in SKUS[TTS_MY.code] if s.code == PAST_LIVE_SWAP_SKU)
+    opened = order.placed_at + timedelta(seconds=rng.randint(30, 300))
+    facts = {
+        "scenario": "oversold", "sku_code": deal.sku_code, "quantity": deal.quantity, "live_session": PAST_LIVE_TITLE,
+        "allocation": allocation, "placed_at": order.placed_at.isoformat(), "restock_eta": restock.date().isoformat(),
+        "options": [
+            {"key": "A", "path": "wait", "available": True, "until": restock.date().isoformat()},
+            {"key": "B", "path": "swap", "available": True,
+             "swap_for": {deal.sku_code: [{"sku_code": PAST_LIVE_SWAP_SKU, "sku_name": swap_name}]}},
+            {"key": "C", "path": "refund", "available": True},
+        ],
+    }  # fmt: skip
+    summary = Text(
+        gettext_noop("Oversold: %(short)s short, sold past the live-session allocation."),
+        short=f"{deal.quantity} x {deal.sku_code}",
+    )
+    case = CasePlan(
+        type="oversold", priority=_priority(order, "high"), summary=summary, facts=facts, opened_at=opened
+    )
+    agent = rng.choices(order.store.agents, weights=(65, 35))[0]
+    out = Outcome(
+        resolution="", resolved_at=opened, resolved_by=agent, fault=FaultParty.SELLER, assignee=agent
+    )
+    out.assigned_at = opened + timedelta(minutes=rng.uniform(10, 120))
+    out.started_at = out.assigned_at + timedelta(minutes=rng.uniform(5, 45))
+    out.contact_at = opened + timedelta(
+        seconds=rng.randint(40, 200)
+    )  # the rule's own message, with the options
+    if choice:
+        out.choice = choice
+        answer = out.contact_at + timedelta(hours=min(40.0, rng.lognormvariate(math.log(4), 0.8)))
+        # Recorded by the agent working the case (the buyer answered in the platform's chat).
+        out.choice_at = max(answer, out.started_at + timedelta(minutes=rng.uniform(2, 30)))
+        decided = out.choice_at
+    else:
+        decided = out.contact_at + timedelta(hours=48 + rng.uniform(0.5, 3))  # no answer: waiting, as it said
+    booked: datetime | None = None
+    if choice == "refund":
+        comp = _compensation_plan(rng, order, "full_refund", order.amount, proposer=agent, at=decided)
+        out.resolution = Resolution.REFUNDED
+        order.cancelled = True
+    elif choice == "swap":
+        comp = _compensation_plan(
+            rng, order, "swap", Decimal("0"), proposer=agent, at=decided, sku_code=PAST_LIVE_SWAP_SKU
+        )
+        out.resolution = Resolution.SWAPPED
+        booked = comp.executed_at + timedelta(hours=rng.uniform(2, 20))
+    else:
+        comp = _compensation_plan(rng, order, "wait_bonus", Decimal("5.00"), proposer=agent, at=decided)
+        out.resolution = Resolution.BUYER_WAITED
+        booked = max(restock, comp.executed_at) + timedelta(hours=rng.uniform(1, 10))
+    out.compensations.append(comp)
+    out.resolved_at = comp.executed_at + timedelta(minutes=rng.uniform(5, 60))
+    _reopen(rng, plan, out)
+    _cap(out, plan.now - timedelta(minutes=20))
+    case.outcome = out
+    order.case = case
+    return booked.replace(microsecond=0) if booked is not None else None
+
+
 # --- writing it ---------------------------------------------------------------------------------------
 
 
@@ -807,6 +1594,7 @@ class SeedReport:
     created: Counter[str] = field(default_factory=Counter)
     cases_by_type: Counter[str] = field(default_factory=Counter)
     passwords_reset: int = 0
+    rollup_days: int = 0  # store-days of report rollups built
 
     @property
     def created_anything(self) -> bool:
@@ -820,7 +1608,9 @@ def demo_seed(
     now: datetime | None = None,
     if_empty: bool = False,
 ) -> SeedReport:
-    """Create the demo stores, users, catalogue, live session, orders, parcels, tracking and cases.
+    """Create the demo stores, users, catalogue, live sessions, orders, parcels, tracking and cases: the day
+    after a big livestream, with four weeks of history behind it (a past live session with its review
+    written), and the report rollups built over all of it.
 
     Idempotent: rows are matched on natural keys and only missing ones are created; tracking events and
     cases are written only for parcels and orders created by this run, so a rerun neither duplicates nor
@@ -843,25 +1633,44 @@ def demo_seed(
         plan = demo_plan(orders=orders, seed=seed, now=now)
         users = _users_ensure(stores, report)
         skus = _catalogue_ensure(plan, stores, report)
-        if live_session is None:
-            live_session = LiveSession.objects.create(
-                store=stores[TTS_MY.code],
-                title=LIVE_TITLE,
-                host=LIVE_HOST,
-                started_at=plan.live_started_at,
-                ended_at=plan.live_ended_at,
-            )
-            report.created["live sessions"] += 1
-        for code, quantity in plan.live_allocations.items():
-            _, created = LiveSessionAllocation.objects.get_or_create(
-                live_session=live_session, sku=skus[(TTS_MY.code, code)], defaults={"quantity": quantity}
-            )
-            report.created["live allocations"] += created
-        new_orders = _orders_ensure(plan, stores, skus, live_session, report)
+        sessions = _sessions_ensure(plan, stores[TTS_MY.code], skus, report)
+        new_orders = _orders_ensure(plan, stores, skus, sessions, report)
         new_shipments = _shipments_ensure(plan, stores, new_orders, report)
         _cases_raise(plan, new_orders, new_shipments, users, report)
+        history = _history_write(plan, stores, skus, new_orders, new_shipments, users, report)
+        _appeal_history_ensure(stores[TTS_MY.code], history, users, plan, report)
         _evidence_ensure(stores[TTS_MY.code], report)
+        if any(report.created.values()):
+            # The reports read rollups: built now over everything, so /reports/ has its figures at once.
+            from cases.reporting.rollups import rollups_rebuild
+
+            report.rollup_days = rollups_rebuild([store.pk for store in stores.values()])
+        _past_review_ensure(sessions[PAST_LIVE_TITLE], report)
     return report
+
+
+def _sessions_ensure(
+    plan: DemoPlan, store: Store, skus: dict[tuple[str, str], SKU], report: SeedReport
+) -> dict[str, LiveSession]:
+    """The current live session and the past one, with what each set aside per SKU."""
+    sessions = {}
+    for title, started_at, ended_at, allocations in (
+        (LIVE_TITLE, plan.live_started_at, plan.live_ended_at, plan.live_allocations),
+        (PAST_LIVE_TITLE, plan.past_started_at, plan.past_ended_at, plan.past_allocations),
+    ):
+        session, created = LiveSession.objects.get_or_create(
+            store=store,
+            title=title,
+            defaults={"host": LIVE_HOST, "started_at": started_at, "ended_at": ended_at},
+        )
+        report.created["live sessions"] += created
+        for code, quantity in allocations.items():
+            _, created = LiveSessionAllocation.objects.get_or_create(
+                live_session=session, sku=skus[(TTS_MY.code, code)], defaults={"quantity": quantity}
+            )
+            report.created["live allocations"] += created
+        sessions[title] = session
+    return sessions
 
 
 def _evidence_ensure(store: Store, report: SeedReport) -> None:
@@ -877,7 +1686,7 @@ def _evidence_ensure(store: Store, report: SeedReport) -> None:
     if Evidence.objects.filter(store=store).exists():
         return
     cases = list(
-        Case.objects.filter(store=store, type="pickup_overdue", shipment__booked_at__isnull=False)
+        Case.objects.filter(OPEN_CASE, store=store, type="pickup_overdue", shipment__booked_at__isnull=False)
         .select_related("shipment", "order", "store")
         .order_by("pk")[:3]
     )
@@ -930,15 +1739,23 @@ def _store_ensure(spec: StoreSpec, report: SeedReport) -> Store:
             "currency": spec.currency,
             "timezone": spec.timezone,
             "default_language": spec.default_language,
+            "ship_from": spec.ship_from,
         },
     )
     report.created["stores"] += created
+    if not store.ship_from:  # a demo store from before stores knew where they ship from
+        store.ship_from = spec.ship_from
+        store.save(update_fields=["ship_from"])
     return store
 
 
 def _users_ensure(stores: dict[str, Store], report: SeedReport) -> dict[str, AbstractBaseUser]:
     user_model = get_user_model()
     users = {}
+    # A password hash costs a third of a second by design: hashed once for all the demo users, and each
+    # stored hash checked once.
+    hashed = ""
+    works: dict[str, bool] = {}
     for username, first_name, last_name, role, is_staff, is_superuser in DEMO_USERS:
         user, created = user_model.objects.get_or_create(
             username=username,
@@ -953,8 +1770,11 @@ def _users_ensure(stores: dict[str, Store], report: SeedReport) -> dict[str, Abs
         report.created["users"] += created
         changed = []
         # Only set the password when it does not already work, so a rerun leaves sessions alone.
-        if created or not user.check_password(settings.DEMO_PASSWORD):
-            user.set_password(settings.DEMO_PASSWORD)
+        if not created and user.password not in works:
+            works[user.password] = user.check_password(settings.DEMO_PASSWORD)
+        if created or not works[user.password]:
+            hashed = hashed or make_password(settings.DEMO_PASSWORD)
+            user.password = hashed
             changed.append("password")
             report.passwords_reset += not created
         for flag, wanted in (("is_staff", is_staff), ("is_superuser", is_superuser)):
@@ -1003,7 +1823,7 @@ def _orders_ensure(
     plan: DemoPlan,
     stores: dict[str, Store],
     skus: dict[tuple[str, str], SKU],
-    live_session: LiveSession,
+    sessions: dict[str, LiveSession],
     report: SeedReport,
 ) -> dict[tuple[str, str], Order]:
     """Create the planned orders that do not exist yet; returns every planned order, old or new, by key."""
@@ -1034,7 +1854,11 @@ def _orders_ensure(
                 postal_code=buyer.postal_code,
                 placed_at=planned.placed_at,
                 ship_by=planned.ship_by,
-                live_session=live_session if planned.live else None,
+                live_session=sessions[LIVE_TITLE]
+                if planned.live
+                else sessions[PAST_LIVE_TITLE]
+                if planned.past_live
+                else None,
                 amount=planned.amount,
                 currency=planned.store.currency,
                 status=planned.status,
@@ -1094,11 +1918,25 @@ def _shipments_ensure(
     Shipment.objects.bulk_create(created.values(), batch_size=500)
     # The demo's shop has used Afterdesk all along: each parcel was known from its booking, so its
     # deadlines are judged at once (a parcel first heard of late waits for its history: cases.rules).
+    # (One UPDATE per chunk: bulk_update writes a CASE branch per row, seconds for a few thousand parcels.)
     for shipment in created.values():
         shipment.created_at = shipment.booked_at or shipment.created_at
-    Shipment.objects.bulk_update(created.values(), ["created_at"], batch_size=500)
+    ids = [shipment.pk for shipment in created.values()]
+    for start in range(0, len(ids), 500):
+        Shipment.objects.filter(pk__in=ids[start : start + 500], booked_at__isnull=False).update(
+            created_at=F("booked_at")
+        )
     report.created["shipments"] += len(created)
     _tracking_push(plan, stores, created, report)
+    # The history's parcels were swept as their scans came in, weeks ago, and nothing is pending on them: the
+    # rule sweeper has nothing to look at again (their cases are written as they went: `_history_write`).
+    settled = [
+        created[(o.store.code, o.platform_order_id)].pk
+        for o in plan.orders
+        if o.settled and (o.store.code, o.platform_order_id) in created
+    ]
+    for start in range(0, len(settled), 500):
+        Shipment.objects.filter(pk__in=settled[start : start + 500]).update(next_check_at=None)
     return created
 
 
@@ -1110,21 +1948,32 @@ def _tracking_push(
     processed by the worker's own step (as of the demo's `now`). So the admin shows the connection, its
     counters and the raw deliveries, as in production."""
     connections = {code: _connection_ensure(store, report) for code, store in stores.items()}
+    history: dict[str, list[ParsedTracking]] = defaultdict(list)
     for planned in plan.orders:
         key = (planned.store.code, planned.platform_order_id)
         if key not in created or planned.shipment is None:
             continue
         connection = connections[planned.store.code]
         number, carrier = planned.shipment.tracking_number, planned.shipment.carrier
-        body = simulator_push_body(
-            [ParsedTracking(number, carrier, planned.shipment.events, planned.shipment.expected_delivery)]
+        tracking = ParsedTracking(
+            number, carrier, planned.shipment.events, planned.shipment.expected_delivery
         )
-        simulator_push_receive(connection=connection, body=body)
+        if planned.settled:
+            history[planned.store.code].append(tracking)
+            continue
+        simulator_push_receive(connection=connection, body=simulator_push_body([tracking]))
         report.created["webhook deliveries"] += 1
-        # What the carrier scans after the demo's now arrives later, each push when it is due.
-        report.created["scheduled pushes"] += scheduled_pushes_add(
-            connection=connection, trackings=[ParsedTracking(number, carrier, planned.shipment.onward)]
-        )
+        if planned.shipment.onward:
+            # What the carrier scans after the demo's now arrives later, each push when it is due.
+            report.created["scheduled pushes"] += scheduled_pushes_add(
+                connection=connection, trackings=[ParsedTracking(number, carrier, planned.shipment.onward)]
+            )
+    # The history's parcels, their stories over, come as the provider's batch pushes of many parcels each.
+    for code, trackings in history.items():
+        for start in range(0, len(trackings), HISTORY_PUSH_BATCH):
+            body = simulator_push_body(trackings[start : start + HISTORY_PUSH_BATCH])
+            simulator_push_receive(connection=connections[code], body=body)
+            report.created["webhook deliveries"] += 1
     while True:
         result = deliveries_process(now=plan.now)
         if result.failed:
@@ -1171,7 +2020,7 @@ def _cases_raise(
     report.cases_by_type["quality_batch"] = batches
     for planned in plan.orders:
         key = (planned.store.code, planned.platform_order_id)
-        if planned.case is None or key not in new_orders:
+        if planned.case is None or planned.case.outcome is not None or key not in new_orders:
             continue
         spec = planned.case
         if spec.type == "oversold":
@@ -1194,3 +2043,345 @@ def _cases_raise(
                 case=case, to_status=CaseStatus.IN_PROGRESS, actor=users["agent"], now=spec.started_at
             )
             report.created["cases in progress"] += 1
+
+
+# --- writing the history ------------------------------------------------------------------------------
+
+PRIORITIES = {
+    "low": Priority.LOW,
+    "normal": Priority.NORMAL,
+    "high": Priority.HIGH,
+    "urgent": Priority.URGENT,
+}
+OPTION_LETTERS = {"wait": "A", "swap": "B", "refund": "C"}
+
+# What buyers wrote, by complaint category and language.
+COMPLAINT_TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "not_received": {
+        "en": (
+            "Where is my parcel? The tracking has not changed for days.",
+            "My order still has not arrived.",
+        ),
+        "ms": (
+            "Parcel saya kat mana? Tracking tak bergerak dah berhari-hari.",
+            "Barang saya belum sampai lagi.",
+        ),
+        "zh-hans": ("我的包裹到哪里了？物流好几天都没更新了。", "我的订单到现在还没收到。"),  # noqa: RUF001
+        "th": ("พัสดุของฉันอยู่ไหนคะ สถานะไม่ขยับมาหลายวันแล้ว", "ยังไม่ได้รับของเลยค่ะ"),
+    },
+    "damaged": {
+        "en": (
+            "The bottle came cracked and the serum leaked all over the box.",
+            "Item arrived damaged, see photos.",
+        ),
+        "ms": ("Botol sampai dah retak, serum tumpah dalam kotak.", "Barang sampai rosak, rujuk gambar."),
+        "zh-hans": ("瓶子裂了，精华液漏得整个盒子都是。", "收到的商品破损了，请看照片。"),  # noqa: RUF001
+        "th": ("ขวดแตกมาค่ะ เซรั่มหกเต็มกล่องเลย", "ได้รับสินค้าเสียหายค่ะ ดูรูปได้เลย"),
+    },
+    "other": {
+        "en": (
+            "Why has my order not been shipped yet? I paid two days ago.",
+            "The courier never came, I was home.",
+        ),
+        "ms": (
+            "Kenapa order saya belum dihantar lagi? Dah bayar dua hari lepas.",
+            "Kurier tak datang pun, saya ada kat rumah.",
+        ),
+        "zh-hans": ("我两天前就付款了，为什么还没发货？", "快递员根本没来，我一直在家。"),  # noqa: RUF001
+        "th": ("ทำไมยังไม่ส่งของคะ จ่ายเงินไปสองวันแล้ว", "ไม่เห็นมีคนมาส่งเลยค่ะ อยู่บ้านทั้งวัน"),
+    },
+}
+
+
+def _message_values(case: Case, order: OrderPlan, out: Outcome, language: str) -> dict[str, str]:
+    """The template's placeholders as they stood when the buyer was contacted."""
+    shipment = order.shipment if case.shipment_id else None
+    wording = OPTION_WORDING.get(language, OPTION_WORDING["en"])
+    values = {
+        "buyer_name": order.buyer.name,
+        "order_id": order.platform_order_id,
+        "tracking_number": shipment.tracking_number if shipment else "",
+        "carrier": carrier_name(shipment.carrier, language=language) if shipment else "",
+        "latest_checkpoint": out.checkpoint,
+        "new_eta": ETA_UNKNOWN.get(language, ETA_UNKNOWN["en"]) if shipment else "",
+        "restock_date": str(case.facts.get("restock_eta") or ""),
+        "store_name": case.store.name,
+    }
+    for option in case.facts.get("options") or []:
+        key = f"option_{option['key'].lower()}"
+        if option["path"] == "wait":
+            values[key] = wording["wait"].format(date=option["until"])
+        elif option["path"] == "swap":
+            names = [choices[0]["sku_name"] for choices in option["swap_for"].values() if choices]
+            values[key] = wording["swap"].format(items=", ".join(names))
+        else:
+            values[key] = wording["refund"]
+    return values
+
+
+def _history_write(
+    plan: DemoPlan,
+    stores: dict[str, Store],
+    skus: dict[tuple[str, str], SKU],
+    new_orders: dict[tuple[str, str], Order],
+    new_shipments: dict[tuple[str, str], Shipment],
+    users: dict[str, AbstractBaseUser],
+    report: SeedReport,
+) -> list[Case]:
+    """The history's cases, written as they happened: each with its timeline (raised, assigned, the message
+    that made first contact, what the buyer wrote or chose, compensation proposed, approved and executed, the
+    condition clearing, resolved, reopened and resolved again), its buyer messages, complaints, compensation
+    and carrier claim. Bulk inserts, for new orders only (a rerun writes nothing). Returns the cases."""
+    rows = [
+        (order, (order.store.code, order.platform_order_id))
+        for order in plan.orders
+        if order.case is not None and order.case.outcome is not None
+    ]
+    rows = [(order, key) for order, key in rows if key in new_orders]
+    if not rows:
+        return []
+    book = PolicyBook([store.pk for store in stores.values()])
+    cases = []
+    for order, key in rows:
+        spec, out = order.case, order.case.outcome
+        store = stores[order.store.code]
+        contact_due, resolution_due = case_sla(
+            type=spec.type, opened_at=spec.opened_at, thresholds=book.for_store(store.pk)
+        )
+        facts = dict(spec.facts)
+        if isinstance(spec.summary, Text):
+            facts[SUMMARY_KEY] = spec.summary.as_data()
+        cases.append(
+            Case(
+                store=store, order=new_orders[key],
+                shipment=None if spec.type in ORDER_LEVEL_TYPES else new_shipments.get(key),
+                type=spec.type, status=CaseStatus.RESOLVED, priority=PRIORITIES[spec.priority],
+                assignee=users[out.assignee] if out.assignee else None, summary=str(spec.summary)[:255],
+                facts=facts, opened_at=spec.opened_at, first_contact_due_at=contact_due,
+                resolution_due_at=resolution_due, due_at=resolution_due if out.contact_at else contact_due,
+                first_contact_at=out.contact_at, resolved_at=out.resolved_at, resolution=out.resolution,
+                fault_party=out.fault, buyer_choice=out.choice, buyer_choice_at=out.choice_at,
+            )
+        )  # fmt: skip
+    Case.objects.bulk_create(cases, batch_size=500)
+
+    templates: dict = {}
+    messages: dict[int, BuyerMessage] = {}
+    complaints: dict[int, Complaint] = {}
+    compensations: dict[int, list[Compensation]] = defaultdict(list)
+    claims: dict[int, Claim] = {}
+    for case, (order, _key) in zip(cases, rows, strict=True):
+        out = order.case.outcome
+        if out.contact_at is not None:
+            template, channel = proactive_template_for(case, cache=templates)
+            if template is not None:
+                values = _message_values(case, order, out, template.language)
+                proactive = out.contact_by is None
+                messages[case.pk] = BuyerMessage(
+                    case=case, template=template, channel=channel, language=template.language,
+                    recipient=order.buyer.email if channel == MessageChannel.EMAIL else order.buyer.platform_id,
+                    subject=template_fill(template.subject, values, blank="")[:255] if channel == MessageChannel.EMAIL else "",
+                    body=template_fill(template.body, values, blank=""), status=MessageStatus.SENT, attempts=1,
+                    created_at=out.contact_at, sent_at=out.contact_at + timedelta(seconds=20),
+                    created_by=None if proactive else users[out.contact_by],
+                    idempotency_key=f"proactive:{case.pk}" if proactive else f"demo:{case.pk}:first-contact",
+                )  # fmt: skip
+        if out.complaint_at is not None:
+            language = order.buyer.language if order.buyer.language in COMPLAINT_TEXTS["other"] else "en"
+            texts = COMPLAINT_TEXTS[out.complaint_category][language]
+            complaints[case.pk] = Complaint(
+                store=case.store, order=case.order, case=case, channel="chat", text=texts[case.pk % len(texts)],
+                received_at=out.complaint_at, language=language, category=out.complaint_category,
+                confidence=0.86 + (case.pk % 12) / 100, routed="joined", created_at=out.complaint_at,
+            )  # fmt: skip
+        for n, comp in enumerate(out.compensations):
+            compensations[case.pk].append(
+                Compensation(
+                    store=case.store, case=case, order=case.order, kind=comp.kind, status=CompensationStatus.EXECUTED,
+                    origin=comp.origin, amount=comp.amount, currency=order.store.currency,
+                    sku=skus.get((order.store.code, comp.sku_code)) if comp.sku_code else None,
+                    replaces_shipment=case.shipment if comp.replaces_parcel else None,
+                    idempotency_key=f"demo:{case.pk}:{n}", proposed_by=users[comp.proposer] if comp.proposer else None,
+                    proposed_at=comp.proposed_at, approved_by=users[comp.approver] if comp.approver else None,
+                    approved_at=comp.approved_at, executed_at=comp.executed_at,
+                    platform_reference=f"RF{case.order.platform_order_id[-8:]}{n}",
+                )
+            )  # fmt: skip
+        if out.claim is not None and case.shipment is not None:
+            claim = out.claim
+            claims[case.pk] = Claim(
+                store=case.store, case=case, order=case.order, shipment=case.shipment, carrier=case.shipment.carrier,
+                status=claim.status, amount_claimed=claim.amount, amount_recovered=claim.recovered,
+                currency=order.store.currency, deadline=(case.opened_at + timedelta(days=30)).date(),
+                reference=f"CLM-{case.shipment.tracking_number[-7:]}", created_by=users[out.assignee or "supervisor"],
+                created_at=claim.created_at, submitted_at=claim.submitted_at, decided_at=claim.decided_at,
+                paid_at=claim.paid_at,
+            )  # fmt: skip
+    BuyerMessage.objects.bulk_create(messages.values(), batch_size=500)
+    Complaint.objects.bulk_create(complaints.values(), batch_size=500)
+    Compensation.objects.bulk_create([c for group in compensations.values() for c in group], batch_size=500)
+    Claim.objects.bulk_create(claims.values(), batch_size=500)
+
+    events: list[CaseEvent] = []
+    for case, (order, _key) in zip(cases, rows, strict=True):
+        events += _history_timeline(
+            case, order, users, message=messages.get(case.pk), complaint=complaints.get(case.pk),
+            compensations=compensations.get(case.pk, []), claim=claims.get(case.pk),
+        )  # fmt: skip
+    CaseEvent.objects.bulk_create(events, batch_size=1000)
+    report.created["history cases"] += len(cases)
+    report.created["reopened"] += sum(1 for order, _ in rows if order.case.outcome.reopened_at)
+    report.created["buyer messages"] += len(messages)
+    report.created["complaints"] += len(complaints)
+    report.created["compensations"] += sum(len(group) for group in compensations.values())
+    report.created["claims"] += len(claims)
+    report.created["case events"] += len(events)
+    return cases
+
+
+def _label_text(choices: type[models.TextChoices], value: str) -> Text:
+    """A choice's label as a Text parameter, kept in English (as cases.compensation keeps it)."""
+    with translation.override("en"):
+        return Text(str(dict(choices.choices).get(value, value)))
+
+
+def _history_timeline(
+    case: Case,
+    order: OrderPlan,
+    users: dict[str, AbstractBaseUser],
+    *,
+    message: BuyerMessage | None,
+    complaint: Complaint | None,
+    compensations: list[Compensation],
+    claim: Claim | None,
+) -> list[CaseEvent]:
+    """The case's timeline entries, as the services write them."""
+    spec, out = order.case, order.case.outcome
+    events: list[CaseEvent] = []
+
+    def add(kind: str, at: datetime, actor: AbstractBaseUser | None = None, message: str | Text = "",
+            data: dict[str, Any] | None = None) -> None:  # fmt: skip
+        events.append(CaseEvent(
+            case=case, kind=kind, actor=actor, created_at=at, message=str(message),
+            data=event_data(message, data) if isinstance(message, Text) else (data or {}),
+        ))  # fmt: skip
+
+    facts = {key: value for key, value in spec.facts.items() if key != SUMMARY_KEY}
+    add(
+        CaseEventKind.RAISED,
+        spec.opened_at,
+        message=spec.summary,
+        data={"facts": facts, "trigger_event_ids": []},
+    )
+    agent = users[out.assignee] if out.assignee else None
+    if out.assigned_at is not None and agent is not None:
+        add(CaseEventKind.ASSIGNED, out.assigned_at, users["supervisor"],
+            data={"from": None, "to": agent.pk, "to_name": agent.get_username()})  # fmt: skip
+    if out.started_at is not None:
+        add(CaseEventKind.STATUS_CHANGED, out.started_at, agent, data={"from": "new", "to": "in_progress"})
+    if message is not None:
+        add(CaseEventKind.MESSAGE_QUEUED, message.created_at, message.created_by, message.body[:500], {
+            "message_id": message.pk, "template_id": message.template_id, "template": message.template.name,
+            "channel": message.channel, "language": message.language, "first_contact": True,
+            "proactive": message.created_by is None,
+        })  # fmt: skip
+        add(CaseEventKind.MESSAGE_SENT, message.sent_at, message.created_by, message.body[:500],
+            {"message_id": message.pk, "channel": message.channel, "attempts": 1})  # fmt: skip
+    if complaint is not None:
+        chased = complaint.category == "not_received"
+        add(CaseEventKind.COMPLAINT, complaint.received_at, None, Text(CHASED if chased else COMPLAINED, text=complaint.text), {
+            "complaint_id": complaint.pk, "channel": complaint.channel, "language": complaint.language,
+            "category": complaint.category, "confidence": complaint.confidence, "words": [], "external_id": "",
+            "attachments": [],
+        })  # fmt: skip
+    if out.choice and out.choice_at is not None:
+        add(CaseEventKind.BUYER_REPLIED, out.choice_at, agent, OPTION_LETTERS[out.choice],
+            {"source": "agent", "option": out.choice, "external_id": "", "received_at": out.choice_at.isoformat()})  # fmt: skip
+    for comp in compensations:
+        kind = _label_text(CompensationKind, comp.kind)
+        money = {"kind": kind, "amount": str(comp.amount), "currency": comp.currency}
+        base = {
+            "compensation_id": comp.pk,
+            "kind": comp.kind,
+            "amount": str(comp.amount),
+            "currency": comp.currency,
+        }
+        add(CaseEventKind.COMPENSATION, comp.proposed_at, comp.proposed_by,
+            Text(gettext_noop("Proposed %(kind)s: %(amount)s %(currency)s."), **money),
+            {**base, "status": CompensationStatus.PROPOSED, "reason": ""})  # fmt: skip
+        add(CaseEventKind.COMPENSATION, comp.approved_at, comp.approved_by,
+            Text(gettext_noop("Approved %(kind)s: %(amount)s %(currency)s."), **money),
+            {**base, "status": CompensationStatus.APPROVED})  # fmt: skip
+        add(CaseEventKind.COMPENSATION, comp.executed_at, None,
+            Text(gettext_noop("Executed %(kind)s on the platform. %(reference)s"), kind=kind,
+                 reference=comp.platform_reference),
+            {**base, "status": CompensationStatus.EXECUTED, "reference": comp.platform_reference})  # fmt: skip
+    taken = out.started_at is not None
+    if out.cleared_at is not None:
+        reason = CLEARED_REASONS.get(case.type, CLEARED_OTHERWISE)
+        add(CaseEventKind.CONDITION_CLEARED, out.cleared_at, None, reason, {"auto_resolved": not taken})
+    resolver = users[out.resolved_by] if out.resolved_by else None
+    if out.reopened_at is not None and out.first_resolved_at is not None:
+        add(CaseEventKind.RESOLVED, out.first_resolved_at, resolver,
+            data={"from": "in_progress", "to": "resolved", "resolution": out.resolution})  # fmt: skip
+        add(CaseEventKind.REOPENED, out.reopened_at, resolver,
+            data={"from": "resolved", "to": "in_progress", "resolution": out.resolution})  # fmt: skip
+    if resolver is None:
+        add(CaseEventKind.RESOLVED, out.resolved_at, None, CLEARED_REASONS.get(case.type, CLEARED_OTHERWISE),
+            {"from": "new", "to": "resolved", "resolution": out.resolution})  # fmt: skip
+    else:
+        add(CaseEventKind.RESOLVED, out.resolved_at, resolver,
+            data={"from": "in_progress" if taken else "new", "to": "resolved", "resolution": out.resolution})  # fmt: skip
+    if claim is not None:
+        add(CaseEventKind.UPDATED, claim.created_at, claim.created_by, CLAIM_OPENED,
+            {"claim_id": claim.pk, "amount": str(claim.amount_claimed), "carrier": claim.carrier})  # fmt: skip
+        moves = [("submitted", claim.submitted_at)]
+        if claim.decided_at is not None:
+            moves.append(("rejected" if claim.status == "rejected" else "accepted", claim.decided_at))
+        if claim.paid_at is not None:
+            moves.append(("paid", claim.paid_at))
+        for status, at in moves:
+            add(CaseEventKind.UPDATED, at, users["supervisor"], Text(CLAIM_MOVED, status=_label_text(ClaimStatus, status)),
+                {"claim_id": claim.pk, "status": status,
+                 "recovered": str(claim.amount_recovered if status == "paid" else Decimal("0.00"))})  # fmt: skip
+    return events
+
+
+def _appeal_history_ensure(
+    store: Store, cases: list[Case], users: dict[str, AbstractBaseUser], plan: DemoPlan, report: SeedReport
+) -> None:
+    """An appeal of weeks ago, decided: the carrier's no-shows behind a few late pickups, won, with the
+    penalty it avoided. Written with the history's cases (so once)."""
+    from cases.appeals import appeal_create, appeal_outcome, appeal_scenarios_ensure
+    from cases.models import AppealScenario
+
+    late = sorted(
+        (c for c in cases if c.store_id == store.pk and c.type == "pickup_overdue"), key=lambda c: c.opened_at
+    )[:3]
+    if not late:
+        return
+    appeal_scenarios_ensure()
+    created = max(c.resolved_at or c.opened_at for c in late) + timedelta(hours=20)
+    submitted, decided = created + timedelta(hours=26), created + timedelta(days=6)
+    if decided >= plan.now - timedelta(hours=1):
+        return
+    scenario = AppealScenario.objects.get(store__isnull=True, code="tts-late-dispatch-b")
+    supervisor = users["supervisor"]
+    appeal = appeal_create(store=store, scenario=scenario, cases=late, actor=supervisor, now=created)
+    appeal_outcome(appeal=appeal, actor=supervisor, submitted=True, now=submitted)
+    appeal_outcome(appeal=appeal, actor=supervisor, decision="won", penalty_avoided="180.00", now=decided)
+    report.created["appeals"] += 1
+
+
+def _past_review_ensure(session: LiveSession, report: SeedReport) -> None:
+    """The past live session's review, as the worker's schedule wrote it 48 h after the session ended and
+    emailed the supervisors (so the schedule neither writes it again nor emails the demo's users)."""
+    from cases.reporting.models import LiveReview
+    from cases.reporting.review import REVIEW_AFTER, live_review_write
+
+    if session.ended_at is None or LiveReview.objects.filter(live_session=session).exists():
+        return
+    written = session.ended_at + REVIEW_AFTER + timedelta(minutes=7)
+    review = live_review_write(session=session, actor=None, now=written)
+    LiveReview.objects.filter(pk=review.pk).update(notified_at=written + timedelta(minutes=1))
+    report.created["live reviews"] += 1

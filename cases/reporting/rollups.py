@@ -1,16 +1,18 @@
 """Keeping the report rollups (cases.reporting.models) equal to the raw tables, a store-day at a time.
 
-The unit of work is a store's local day. `store_day_rebuild` deletes that day's rows from every rollup table
-and writes them again from grouped queries over the raw rows of that day alone (index range scans: parcels by
-the day they shipped, cases by the day they were opened, orders by the day placed, first scans by their day,
-money by the day it moved), in one transaction. Because a day is always rebuilt whole, a rollup row is by
-construction what a from-scratch computation gives; what must be right is *which* days to rebuild.
+The unit of work is a store's local day and a scope (`RollupScope`: parcels, cases, money, orders, first
+scans). `store_day_rebuild` deletes that day's rows from the scope's tables and writes them again from grouped
+queries over the raw rows of that day alone (index range scans: parcels by the day they shipped, cases by the
+day they were opened, orders by the day placed, first scans by their day, money by the day it moved), in one
+transaction. Because a day is always rebuilt whole, a rollup row is by construction what a from-scratch
+computation gives; what must be right is *which* days and scopes to rebuild.
 
 Which days: `rollups_refresh` (the worker, every minute) looks, per store, for the rows changed since its
 watermark (cases, orders, parcels, compensations, claims and appeals by their `updated_at`/`created_at`
 indexes), less OVERLAP so that a transaction that committed late is seen by the next run, and marks the days
-they belong to in `RollupDirty`; the rule sweeper marks the day of each first carrier scan it sees (scans
-arrive with tracking events, which have no change index). Then it rebuilds the marked days. A day marked again
+and scopes they touch in `RollupDirty` (an order whose status changed: its OrderDay only); the rule sweeper
+marks the first-scan days of the parcels it evaluates (scans arrive with tracking events, which have no
+change index). Then it rebuilds the marked days, each only in its marked scopes. A day marked again
 while it is being rebuilt keeps its mark (the mark's time moved on) and is rebuilt by the next run.
 
 Nothing here runs in a request or in the ingest path: the cost of the reports is paid by the worker, once a
@@ -62,6 +64,7 @@ from cases.reporting.models import (
     OrderDay,
     ParcelDay,
     RollupDirty,
+    RollupScope,
     RollupState,
     SkuDay,
 )
@@ -74,8 +77,6 @@ log = logging.getLogger(__name__)
 
 # How far back each run looks again: a change committed up to this long after it was stamped is still seen.
 OVERLAP = timedelta(minutes=10)
-# The sweeper marks the day of a parcel's first scan while its latest event is at most this much later.
-SCAN_RECENT = timedelta(days=2)
 # Store-days rebuilt per store per run at most (the rest wait for the next minute, oldest mark first).
 DAYS_PER_RUN = 200
 
@@ -147,28 +148,22 @@ def _parcel_rows(store: Store, day: date, start: datetime, end: datetime) -> lis
             store=store, day=day, carrier=r["carrier"], destination=r["destination"],
             live_session_id=r["session"], case_type="", parcels=r["n"], exceptional=r["exceptional"],
         ))  # fmt: skip
-    ids = shipments.values("pk")
-    by_type = (
-        Case.objects.filter(shipment__in=ids)
-        .annotate(destination=_destination("shipment__order__"))
-        .values("shipment__carrier", "destination", "shipment__order__live_session_id", "type")
-        .annotate(n=Count("shipment", distinct=True))
-    )
-    for r in by_type:
+    # From the day's parcels to their cases (through the cases' shipment index), never the other way round:
+    # a semi-join from the cases side read the whole cases table for every store-day.
+    with_cases = shipments.filter(cases__isnull=False)
+    for r in with_cases.values("carrier", "destination", "session", "cases__type").annotate(
+        n=Count("pk", distinct=True)
+    ):
         rows.append(ParcelDay(
-            store=store, day=day, carrier=r["shipment__carrier"],
-            destination=r["destination"], live_session_id=r["shipment__order__live_session_id"],
-            case_type=r["type"], parcels=r["n"],
+            store=store, day=day, carrier=r["carrier"], destination=r["destination"], live_session_id=r["session"],
+            case_type=r["cases__type"], parcels=r["n"],
         ))  # fmt: skip
     # Per SKU: a parcel counts once for each SKU its order carries.
-    for r in (
-        shipments.filter(order__lines__isnull=False)
-        .values("order__lines__sku_code", "carrier", "session")
-        .annotate(
-            n=Count("pk", distinct=True),
-            exceptional=Count("pk", distinct=True, filter=Q(has_case=True)),
-            name=Max("order__lines__sku_name"),
-        )
+    lines = shipments.filter(order__lines__isnull=False)
+    for r in lines.values("order__lines__sku_code", "carrier", "session").annotate(
+        n=Count("pk", distinct=True),
+        exceptional=Count("pk", distinct=True, filter=Q(has_case=True)),
+        name=Max("order__lines__sku_name"),
     ):
         rows.append(SkuDay(
             store=store, day=day, sku_code=r["order__lines__sku_code"], sku_name=r["name"] or "",
@@ -176,18 +171,13 @@ def _parcel_rows(store: Store, day: date, start: datetime, end: datetime) -> lis
             exceptional=r["exceptional"],
         ))  # fmt: skip
     for r in (
-        Case.objects.filter(shipment__in=ids, shipment__order__lines__isnull=False)
-        .values(
-            "shipment__order__lines__sku_code",
-            "shipment__carrier",
-            "shipment__order__live_session_id",
-            "type",
-        )
-        .annotate(n=Count("shipment", distinct=True))
+        lines.filter(cases__isnull=False)
+        .values("order__lines__sku_code", "carrier", "session", "cases__type")
+        .annotate(n=Count("pk", distinct=True))
     ):
         rows.append(SkuDay(
-            store=store, day=day, sku_code=r["shipment__order__lines__sku_code"], carrier=r["shipment__carrier"],
-            live_session_id=r["shipment__order__live_session_id"], case_type=r["type"], parcels=r["n"],
+            store=store, day=day, sku_code=r["order__lines__sku_code"], carrier=r["carrier"],
+            live_session_id=r["session"], case_type=r["cases__type"], parcels=r["n"],
         ))  # fmt: skip
     return rows
 
@@ -391,15 +381,30 @@ def _dispatch_rows(store: Store, day: date, start: datetime, end: datetime) -> l
     ]
 
 
-def store_day_rebuild(store: Store, day: date) -> int:
-    """Every rollup row of this store-day, from the raw rows of that day. Returns the rows written."""
+# Each scope: the function that builds its rows for a store-day, and the tables those rows go to.
+PARTS = {
+    RollupScope.PARCELS: (_parcel_rows, (ParcelDay, SkuDay)),
+    RollupScope.CASES: (_case_rows, (CaseDay, AgentDay)),
+    RollupScope.MONEY: (_money_rows, (MoneyDay,)),
+    RollupScope.ORDERS: (_order_rows, (OrderDay,)),
+    RollupScope.DISPATCH: (_dispatch_rows, (DispatchDay,)),
+}
+EVERY_SCOPE = frozenset(PARTS)
+
+
+def store_day_rebuild(store: Store, day: date, scopes: Iterable[str] = EVERY_SCOPE) -> int:
+    """The rollup rows of this store-day (those of `scopes`: every table by default), from the raw rows of
+    that day. Returns the rows written."""
     start, end = day_bounds(store, day)
     rows: dict[type, list] = defaultdict(list)
-    for part in (_parcel_rows, _case_rows, _money_rows, _order_rows, _dispatch_rows):
-        for row in part(store, day, start, end):
+    models = []
+    for scope in sorted(set(scopes)):
+        build, tables = PARTS[RollupScope(scope)]
+        models += tables
+        for row in build(store, day, start, end):
             rows[type(row)].append(row)
     with transaction.atomic():
-        for model in ROLLUP_MODELS:
+        for model in models:
             model.objects.filter(store=store, day=day).delete()
             if rows[model]:
                 model.objects.bulk_create(rows[model], batch_size=500)
@@ -409,16 +414,24 @@ def store_day_rebuild(store: Store, day: date) -> int:
 # ----------------------------------------------------------------------------------- which days changed
 
 
-def days_mark(store_id: int, days: Iterable[date], *, now: datetime | None = None) -> int:
-    """Mark these store-days for a rebuild (a mark already there moves to now, so that a rebuild running
-    meanwhile does not take it away)."""
+Changes = dict[str, set[date]]  # scope -> days
+
+
+def days_mark(store_id: int, changes: Changes, *, now: datetime | None = None) -> int:
+    """Mark these store-days' tables for a rebuild (a mark already there moves to now, so that a rebuild
+    running meanwhile does not take it away). Returns the store-days marked."""
     now = now or timezone.now()
-    marks = [RollupDirty(store_id=store_id, day=day, marked_at=now) for day in set(days) if day is not None]
+    marks = [
+        RollupDirty(store_id=store_id, day=day, scope=scope, marked_at=now)
+        for scope, days in changes.items()
+        for day in days
+        if day is not None
+    ]
     if marks:
         RollupDirty.objects.bulk_create(
-            marks, update_conflicts=True, update_fields=["marked_at"], unique_fields=["store", "day"]
+            marks, update_conflicts=True, update_fields=["marked_at"], unique_fields=["store", "day", "scope"]
         )
-    return len(marks)
+    return len({mark.day for mark in marks})
 
 
 def dispatch_days_mark(parcels: Iterable[Shipment], *, now: datetime) -> None:
@@ -426,14 +439,19 @@ def dispatch_days_mark(parcels: Iterable[Shipment], *, now: datetime) -> None:
     arrives as a tracking event, and tracking events carry no index the refresh could look for changes by)."""
     by_store: dict[int, set[date]] = defaultdict(set)
     for parcel in parcels:
-        # Only parcels near their first scan: one scanned days ago and moving since has long been counted
-        # (a first scan that arrives after later ones is left to the nightly reconcile).
+        # Every scanned parcel, not only those scanned first just now, and every day from its first scan to
+        # its latest: a first scan that arrives after later ones moves the parcel to an earlier day, and the
+        # day it leaves (which nothing remembers) lies in between. Rebuilding a day's first scans is one
+        # aggregate over that day's parcels (`shipment_dispatch_day_idx`).
         if parcel.accepted_at is None or not Shipment.store.is_cached(parcel):
             continue
-        if parcel.last_event_at is None or parcel.last_event_at - parcel.accepted_at <= SCAN_RECENT:
-            by_store[parcel.store_id].add(local_day(parcel.store, parcel.accepted_at))
+        first = local_day(parcel.store, parcel.accepted_at)
+        last = local_day(parcel.store, max(parcel.last_event_at or parcel.accepted_at, parcel.accepted_at))
+        by_store[parcel.store_id].update(
+            first + timedelta(days=n) for n in range(min((last - first).days, 31) + 1)
+        )
     for store_id, days in by_store.items():
-        days_mark(store_id, days, now=now)
+        days_mark(store_id, {RollupScope.DISPATCH: days}, now=now)
 
 
 def _days(queryset: QuerySet, field: str, store: Store) -> set[date]:
@@ -447,29 +465,40 @@ def _days(queryset: QuerySet, field: str, store: Store) -> set[date]:
     }
 
 
-def changed_days(store: Store, since: datetime) -> set[date]:
-    """The store-days whose rollups may differ from the raw rows because of a change stamped since `since`."""
-    days: set[date] = set()
+def changed_days(store: Store, since: datetime) -> Changes:
+    """The store-days, by scope, whose rollups may differ from the raw rows because of a change stamped since
+    `since`. What no stamp tells (an order's destination, session or ship-by edited after its parcels were
+    counted; a first scan that arrived after later ones) is left to the nightly reconcile."""
+    changes: Changes = defaultdict(set)
+
+    def ship_days(parcels: QuerySet[Shipment]) -> set[date]:
+        return _days(parcels.annotate(_s=Coalesce("booked_at", "created_at")), "_s", store)
+
     cases = Case.objects.filter(store=store, updated_at__gte=since)
-    days |= _days(cases, "opened_at", store)
-    days |= _days(cases.annotate(_s=Coalesce("shipment__booked_at", "shipment__created_at")), "_s", store)
+    changes[RollupScope.CASES] |= _days(cases, "opened_at", store)
+    changes[RollupScope.PARCELS] |= _days(
+        cases.annotate(_s=Coalesce("shipment__booked_at", "shipment__created_at")), "_s", store
+    )
     parcels = Shipment.objects.filter(store=store, created_at__gte=since)
-    days |= _days(parcels.annotate(_s=Coalesce("booked_at", "created_at")), "_s", store)
-    days |= _days(parcels, "accepted_at", store)
+    changes[RollupScope.PARCELS] |= ship_days(parcels)
+    changes[RollupScope.DISPATCH] |= _days(parcels, "accepted_at", store)
     orders = Order.objects.filter(store=store, updated_at__gte=since)
-    days |= _days(orders, "placed_at", store)
-    of_orders = Shipment.objects.filter(store=store, order__in=orders.values("pk"))
-    days |= _days(of_orders.annotate(_s=Coalesce("booked_at", "created_at")), "_s", store)
-    days |= _days(of_orders, "accepted_at", store)  # a ship-by moved, a session or an address changed
+    changes[RollupScope.ORDERS] |= _days(orders, "placed_at", store)
+    # A new order's parcels may carry an older creation stamp (known since booking): counted by the order's.
+    new = Shipment.objects.filter(store=store, order__in=orders.filter(created_at__gte=since).values("pk"))
+    changes[RollupScope.PARCELS] |= ship_days(new)
+    changes[RollupScope.DISPATCH] |= _days(new, "accepted_at", store)
     compensations = Compensation.objects.filter(store=store, updated_at__gte=since)
-    days |= _days(compensations, "proposed_at", store)
+    proposed = _days(compensations, "proposed_at", store)
+    changes[RollupScope.MONEY] |= proposed
+    changes[RollupScope.CASES] |= proposed  # what each agent approved
     claims = Claim.objects.filter(store=store, updated_at__gte=since)
     for field in ("submitted_at", "decided_at", "paid_at"):
-        days |= _days(claims, field, store)
+        changes[RollupScope.MONEY] |= _days(claims, field, store)
     appeals = Appeal.objects.filter(store=store, updated_at__gte=since)
     for field in ("submitted_at", "decided_at"):
-        days |= _days(appeals, field, store)
-    return days
+        changes[RollupScope.MONEY] |= _days(appeals, field, store)
+    return changes
 
 
 def all_days(store: Store) -> set[date]:
@@ -509,20 +538,28 @@ def store_refresh(store: Store, *, now: datetime, limit: int = DAYS_PER_RUN) -> 
         state = _state_claim(store)
         if state is None:
             return 0, 0
-        days = all_days(store) if state.watermark is None else changed_days(store, state.watermark - OVERLAP)
-        marked = days_mark(store.pk, days, now=now)
+        if state.watermark is None:
+            days = all_days(store)
+            changes: Changes = dict.fromkeys(EVERY_SCOPE, days)
+        else:
+            changes = changed_days(store, state.watermark - OVERLAP)
+        marked = days_mark(store.pk, changes, now=now)
         state.watermark = now
         state.save(update_fields=["watermark"])
     rebuilt = 0
-    for mark in RollupDirty.objects.filter(store=store).order_by("marked_at", "day")[:limit]:
+    marks: dict[date, dict[str, datetime]] = defaultdict(dict)
+    for mark in RollupDirty.objects.filter(store=store).order_by("marked_at", "day")[: limit * len(PARTS)]:
+        marks[mark.day][mark.scope] = mark.marked_at
+    for day, scopes in list(marks.items())[:limit]:
         with transaction.atomic():
             if _state_claim(store) is None:
                 break
             started = timezone.now()
-            store_day_rebuild(store, mark.day)
-            RollupDirty.objects.filter(
-                store=store, day=mark.day, marked_at__lte=max(mark.marked_at, started)
-            ).delete()
+            store_day_rebuild(store, day, scopes)
+            for scope, marked_at in scopes.items():
+                RollupDirty.objects.filter(
+                    store=store, day=day, scope=scope, marked_at__lte=max(marked_at, started)
+                ).delete()
             rebuilt += 1
     if rebuilt:
         RollupState.objects.filter(store=store).update(

@@ -162,12 +162,6 @@ def _histogram_sums(prefix: str) -> dict[str, Sum]:
     return {f"{prefix}_{i}": Sum(f"{prefix}_{i}") for i in range(BUCKETS)}
 
 
-def _aggregate(rows: QuerySet, sums: dict[str, Sum]) -> dict[str, Any]:
-    """rows.aggregate(**sums), for sums named after the fields they add up (which aggregate() refuses)."""
-    found = rows.aggregate(**{f"all_{name}": expression for name, expression in sums.items()})
-    return {name[4:]: value for name, value in found.items()}
-
-
 def _counts(row: dict, prefix: str) -> list[int]:
     return [row.get(f"{prefix}_{i}") or 0 for i in range(BUCKETS)]
 
@@ -236,8 +230,8 @@ def _exception_sums(f: Filters, *, prefix: str = "") -> dict[str, Sum]:
 def _exceptions_by(f: Filters, keys: Sequence[str], *, model=ParcelDay) -> list[dict]:
     """Parcels and exceptions grouped by `keys` (none: the totals), as dicts with "parcels" and "exceptions"."""
     rows = _parcel_base(f, model)
-    if f.case_type:
-        rows = rows.filter(case_type__in=("", f.case_type))
+    # Without a case type only the parcel rows count (a partial index holds them alone).
+    rows = rows.filter(case_type__in=("", f.case_type)) if f.case_type else rows.filter(case_type="")
     sums = _exception_sums(f, prefix="n_")
     found = [rows.aggregate(**sums)] if not keys else rows.values(*keys).annotate(**sums).order_by(*keys)
     return [
@@ -423,8 +417,7 @@ def _trends(report: Report, f: Filters) -> None:
          lambda r: f"{_route_label(origins.get(r['store_id'], ''), r['destination'])} · {carrier_name(r['carrier'])}"),
     ):  # fmt: skip
         rows = _parcel_base(base)
-        if f.case_type:
-            rows = rows.filter(case_type__in=("", f.case_type))
+        rows = rows.filter(case_type__in=("", f.case_type)) if f.case_type else rows.filter(case_type="")
         found = []
         for r in rows.values(*keys).annotate(**sums).order_by(*keys):
             if (r["now_parcels"] or 0) < TREND_MIN_PARCELS or (r["before_parcels"] or 0) < TREND_MIN_PARCELS:
@@ -508,10 +501,10 @@ def service_section(report: Report) -> None:
         | _histogram_sums("resolution")
     )
     labels = dict(CaseType.choices)
-    rows = [_service_row(str(labels.get(r["case_type"], r["case_type"])), r)
-            for r in period.values("case_type").annotate(**sums).order_by("case_type") if r["opened"]]  # fmt: skip
+    by_type = [r for r in period.values("case_type").annotate(**sums).order_by("case_type") if r["opened"]]
+    rows = [_service_row(str(labels.get(r["case_type"], r["case_type"])), r) for r in by_type]
     rows.sort(key=lambda row: -row[1])
-    total = _aggregate(period, sums)
+    total = {name: sum(r[name] or 0 for r in by_type) for name in sums}  # the types' rows added up
     if total["opened"]:
         rows.append(_service_row(_("All types"), total))
     report.tables["service_by_type"] = Table(

@@ -22,6 +22,7 @@ SECTIONS: dict[str, str] = {
     "evidence": "portal.bench.evidence",
     "imports": "portal.bench.imports",
     "complaints": "portal.bench.complaints",
+    "reports": "portal.bench.reports",
 }
 
 

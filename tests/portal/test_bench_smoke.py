@@ -182,3 +182,54 @@ def test_the_complaints_section_classifies_and_posts_complaints_at_a_tiny_scale(
     assert len(rows) == 1, result.stdout
     assert "second joined" in result.stdout  # a second message from the buyer joined the first's case
     assert "scratch database dropped" in result.stdout
+
+
+def test_the_reports_section_measures_the_pages_raw_figures_and_maintenance_at_a_tiny_scale():
+    scratch = f"{connection.settings_dict['NAME']}_bench_smoke"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "bench",
+            "--only",
+            "reports",
+            "--scale",
+            "0.002",
+            "--database",
+            scratch,
+        ],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for reference in (
+        "GET /reports/, 300 cases",
+        "figures from the raw tables, 2,000 cases",
+        "rollups_refresh(), nothing changed",
+        "dispatch_days_mark inside the sweep",
+    ):
+        assert any(line.startswith(reference) for line in lines), reference
+    verdicts = {
+        "GET /reports/ at ": 2,  # against 10,000 cases and against the 300 ms budget
+        "GET /reports/, one carrier at ": 2,
+        "CSV export at ": 2,
+        "store health, TikTok Shop at ": 2,
+        "store health, Shopee at ": 2,
+        "figures from rollups at ": 1,  # against the raw tables
+        "sweep with dispatch_days_mark ": 1,
+        "sweep + the refresh absorbing it": 1,
+        "ingest + every refresh it caused": 1,
+    }
+    for metric, count in verdicts.items():
+        rows = [line for line in lines if line.startswith(metric) and line.endswith(("PASS", "MISS"))]
+        assert len(rows) == count, (metric, result.stdout)
+    # The raw computation says what the rollups say, at both sizes.
+    assert result.stdout.count("headline figures, rollups against raw tables: the same") >= 2, result.stdout
+    assert "DIFFERENT" not in result.stdout
+    assert "EXPLAIN ANALYZE at the large size" in result.stdout
+    assert "scratch database dropped" in result.stdout

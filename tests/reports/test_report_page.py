@@ -19,7 +19,15 @@ from cases.reporting.rollups import rollups_rebuild
 from cases.reporting.selectors import percentile
 from cases.services import case_raise
 from cases.workflow import case_transition
-from tests.factories import make_membership, make_order, make_shipment, make_store, make_user
+from tests.factories import (
+    add_line,
+    make_membership,
+    make_order,
+    make_shipment,
+    make_sku,
+    make_store,
+    make_user,
+)
 
 
 def _at(store, day, hour: int) -> datetime:
@@ -49,6 +57,11 @@ def shop(store):
     d1, d2 = today - timedelta(days=3), today - timedelta(days=2)
     flash = _parcels(store, d1, 4, carrier="flash-my", province="Penang")
     jt = _parcels(store, d1, 2, carrier="jt-my", province="Johor")
+    oil, rice = make_sku(store=store, code="OIL-5L"), make_sku(store=store, code="RICE-10")
+    for parcel in flash + jt:  # d1's parcels carry the oil; jt's also the rice (two lines, one parcel)
+        add_line(order=parcel.order, sku=oil, quantity=2)
+    for parcel in jt:
+        add_line(order=parcel.order, sku=rice)
     _parcels(store, d2, 4, carrier="flash-my", province="Penang")
     opened = _at(store, d1, 12)
     lost, _ = case_raise(type="lost", order=flash[0].order, shipment=flash[0], summary="lost", now=opened)
@@ -95,6 +108,12 @@ def test_every_exception_figure_of_a_store_known_by_hand(client, shop):
         ("jt-my", "jt-my"),
     ]  # codes no carrier name is known for
     assert [(cell["parcels"], cell["exceptions"]) for cell in heat["rows"][0][1]] == [(8, 1), (0, 0)]
+    assert _rows(page, "exceptions_by_sku") == [  # a parcel counts once per SKU, whatever the quantity
+        ["OIL-5L", 6, 2, Decimal("33.33")],
+        ["RICE-10", 2, 1, Decimal("50.00")],
+    ]
+    rice = client.get("/reports/", {"period": "7d", "sku": "RICE-10", "type": "damaged"}).context["report"]
+    assert (rice.headline["parcels"], rice.headline["exceptions"]) == (2, 1)
     # Filtered to a carrier and a case type, the figures follow.
     damaged = client.get("/reports/", {"period": "7d", "type": "damaged"}).context["report"].headline
     assert (damaged["parcels"], damaged["exceptions"]) == (10, 1)

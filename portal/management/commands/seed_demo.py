@@ -1,4 +1,5 @@
-"""`manage.py seed_demo`: the demo shop the day after a big livestream. Safe to run again."""
+"""`manage.py seed_demo`: the demo shop the day after a big livestream, with four weeks of history. Safe to run
+again."""
 
 from __future__ import annotations
 
@@ -7,13 +8,25 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from portal.demo import DEFAULT_ORDERS, DEFAULT_SEED, LIVE_TITLE, SHOPEE_TH, TTS_MY, SeedReport, demo_seed
+from portal.demo import (
+    DEFAULT_ORDERS,
+    DEFAULT_SEED,
+    HISTORY_DAYS,
+    LIVE_TITLE,
+    PAST_LIVE_TITLE,
+    SHOPEE_TH,
+    TTS_MY,
+    WORSE_LANE,
+    SeedReport,
+    demo_seed,
+)
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo stores, users, catalogue, livestream orders, parcels, tracking and cases. "
-        "Deterministic for a seed; a second run creates nothing."
+        "Create the demo stores, users, catalogue, livestream orders, parcels, tracking and cases, four weeks "
+        "of history with a past live session and its review, and the report rollups. Deterministic for a "
+        "seed; a second run creates nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,7 +34,8 @@ class Command(BaseCommand):
             "--orders",
             type=int,
             default=DEFAULT_ORDERS,
-            help=f"Live-session orders (default {DEFAULT_ORDERS}).",
+            help=f"Live-session orders (default {DEFAULT_ORDERS}); the history and the past live session scale "
+            "with it.",
         )
         parser.add_argument(
             "--seed", type=int, default=DEFAULT_SEED, help=f"Random seed (default {DEFAULT_SEED})."
@@ -49,7 +63,7 @@ def summary_lines(report: SeedReport) -> list[str]:
     created = report.created
     lines = [
         f"Demo data as of {as_of}, seed {report.seed}: {report.orders_requested} orders in the "
-        f'"{LIVE_TITLE}" live session on {TTS_MY.code}, regular orders on {SHOPEE_TH.code}.',
+        f'"{LIVE_TITLE}" live session on {TTS_MY.code}, regular orders on {TTS_MY.code} and {SHOPEE_TH.code}.',
         "Created: "
         + ", ".join(
             f"{created[label]} {label}"
@@ -83,6 +97,16 @@ def summary_lines(report: SeedReport) -> list[str]:
             f"Parcels in transit keep moving: {created['scheduled pushes']} more checkpoints arrive as carrier "
             "pushes over the next three days while the worker runs."
         )
+    if created["history cases"]:
+        lines.append(
+            f"History: {HISTORY_DAYS} days of orders with {created['history cases']} cases worked and resolved "
+            f"({created['reopened']} reopened), {created['compensations']} compensations executed, "
+            f"{created['claims']} carrier claims; {WORSE_LANE[1]} got worse in {WORSE_LANE[2]} this week."
+        )
+    if created["live reviews"]:
+        lines.append(f'The "{PAST_LIVE_TITLE}" live session ended days ago; its post-live review is written.')
+    if report.rollup_days:
+        lines.append(f"Report rollups built over {report.rollup_days} store-days: /reports/ has its figures.")
     if report.passwords_reset:
         lines.append(f"Reset the demo password of {report.passwords_reset} user(s).")
     if report.anchored:
