@@ -33,12 +33,14 @@ from cases.workflow import case_transition
 from portal.demo import FLASH_DEAL_SKU, LIVE_TITLE, TTS_MY, demo_seed
 from portal.models import Store
 from tests.factories import add_line, make_order, make_shipment
+from tracking.carriers import carrier_name
 from tracking.choices import OrderStatus
 from tracking.models import SKU, LiveSession, Shipment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CARRIER = "ninjavan-my"  # the one the supervisor narrows the reports to
+CARRIER = "ninjavan-my"  # the one the supervisor narrows the reports to (typed as its code)
+CARRIER_NAME = carrier_name(CARRIER, language="en")  # how the tables name it
 HISTORY_DAYS = 21
 # Parcels a day per carrier, and where they go: 4 x 7 a week keeps ninjavan-my above the trend's 20 a week.
 DAILY = (("ninjavan-my", 4), ("jtexpress-my", 2), ("poslaju", 1))
@@ -168,7 +170,7 @@ def test_a_supervisor_reads_the_reports_narrows_them_to_a_carrier_and_exports_a_
     _charts_drawn(page, "#table-exceptions_by_day")
     _charts_drawn(page, "#table-exceptions_by_carrier")
     carriers = page.locator("#table-exceptions_by_carrier tbody th")
-    expect(carriers.filter(has_text=CARRIER)).to_have_count(1)
+    expect(carriers.filter(has_text=CARRIER_NAME)).to_have_count(1)
     assert carriers.count() >= len(DAILY)  # the carriers of the history, and the demo's
     expect(page.locator("#table-worse_carriers")).to_be_visible()
     expect(page.locator("#table-money_by_kind tbody")).to_contain_text("Coupon")
@@ -180,7 +182,7 @@ def test_a_supervisor_reads_the_reports_narrows_them_to_a_carrier_and_exports_a_
     page.get_by_role("button", name="Show").click()
     expect(page).to_have_url(re.compile(rf"[?&]carrier={CARRIER}(&|$)"))
     expect(carriers).to_have_count(1)
-    expect(carriers).to_have_text(CARRIER)
+    expect(carriers).to_have_text(CARRIER_NAME)
     row = page.locator("#table-exceptions_by_carrier tbody tr")
     expect(row.locator("td").nth(0)).to_have_text(str(shop["parcels"]))
     expect(row.locator("td").nth(1)).to_have_text(str(shop["exceptions"]))
@@ -200,7 +202,7 @@ def test_a_supervisor_reads_the_reports_narrows_them_to_a_carrier_and_exports_a_
         rows = list(csv.reader(io.StringIO(file.read())))
     assert rows[0] == header == ["Carrier", "Parcels shipped", "With an exception", "Exception rate"]
     rate = (Decimal(shop["exceptions"] * 100) / shop["parcels"]).quantize(Decimal("0.01"))
-    assert rows[1:] == [[CARRIER, str(shop["parcels"]), str(shop["exceptions"]), str(rate)]]
+    assert rows[1:] == [[CARRIER_NAME, str(shop["parcels"]), str(shop["exceptions"]), str(rate)]]
 
     # The store's health, from the reports' own navigation.
     page.get_by_role("link", name="Store health").click()
