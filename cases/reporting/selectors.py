@@ -204,17 +204,33 @@ def live_sessions_for_report(store_ids: Iterable[int]) -> QuerySet[LiveSession]:
 # ----------------------------------------------------------------------------------------- exceptions
 
 
-def _parcel_base(f: Filters, model=ParcelDay) -> QuerySet:
-    rows = model.objects.filter(store_id__in=f.store_ids, day__gte=f.start, day__lte=f.end)
-    if f.carrier:
-        rows = rows.filter(carrier=f.carrier)
-    if f.live_session_id:
-        rows = rows.filter(live_session_id=f.live_session_id)
-    if model is ParcelDay and f.region:
-        rows = rows.filter(destination=f.region)
-    if model is SkuDay and f.sku:
-        rows = rows.filter(sku_code=f.sku)
+# Each filter and the rollup column it narrows; a table without the column ignores the filter (the page says
+# which figures a filter does not apply to).
+FILTER_COLUMNS = {
+    "carrier": "carrier",
+    "case_type": "case_type",
+    "live_session_id": "live_session_id",
+    "sku": "sku_code",
+    "region": "destination",
+}
+
+
+def _filtered(model, f: Filters, *, period: bool = True, skip: tuple[str, ...] = ()) -> QuerySet:
+    """The model's rows of the user's stores (and of the period), narrowed by every filter it has a column for."""
+    rows = model.objects.filter(store_id__in=f.store_ids)
+    if period:
+        rows = rows.filter(day__gte=f.start, day__lte=f.end)
+    columns = {field.name for field in model._meta.get_fields()}
+    for name, column in FILTER_COLUMNS.items():
+        value = getattr(f, name)
+        if value and column in columns and name not in skip:
+            rows = rows.filter(**{column: value})
     return rows
+
+
+def _parcel_base(f: Filters, model=ParcelDay) -> QuerySet:
+    # The case type is not a filter here: the parcel rows ("") are read beside the type's (_exception_sums).
+    return _filtered(model, f, skip=("case_type",))
 
 
 def _exception_sums(f: Filters, *, prefix: str = "") -> dict[str, Sum]:
@@ -443,16 +459,7 @@ def _trends(report: Report, f: Filters) -> None:
 
 
 def _case_base(f: Filters) -> QuerySet:
-    rows = CaseDay.objects.filter(store_id__in=f.store_ids)
-    if f.carrier:
-        rows = rows.filter(carrier=f.carrier)
-    if f.case_type:
-        rows = rows.filter(case_type=f.case_type)
-    if f.live_session_id:
-        rows = rows.filter(live_session_id=f.live_session_id)
-    if f.region:
-        rows = rows.filter(destination=f.region)
-    return rows
+    return _filtered(CaseDay, f, period=False)
 
 
 SERVICE_SUMS = (
@@ -538,9 +545,7 @@ def service_section(report: Report) -> None:
 
 def agents_section(report: Report) -> None:
     f = report.filters
-    rows_q = AgentDay.objects.filter(store_id__in=f.store_ids, day__gte=f.start, day__lte=f.end)
-    if f.case_type:
-        rows_q = rows_q.filter(case_type=f.case_type)
+    rows_q = _filtered(AgentDay, f)
     if f.agent_id is not None:
         rows_q = rows_q.filter(agent_id=f.agent_id)
     sums = (
@@ -577,16 +582,7 @@ def agents_section(report: Report) -> None:
 
 
 def _money_base(f: Filters) -> QuerySet:
-    rows = MoneyDay.objects.filter(store_id__in=f.store_ids, day__gte=f.start, day__lte=f.end)
-    if f.carrier:
-        rows = rows.filter(carrier=f.carrier)
-    if f.case_type:
-        rows = rows.filter(case_type=f.case_type)
-    if f.live_session_id:
-        rows = rows.filter(live_session_id=f.live_session_id)
-    if f.sku:
-        rows = rows.filter(sku_code=f.sku)
-    return rows
+    return _filtered(MoneyDay, f)
 
 
 def money_section(report: Report) -> None:
@@ -628,11 +624,7 @@ def money_section(report: Report) -> None:
         claim_rows, empty=_("No claim or appeal moved in this period."),
     )  # fmt: skip
     # Net cost per 100 orders, per currency: compensation paid less what carriers paid back.
-    orders = OrderDay.objects.filter(store_id__in=f.store_ids, day__gte=f.start, day__lte=f.end)
-    if f.live_session_id:
-        orders = orders.filter(live_session_id=f.live_session_id)
-    if f.region:
-        orders = orders.filter(destination=f.region)
+    orders = _filtered(OrderDay, f)
     currencies = dict(Store.objects.filter(pk__in=f.store_ids).values_list("pk", "currency"))
     order_counts: dict[str, int] = defaultdict(int)
     for r in orders.values("store_id").annotate(n=Sum("orders")):
