@@ -60,7 +60,8 @@ def default_grace_days() -> dict[str, int]:
 class Case(models.Model):
     """One problem with one order or shipment, worked to a resolution. Its history is its CaseEvents."""
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="cases")
+    # No index of its own: every queue index leads with it (0015_queue_indexes).
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="cases", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
     shipment = models.ForeignKey(
         Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="cases"
@@ -70,12 +71,14 @@ class Case(models.Model):
     priority = models.PositiveSmallIntegerField(
         _("priority"), choices=Priority.choices, default=Priority.NORMAL
     )
+    # No index of its own: case_assignee_due_idx leads with it.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="assigned_cases",
+        db_index=False,
     )
     parent = models.ForeignKey(
         "self",
@@ -154,7 +157,13 @@ class Case(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["store", "status", "due_at", "id"], name="case_queue_idx"),
+            # A closed status (resolved, closed) in (due_at, id) order. Partial, so that an open view has only
+            # ordered indexes to choose from: given (store, status, ...) over the open statuses too, the
+            # planner (which takes the open cases past a deep page for a handful: they are the latest due)
+            # read them by status and sorted them all. One open status walks case_open_queue_idx.
+            models.Index(
+                fields=["store", "status", "due_at", "id"], condition=~OPEN_CASE, name="case_closed_queue_idx"
+            ),
             # The open queue at scale: pages read it in (due_at, id) order and stop; the queue counts run
             # as an index-only scan over the open cases alone (0004_case_open_queue_idx).
             models.Index(
@@ -163,7 +172,27 @@ class Case(models.Model):
                 include=["assignee", "type", "sla_paused_at", "status"],
                 name="case_open_queue_idx",
             ),
-            models.Index(fields=["assignee", "status"], name="case_assignee_idx"),
+            # The other views of the queue, each read in its (due_at, id) order so that a page reads its
+            # rows (cases.selectors.cases_for_user says which view reads which): all statuses; a type, an
+            # assignee and the unassigned among the open cases (partial: only open cases weigh on them);
+            # an assignee's history (and a user's cases for the PROTECT check on deleting one).
+            models.Index(fields=["store", "due_at", "id"], name="case_store_due_idx"),
+            models.Index(
+                fields=["store", "type", "due_at", "id"], condition=OPEN_CASE, name="case_open_type_idx"
+            ),
+            models.Index(
+                fields=["store", "assignee", "due_at", "id"],
+                condition=OPEN_CASE,
+                name="case_open_assignee_idx",
+            ),
+            # Not served by case_open_assignee_idx: PostgreSQL keeps an index's order after `=` on the
+            # columns before, not after `IS NULL`.
+            models.Index(
+                fields=["store", "due_at", "id"],
+                condition=OPEN_CASE & Q(assignee__isnull=True),
+                name="case_unassigned_queue_idx",
+            ),
+            models.Index(fields=["assignee", "due_at", "id"], name="case_assignee_due_idx"),
             # The API's changes feed (updated_after), in change order. (Its list in creation order reads the
             # primary key: one more index on (store, id) cost every case insert, measured in the sweeper.)
             models.Index(fields=["store", "updated_at", "id"], name="case_store_updated_idx"),
@@ -199,6 +228,38 @@ class Case(models.Model):
     def is_overdue_at(self, now: datetime) -> bool:
         """Past its SLA at `now`: open, clocks running (not paused on the buyer), due before `now`."""
         return self.is_open and self.sla_paused_at is None and self.due_at < now
+
+
+class QueueCount(models.Model):
+    """A share of the open cases a store has in one status, of one type, with one assignee: the queue
+    counts are the sums of these rows (cases.selectors.queue_counts_for_user), so reading them costs the
+    rows of the user's stores, not the cases. Written only by database triggers on the cases table
+    (0014_queue_counters), in the transaction that changes a case: +1 for a case's new values, -1 for its
+    old ones, whatever wrote the case (services, bulk_create, QuerySet.update, raw SQL). Appending rows
+    instead of updating one counter keeps concurrent writers of the same type from queueing on a hot row;
+    `cases.queue_counts.queue_counts_compact` folds each group's rows into one every minute, and
+    `manage.py rebuild_queue_counts` recounts them from the cases. `n` is negative in a delta row."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(_("status"), max_length=20, choices=CaseStatus.choices)
+    type = models.CharField(_("type"), max_length=30, choices=CaseType.choices)
+    # No foreign key constraint: a trigger writes the row, and a departed user's zero rows fold away.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    n = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["store", "status", "type", "assignee"], name="queue_count_group_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.status} {self.type} {self.assignee_id}: {self.n}"
 
 
 class CaseEvent(models.Model):

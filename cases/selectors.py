@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import reduce
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connections
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Count,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.lookups import IsNull
 from django.http import Http404
 from django.utils import timezone
 
@@ -25,6 +44,7 @@ from cases.models import (
     EventDelivery,
     Evidence,
     MessageTemplate,
+    QueueCount,
     StorefrontEvent,
     WebhookEndpoint,
 )
@@ -34,9 +54,10 @@ from portal.choices import Role
 from portal.models import Store
 from portal.selectors import store_ids_for_user, store_roles_for_user
 from tracking.choices import OrderStatus, Tag
-from tracking.models import LiveSession, Order, OrderLine, Shipment
+from tracking.models import SKU, LiveSession, Order, OrderLine, Shipment
 
 PAGE_SIZE = 50
+QUEUE_RELATED = ("store", "order", "shipment", "assignee")  # what a queue row shows
 
 
 QUEUE_MINE = "mine"
@@ -58,6 +79,17 @@ def _queue_q(user: AbstractBaseUser | AnonymousUser, queue: str, now: datetime) 
     raise ValueError(f"unknown queue {queue!r}")
 
 
+class CaseQueue(QuerySet):
+    """What cases_for_user returns: an ordinary QuerySet of the user's cases (its WHERE holds every filter)
+    that also remembers how case_page reads it one index walk at a time: `base` holds every filter but the
+    alternatives, and a row matches when it meets one of `branches` (its store, among several; the kinds of
+    thing a search term may be; a SKU on the order's lines or on the batch incident). A filtered, sliced or
+    otherwise changed copy is a plain query without them (QuerySet clones keep only their own state)."""
+
+    base: QuerySet[Case] | None = None
+    branches: tuple[Q, ...] = ()
+
+
 def cases_for_user(
     user: AbstractBaseUser | AnonymousUser,
     *,
@@ -74,76 +106,196 @@ def cases_for_user(
     assignee_id: int | None = None,
     pending_approval: bool = False,
     now: datetime | None = None,
-) -> QuerySet[Case]:
+) -> CaseQueue:
     """The user's cases, filtered, in queue order (SLA due first). `status="open"` means any open status;
-    `queue` is one of QUEUES (my open cases, open unassigned ones, open ones breaching within 2 h)."""
+    `queue` is one of QUEUES (my open cases, open unassigned ones, open ones breaching within 2 h). `search`
+    is an order id, a tracking number, a buyer's phone (each exactly), a case id or a part of a buyer's
+    name (three characters at least; a shorter term finds a buyer by their whole name).
+
+    Each view reads its page from an index in (due_at, id) order, one walk per store (0015_queue_indexes):
+    the open queue, breaching and one open status from case_open_queue_idx, a closed status from
+    case_closed_queue_idx, all statuses from case_store_due_idx, a type among the open cases from
+    case_open_type_idx, an assignee's open cases (mine) from case_open_assignee_idx, the unassigned from
+    case_unassigned_queue_idx, an assignee's history from case_assignee_due_idx. Any other filter (a
+    priority, a carrier, an age, a type or an assignee outside those) is tested along the walk: a page then
+    reads page/selectivity cases, few for the shares these filters have (an urgent priority, a main carrier,
+    an old case, which is among the earliest due), and a filter that matches little reads much of the view.
+    One index per combination would cost every case write more than that saves. A live session, the
+    proposals waiting, a rare SKU and a search start from their own keys (the session's orders, the
+    proposals, the SKU's lines, the order, parcel or case looked up) and sort the few cases they lead to;
+    a common SKU, or a part of a name many buyers share, is tested along the walk."""
     now = now or timezone.now()
-    cases = Case.objects.filter(store_id__in=store_ids_for_user(user))
+    store_ids = store_ids_for_user(user)
+    if store_id:
+        store_ids = [store_id] if store_id in store_ids else []
+    cases = Case.objects.filter(store_id__in=store_ids)
     if queue:
         cases = cases.filter(_queue_q(user, queue, now))
     if status == "open":
-        cases = cases.filter(status__in=OPEN_STATUSES)
+        if not queue:  # a queue holds open cases only: the condition twice would skew the planner's estimates
+            cases = cases.filter(status__in=OPEN_STATUSES)
     elif status and status != "all":
         cases = cases.filter(status=status)
     if type:
         cases = cases.filter(type=type)
-    if store_id:
-        cases = cases.filter(store_id=store_id)
     if priority:
         cases = cases.filter(priority=priority)
     if carrier:
         cases = cases.filter(shipment__carrier__iexact=carrier.strip())
     if live_session_id:
-        cases = cases.filter(order__live_session_id=live_session_id)
-    if sku:
-        code = sku.strip()
-        # EXISTS, not a join on the lines: a join would repeat a case once per matching line.
-        on_order = OrderLine.objects.filter(order_id=OuterRef("order_id"), sku_code__iexact=code)
-        cases = cases.filter(Q(Exists(on_order)) | Q(sku__code__iexact=code))
+        in_session = Order.objects.filter(store_id__in=store_ids, live_session_id=live_session_id)
+        cases = cases.filter(_keyed("order_id", in_session.values("pk")))
     if older_than_hours:
         cases = cases.filter(opened_at__lte=now - timedelta(hours=older_than_hours))
     if assignee_id:
         cases = cases.filter(assignee_id=assignee_id)
     if pending_approval:
-        waiting = Compensation.objects.filter(case_id=OuterRef("pk"), status="proposed")
-        cases = cases.filter(Exists(waiting))
-    if search:
-        term = search.strip()
-        match = (
-            Q(order__platform_order_id=term)
-            | Q(shipment__tracking_number=term)
-            | Q(order__buyer_name__icontains=term)
-        )
-        if term.isdigit():
-            match |= Q(pk=int(term))
-        cases = cases.filter(match)
-    return cases.select_related("store", "order", "shipment", "assignee").order_by("due_at", "id")
+        waiting = Compensation.objects.filter(store_id__in=store_ids, status="proposed")
+        cases = cases.filter(_keyed("pk", waiting.values("case_id")))
+    # Several stores: one walk of each store's index, merged (an IN list over a (store, due_at, id) index
+    # gives no due_at order across the stores: PostgreSQL would sort every match). Not for what starts from
+    # its own keys (a live session, the proposals waiting), nor for an assignee's history
+    # (case_assignee_due_idx leads with the assignee: a walk per store would cross all their cases each).
+    history = bool(assignee_id) and not queue and status not in ("open", *OPEN_STATUSES)
+    per_store = len(store_ids) > 1 and not (live_session_id or pending_approval or history)
+    # A row of a SKU or a search meets one of these, each read on its own (a store's, or by its keys).
+    either: list[Q] = []
+    if sku.strip():
+        either = _sku_alternatives(store_ids, sku.strip())
+        if not either:  # no such SKU in the user's stores
+            cases = cases.none()
+    if search.strip():
+        found = _search_alternatives(store_ids, search.strip(), per_store=per_store)
+        either = [a & b for a in either or [Q()] for b in found]
+    branches = either or ([Q(store_id=pk) for pk in store_ids] if per_store else [])
+    base = cases.select_related(*QUEUE_RELATED).order_by("due_at", "id")
+    full = base.filter(reduce(operator.or_, either)) if either else base
+    cases_queue = CaseQueue(model=Case, query=full.query.chain(), using=full.db)
+    cases_queue.base, cases_queue.branches = base, tuple(branches)
+    return cases_queue
+
+
+def _keyed(field: str, keys: QuerySet) -> Q:
+    """`field` among `keys`. On PostgreSQL as `field = ANY(ARRAY(keys))`: the keys are read first (an
+    InitPlan) and the cases looked up by their index, then sorted. A semi-join would leave the planner free
+    to walk the queue in order and test each case, which it does when it expects many matches; but these
+    keys (a live session's orders, the proposals waiting) are clustered in time, so such a walk reads the
+    history before them."""
+    if connections[keys.db].vendor == "postgresql":
+        return Q(_AnyOf(F(field), ArraySubquery(keys)))
+    return Q(**{f"{field}__in": keys})
+
+
+class _AnyOf(Func):
+    """`column = ANY(array)`, a condition."""
+
+    arg_joiner = " = ANY("
+    template = "%(expressions)s)"
+    output_field = BooleanField()
+
+
+# A SKU on at most this many order lines is read from its lines (sorting its cases); one on more is found by
+# walking the store's queue, where it is common enough to turn up every few hundred cases.
+SKU_LINES_SORTED = 10_000
+
+
+def _sku_alternatives(store_ids: list[int], code: str) -> list[Q]:
+    """A SKU's cases, a store's each: those whose order has a line of it (the SKU looked up by its code in
+    any case, one per store), and its batch incidents (cases_case_sku_id). Whether a SKU is rare is asked
+    of its lines (a count that stops at SKU_LINES_SORTED), not left to the planner: its estimate of how
+    many open cases lie past a deep page's keyset is far too low (open cases are the latest due), and with
+    it the planner sorts all of a common SKU's open cases."""
+    skus = list(SKU.objects.filter(store_id__in=store_ids, code__iexact=code).values_list("store_id", "pk"))
+    found: list[Q] = []
+    for store_id, sku_id in skus:
+        lines = OrderLine.objects.filter(sku_id=sku_id)
+        if lines[: SKU_LINES_SORTED + 1].count() <= SKU_LINES_SORTED:
+            on_order = _keyed("order_id", lines.values("order_id"))
+        else:
+            # Tested case by case along the walk: a scalar subquery, which PostgreSQL neither joins nor hashes
+            # (an EXISTS it may turn into a hash of all the SKU's lines, read from end to end).
+            first_line = lines.filter(order_id=OuterRef("order_id")).values("pk")[:1]
+            on_order = Q(IsNull(Subquery(first_line), False))
+        found.append(Q(store_id=store_id) & on_order)
+    if skus:
+        found.append(Q(sku_id__in=[sku_id for _, sku_id in skus]))
+    return found
+
+
+PHONE = re.compile(r"\+?[\d\s().-]{6,32}")
+
+
+def _search_alternatives(store_ids: list[int], term: str, *, per_store: bool) -> list[Q]:
+    """What a search term may be, each looked up through an index of the user's stores: the order by its
+    platform id, the parcel by its tracking number (their unique indexes), the orders by the buyer's phone
+    (order_store_phone_idx) or a part of their name (a trigram index on PostgreSQL, tracking 0021), the
+    case by its id. A part of a name may match many orders: the planner then walks the store's queue and
+    tests the order's name rather than sort them all (the index's statistics tell it how many); with
+    several stores, a store at a time (`per_store`), each store's orders on their own."""
+    orders = Order.objects.filter(store_id__in=store_ids)
+    parcels = Shipment.objects.filter(store_id__in=store_ids, tracking_number__in={term, term.upper()})
+    found = [
+        Q(order_id__in=orders.filter(platform_order_id=term).values("pk")),
+        Q(shipment_id__in=parcels.values("pk")),
+    ]
+    if PHONE.fullmatch(term):
+        phones = {term, re.sub(r"[\s().-]", "", term)}
+        found.append(Q(order_id__in=orders.filter(buyer_phone__in=phones).values("pk")))
+    # A trigram index finds a part of a name from three characters; a shorter term is a whole name.
+    name = Q(buyer_name__icontains=term) if len(term) >= 3 else Q(buyer_name__iexact=term)
+    if per_store:
+        by_name = Order.objects.filter(name)
+        found += [Q(store_id=pk, order_id__in=by_name.filter(store_id=pk).values("pk")) for pk in store_ids]
+    else:
+        found.append(Q(order_id__in=orders.filter(name).values("pk")))
+    if term.isdigit():
+        found.append(Q(pk=int(term)))
+    return found
 
 
 def queue_counts_for_user(user: AbstractBaseUser | AnonymousUser, *, now: datetime | None = None) -> dict:
-    """Open-case counts for every queue and every case type, in one aggregate query:
-    {"mine": n, "unassigned": n, "breaching": n, "open": n, "types": {type: n}}."""
+    """Open-case counts for every queue and every case type, in one query whose cost does not follow the
+    case history: {"mine": n, "unassigned": n, "breaching": n, "open": n, "types": {type: n}}.
+
+    Mine, unassigned, open and the types are sums of the counters (QueueCount, kept by triggers in the
+    transaction of every case change): a few rows per store, open status, type and assignee. Breaching
+    depends on the clock, so no counter can hold it: those cases are counted from the open queue index
+    bounded by due_at (the few due within 2 h or overdue), in the same query (UNION ALL, type NULL)."""
     now = now or timezone.now()
-    aggregates = {queue: Count("pk", filter=_queue_q(user, queue, now)) for queue in QUEUES}
-    aggregates["open"] = Count("pk")
-    aggregates.update({f"type_{value}": Count("pk", filter=Q(type=value)) for value in CaseType.values})
-    counts = Case.objects.filter(store_id__in=store_ids_for_user(user), status__in=OPEN_STATUSES).aggregate(
-        **aggregates
+    store_ids = store_ids_for_user(user)
+    counted = (
+        QueueCount.objects.filter(store_id__in=store_ids, status__in=OPEN_STATUSES)
+        .values_list("type", "assignee_id")
+        .annotate(n=Sum("n"))
+        .order_by()
     )
-    return {
-        **{key: counts[key] for key in (*QUEUES, "open")},
-        "types": {value: counts[f"type_{value}"] for value in CaseType.values},
-    }
+    breaching = (
+        Case.objects.filter(_queue_q(user, QUEUE_BREACHING, now), store_id__in=store_ids)
+        .values_list(Value(None, output_field=CharField()), Value(None, output_field=IntegerField()))
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts = {QUEUE_MINE: 0, QUEUE_UNASSIGNED: 0, QUEUE_BREACHING: 0, "open": 0}
+    types = dict.fromkeys(CaseType.values, 0)
+    for type, assignee_id, n in counted.union(breaching, all=True):
+        n = int(n or 0)
+        if type is None:
+            counts[QUEUE_BREACHING] = n
+            continue
+        counts["open"] += n
+        if type in types:
+            types[type] += n
+        if assignee_id is None:
+            counts[QUEUE_UNASSIGNED] += n
+        elif assignee_id == user.pk:
+            counts[QUEUE_MINE] += n
+    return {**counts, "types": types}
 
 
 def case_next_for_user(user: AbstractBaseUser | AnonymousUser, case: Case) -> int | None:
     """The id of the open case after this one in the default queue order (due_at, id), if any."""
-    return (
-        cases_for_user(user, status="open")
-        .filter(Q(due_at__gt=case.due_at) | Q(due_at=case.due_at, pk__gt=case.pk))
-        .values_list("pk", flat=True)
-        .first()
-    )
+    queue = _in_queue_order(cases_for_user(user, status="open"), after=_after(case.due_at, case.pk), limit=1)
+    return queue.values_list("pk", flat=True).first()
 
 
 @dataclass(frozen=True)
@@ -153,16 +305,43 @@ class CasePage:
 
 
 def case_page(cases: QuerySet[Case], *, after: int | None = None, size: int | None = None) -> CasePage:
-    """Keyset pagination on (due_at, id): page N costs what page 1 costs, however deep."""
+    """Keyset pagination on (due_at, id): page N costs what page 1 costs, however deep. A CaseQueue with
+    several branches is read a branch at a time (_in_queue_order)."""
     size = size or PAGE_SIZE
+    keyset = None
     if after is not None:
-        anchor = cases.filter(pk=after).values_list("due_at", flat=True).first()
+        base = cases if getattr(cases, "base", None) is None else cases.base
+        anchor = base.filter(pk=after).values_list("due_at", flat=True).first()
         if anchor is not None:
-            cases = cases.filter(Q(due_at__gt=anchor) | Q(due_at=anchor, pk__gt=after))
-    rows = list(cases[: size + 1])
+            keyset = _after(anchor, after)
+    rows = list(_in_queue_order(cases, after=keyset, limit=size + 1)[: size + 1])
     has_more = len(rows) > size
     rows = rows[:size]
     return CasePage(rows=rows, next_after=rows[-1].pk if has_more else None)
+
+
+def _after(due_at: datetime, pk: int) -> Q:
+    """The rows after (due_at, pk) in queue order. `due_at >= anchor` first: an index walk starts there
+    (an OR alone is no index bound, so the walk would start at the top and skip every page before)."""
+    return Q(due_at__gte=due_at) & (Q(due_at__gt=due_at) | Q(pk__gt=pk))
+
+
+def _in_queue_order(cases: QuerySet[Case], *, after: Q | None, limit: int) -> QuerySet[Case]:
+    """`cases` past the keyset `after`, in (due_at, id) order, of which the first `limit` are wanted.
+
+    A CaseQueue on PostgreSQL is read in two steps of one query: the ids first, by a walk of the view's index
+    for each of its branches (each store of several, each kind of thing a search term may be), `limit` at
+    most each; then those cases by their ids, with what a row shows, sorted. The walks read the cases table
+    alone: with the row's joins beside them, the planner, whose estimate of the open cases past a deep page's
+    keyset is far too low (open cases are the latest due), joined by hashing and sorted all it had found. One
+    plan for the OR of the branches would read every match."""
+    database = connections[cases.db]
+    if getattr(cases, "base", None) is None or not database.features.supports_slicing_ordering_in_compound:
+        return cases.filter(after) if after is not None else cases
+    base = cases.base.filter(after) if after is not None else cases.base
+    walks = [base.filter(branch).values("pk")[:limit] for branch in cases.branches or [Q()]]
+    ids = walks[0].union(*walks[1:], all=True) if len(walks) > 1 else walks[0]
+    return Case.objects.filter(_keyed("pk", ids)).select_related(*QUEUE_RELATED).order_by("due_at", "id")
 
 
 def case_get_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Case:

@@ -78,3 +78,12 @@ def prune_storefront_events() -> int:
     from cases.outbox import events_prune
 
     return events_prune()
+
+
+def compact_queue_counts() -> dict[str, int]:
+    """Fold the queue counters' delta rows into one row per group (cases.queue_counts). Raises when the
+    counting triggers are missing, so a failing schedule tells an operator the counts have stopped."""
+    from cases.queue_counts import queue_counts_compact
+
+    result = queue_counts_compact()
+    return {"folded": result.folded, "written": result.written}

@@ -172,6 +172,11 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["store", "placed_at"], name="order_store_placed_idx"),
             models.Index(fields=["live_session", "placed_at"], name="order_live_placed_idx"),
+            # The queue's search by a buyer's phone, within the user's stores. (By name: a trigram index on
+            # PostgreSQL, made in 0021 and not declared here, since SQLite cannot build it.)
+            models.Index(
+                fields=["store", "buyer_phone"], condition=~Q(buyer_phone=""), name="order_store_phone_idx"
+            ),
             # The reports' refresh finds the orders changed since it last looked (cases.reporting.rollups).
             models.Index(fields=["store", "updated_at"], name="order_store_updated_idx"),
             models.Index(

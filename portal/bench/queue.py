@@ -26,9 +26,9 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cases.choices import OPEN_STATUSES, CaseType
+from cases.choices import OPEN_STATUSES, CaseStatus, CaseType
 from cases.models import Case, CaseEvent
-from cases.selectors import PAGE_SIZE, cases_for_user, queue_counts_for_user
+from cases.selectors import PAGE_SIZE, case_page, cases_for_user, queue_counts_for_user
 from portal.bench import BenchContext
 from portal.bench.report import Comparison, Measure, Table
 from portal.choices import Role
@@ -69,6 +69,7 @@ def run(context: BenchContext) -> list[Table]:
         context, store, users, total=large, now=now, requests=requests
     )
     plans = _explain(user)
+    view_plans = _view_plans(user, now=now)
 
     table = Table(
         title=f"Queue page: {small:,} cases against {large:,} (in-process, {requests} requests each)"
@@ -116,6 +117,10 @@ def run(context: BenchContext) -> list[Table]:
     for name, plan in plans.items():
         table.notes.append(f"EXPLAIN ANALYZE of the {name} at {large:,}:")
         table.notes.extend("  " + line for line in plan.splitlines())
+    table.notes.append(
+        f"Every view's page query at {large:,} (EXPLAIN ANALYZE: time, cases read, top nodes):"
+    )
+    table.notes.extend("  " + line for line in view_plans)
     return [table]
 
 
@@ -183,7 +188,11 @@ def _get(client: Client, url: str) -> None:
 def _explain(user) -> dict[str, str]:
     """The first-page query (as case_page runs it: page size + 1) and the counts aggregate, with ANALYZE."""
     with transaction.atomic():
-        first = cases_for_user(user, status="open")[:51].explain(analyze=True, buffers=True)
+        with CaptureQueriesContext(connection) as queries:
+            case_page(cases_for_user(user, status="open"))
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + queries.captured_queries[-1]["sql"])
+            first = "\n".join(row[0] for row in cursor.fetchall())
         # The counts aggregate, as queue_counts_for_user builds it, read from the query log.
         with CaptureQueriesContext(connection) as queries:
             queue_counts_for_user(user)
@@ -191,6 +200,58 @@ def _explain(user) -> dict[str, str]:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + queries.captured_queries[-1]["sql"])
             counts = "\n".join(row[0] for row in cursor.fetchall())
     return {"first-page query": first, "queue counts query": counts}
+
+
+def _plan_views(user) -> dict[str, dict]:
+    """The views of the queue the bench's data can fill (one store: no live sessions, SKUs or proposals;
+    tests/cases/test_queue_plans.py pins those too), as cases_for_user takes them."""
+    views: dict[str, dict] = {status: {"status": status} for status in ("open", *CaseStatus.values, "all")}
+    views.update({
+        "open, a type": {"status": "open", "type": "lost"},
+        "all, a type": {"status": "all", "type": "lost"},
+        "my cases": {"status": "open", "queue": "mine"},
+        "unassigned": {"status": "open", "queue": "unassigned"},
+        "breaching": {"status": "open", "queue": "breaching"},
+        "all, an assignee": {"status": "all", "assignee_id": user.pk},
+        "all, urgent": {"status": "all", "priority": 40},
+        "all, a carrier": {"status": "all", "carrier": "jtexpress-my"},
+        "all, older than a week": {"status": "all", "older_than_hours": 24 * 7},
+        "search: order id": {"status": "all", "search": "Q42"},
+        "search: tracking number": {"status": "all", "search": "jtq42"},
+        "search: buyer name": {"status": "all", "search": "Buyer 42"},
+        "search: case id": {"status": "all", "search": "42"},
+    })  # fmt: skip
+    return views
+
+
+def _view_plans(user, *, now: datetime) -> list[str]:
+    """One line per view: its page query (as case_page runs it) under EXPLAIN ANALYZE."""
+    lines = []
+    for name, filters in _plan_views(user).items():
+        with CaptureQueriesContext(connection) as queries:
+            case_page(cases_for_user(user, now=now, **filters))
+        sql = [query["sql"] for query in queries.captured_queries if "cases_case" in query["sql"]][-1]
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
+            plan = cursor.fetchone()[0][0]
+        nodes = list(_plan_nodes(plan["Plan"]))
+        read = sum(
+            (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * node.get("Actual Loops", 1)
+            for node in nodes
+            if node.get("Relation Name") == Case._meta.db_table
+        )
+        top = " > ".join(
+            node["Node Type"] + (f" {node['Index Name']}" if "Index Name" in node else "")
+            for node in nodes[:5]
+        )
+        lines.append(f"{name}: {plan['Execution Time']:.1f} ms, {read:,} cases read; {top}")
+    return lines
+
+
+def _plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
 
 
 def _p(samples: list[float], percentile: int) -> float:

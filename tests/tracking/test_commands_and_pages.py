@@ -119,6 +119,7 @@ DECLARED = [
     ("cases.reporting.tasks.live_reviews_due", (Schedule.MINUTES, 15)),
     ("cases.reporting.tasks.refresh_rollups", (Schedule.MINUTES, 1)),
     ("cases.reporting.tasks.reconcile_rollups", (Schedule.DAILY, None)),
+    ("cases.tasks.compact_queue_counts", (Schedule.MINUTES, 1)),
 ]
 
 

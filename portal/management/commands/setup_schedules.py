@@ -108,6 +108,12 @@ SCHEDULES = [
         "func": "cases.reporting.tasks.reconcile_rollups",
         "schedule_type": Schedule.DAILY,
     },
+    {
+        "name": "cases: fold the queue counters' changes",
+        "func": "cases.tasks.compact_queue_counts",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
 ]
 
 
