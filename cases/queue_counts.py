@@ -80,21 +80,16 @@ class RebuildResult:
 
 
 def queue_count_triggers_missing() -> list[str]:
-    """The counting triggers of cases_case that are missing or disabled (ALTER TABLE ... DISABLE TRIGGER)."""
+    """The counting triggers (on cases_case and portal_store) that are missing or disabled (ALTER TABLE ...
+    DISABLE TRIGGER)."""
     expected = import_module(TRIGGERS_MIGRATION).TRIGGERS[connection.vendor]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND tgenabled <> 'D'",
-                [Case._meta.db_table],
-            )
+            cursor.execute("SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE tgenabled <> 'D'")
         else:
-            cursor.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
-                [Case._meta.db_table],
-            )
-        present = {name for (name,) in cursor.fetchall()}
-    return [name for name in expected if name not in present]
+            cursor.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'")
+        present = set(cursor.fetchall())
+    return [name for name, table in expected.items() if (name, table) not in present]
 
 
 def queue_count_triggers_ensure() -> list[str]:

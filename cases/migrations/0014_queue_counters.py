@@ -30,14 +30,23 @@ _CHANGED = (
     "IS DISTINCT FROM (NEW.store_id, NEW.status, NEW.type, NEW.assignee_id)"
 )
 
+# Trigger name -> its table. store_queue_count_delete: a store's counters go before it (BEFORE, so even an
+# immediate foreign key check finds none), and a case deleted after its store (a flush deletes the tables in
+# any order) writes no delta for it: deleting a store never leaves a counter row pointing at no store.
 TRIGGERS = {
-    "postgresql": (
-        "case_queue_count_insert",
-        "case_queue_count_update",
-        "case_queue_count_delete",
-        "case_queue_count_truncate",
-    ),
-    "sqlite": ("case_queue_count_insert", "case_queue_count_update", "case_queue_count_delete"),
+    "postgresql": {
+        "case_queue_count_insert": "cases_case",
+        "case_queue_count_update": "cases_case",
+        "case_queue_count_delete": "cases_case",
+        "case_queue_count_truncate": "cases_case",
+        "store_queue_count_delete": "portal_store",
+    },
+    "sqlite": {
+        "case_queue_count_insert": "cases_case",
+        "case_queue_count_update": "cases_case",
+        "case_queue_count_delete": "cases_case",
+        "store_queue_count_delete": "portal_store",
+    },
 }
 
 POSTGRESQL_INSTALL = [
@@ -50,7 +59,9 @@ POSTGRESQL_INSTALL = [
     f"""CREATE OR REPLACE FUNCTION cases_queue_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO cases_queuecount ({_COLUMNS}, n)
-        SELECT {_COLUMNS}, -count(*) FROM old_cases WHERE status IN {_OPEN} GROUP BY {_COLUMNS};
+        SELECT {_COLUMNS}, -count(*) FROM old_cases
+        WHERE status IN {_OPEN} AND EXISTS (SELECT FROM portal_store WHERE portal_store.id = old_cases.store_id)
+        GROUP BY {_COLUMNS};
         RETURN NULL;
     END $$""",  # noqa: S608 - fixed identifiers and literals
     f"""CREATE OR REPLACE FUNCTION cases_queue_count_updated() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -70,6 +81,11 @@ POSTGRESQL_INSTALL = [
         DELETE FROM cases_queuecount;
         RETURN NULL;
     END $$""",
+    """CREATE OR REPLACE FUNCTION cases_queue_count_store_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM cases_queuecount WHERE store_id = OLD.id;
+        RETURN OLD;
+    END $$""",
     "DROP TRIGGER IF EXISTS case_queue_count_insert ON cases_case",
     """CREATE TRIGGER case_queue_count_insert AFTER INSERT ON cases_case
     REFERENCING NEW TABLE AS new_cases FOR EACH STATEMENT EXECUTE FUNCTION cases_queue_count_inserted()""",
@@ -83,14 +99,18 @@ POSTGRESQL_INSTALL = [
     "DROP TRIGGER IF EXISTS case_queue_count_truncate ON cases_case",
     """CREATE TRIGGER case_queue_count_truncate AFTER TRUNCATE ON cases_case
     FOR EACH STATEMENT EXECUTE FUNCTION cases_queue_count_truncated()""",
+    "DROP TRIGGER IF EXISTS store_queue_count_delete ON portal_store",
+    """CREATE TRIGGER store_queue_count_delete BEFORE DELETE ON portal_store
+    FOR EACH ROW EXECUTE FUNCTION cases_queue_count_store_deleted()""",
 ]
 
 POSTGRESQL_DROP = [
-    *(f"DROP TRIGGER IF EXISTS {name} ON cases_case" for name in TRIGGERS["postgresql"]),
+    *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in TRIGGERS["postgresql"].items()),
     "DROP FUNCTION IF EXISTS cases_queue_count_inserted()",
     "DROP FUNCTION IF EXISTS cases_queue_count_deleted()",
     "DROP FUNCTION IF EXISTS cases_queue_count_updated()",
     "DROP FUNCTION IF EXISTS cases_queue_count_truncated()",
+    "DROP FUNCTION IF EXISTS cases_queue_count_store_deleted()",
 ]
 
 
@@ -113,9 +133,13 @@ SQLITE_INSTALL = [
         {_sqlite_row("NEW.store_id, NEW.status, NEW.type, NEW.assignee_id", 1)} WHERE NEW.status IN {_OPEN};
     END""",
     f"""CREATE TRIGGER IF NOT EXISTS case_queue_count_delete AFTER DELETE ON cases_case
-    WHEN OLD.status IN {_OPEN}
+    WHEN OLD.status IN {_OPEN} AND EXISTS (SELECT 1 FROM portal_store WHERE id = OLD.store_id)
     BEGIN
         {_sqlite_row("OLD.store_id, OLD.status, OLD.type, OLD.assignee_id", -1)};
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS store_queue_count_delete BEFORE DELETE ON portal_store
+    BEGIN
+        DELETE FROM cases_queuecount WHERE store_id = OLD.id;
     END""",
 ]
 
