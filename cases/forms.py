@@ -107,6 +107,24 @@ class CaseFilterForm(forms.Form):
         self.fields["live"].queryset = live_sessions
         self.fields["assignee"].queryset = assignees
 
+    def queue_filters(self) -> dict:
+        """cases_for_user's keyword arguments for these filters (a valid or an unbound form: the open queue)."""
+        data = self.cleaned_data if self.is_bound else {}
+        return {
+            "status": data.get("status") or OPEN,
+            "type": data.get("type") or None,
+            "store_id": data["store"].pk if data.get("store") else None,
+            "search": data.get("q", ""),
+            "queue": data.get("queue") or None,
+            "priority": data.get("priority"),
+            "carrier": data.get("carrier", ""),
+            "live_session_id": data["live"].pk if data.get("live") else None,
+            "sku": data.get("sku", ""),
+            "older_than_hours": data.get("older_than"),
+            "assignee_id": data["assignee"].pk if data.get("assignee") else None,
+            "pending_approval": bool(data.get("pending_approval")),
+        }
+
 
 class CaseIdsField(forms.Field):
     """The ticked case ids of the bulk bar (repeated `ids` values)."""

@@ -47,7 +47,6 @@ from cases.evidence_views import evidence_context
 from cases.forms import (
     ASSIGN,
     CLAIM,
-    OPEN,
     SEND,
     AssignForm,
     BulkActionForm,
@@ -175,21 +174,7 @@ def _filter_form(request: HttpRequest) -> CaseFilterForm:
 def _queue_context(request: HttpRequest, form: CaseFilterForm) -> dict[str, Any]:
     """The queue page's context for a valid (or unbound) filter form."""
     data = form.cleaned_data if form.is_bound else {}
-    cases = cases_for_user(
-        request.user,
-        status=data.get("status") or OPEN,
-        type=data.get("type") or None,
-        store_id=data["store"].pk if data.get("store") else None,
-        search=data.get("q", ""),
-        queue=data.get("queue") or None,
-        priority=data.get("priority"),
-        carrier=data.get("carrier", ""),
-        live_session_id=data["live"].pk if data.get("live") else None,
-        sku=data.get("sku", ""),
-        older_than_hours=data.get("older_than"),
-        assignee_id=data["assignee"].pk if data.get("assignee") else None,
-        pending_approval=bool(data.get("pending_approval")),
-    )
+    cases = cases_for_user(request.user, **form.queue_filters())
     page = case_page(cases, after=int(data["after"]) if data.get("after") else None)
     queue_rows_present(page.rows)
     search = data.get("q", "")

@@ -59,13 +59,21 @@ def _free_port() -> int:
 
 @contextmanager
 def wsgi_server(
-    *, database_url: str, workers: int = 2, threads: int = 4, extra_env: Mapping[str, str] | None = None
+    *,
+    database_url: str,
+    workers: int = 2,
+    threads: int = 4,
+    extra_env: Mapping[str, str] | None = None,
+    pages: bool = False,
 ) -> Iterator[Server]:
     """gunicorn serving portal.wsgi on a free local port, production settings over plain HTTP.
 
-    No django-q2 worker is started: what the views enqueue stays queued.
+    No django-q2 worker is started: what the views enqueue stays queued. `pages`: the server renders HTML
+    pages, whose static URLs come from the collectstatic manifest (production's storage), so collectstatic
+    runs first into a throwaway var directory, as a deployment's build step would.
     """
     port = _free_port()
+    var_dir = tempfile.TemporaryDirectory(prefix="afterdesk-bench-var-") if pages else None
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -75,9 +83,15 @@ def wsgi_server(
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",  # django-q2's ORM broker and the local-memory cache, as on a single box
+        **({"AFTERDESK_VAR_DIR": var_dir.name} if var_dir else {}),
         **(extra_env or {}),
     }
     env.pop("AFTERDESK_TESTING", None)
+    if var_dir:
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+            cwd=settings.BASE_DIR, env=env, check=True,
+        )  # fmt: skip
     log = tempfile.NamedTemporaryFile(prefix="afterdesk-bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     command = [
         sys.executable, "-m", "gunicorn", "portal.wsgi",
@@ -101,6 +115,8 @@ def wsgi_server(
         log.close()
         if not failed:  # kept for reading when the server or a request went wrong
             os.unlink(log.name)
+        if var_dir:
+            var_dir.cleanup()
 
 
 def _wait_ready(server: Server, process: subprocess.Popen, timeout: float = 30.0) -> None:
