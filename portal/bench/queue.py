@@ -258,8 +258,17 @@ class _HttpUser:
 
     def _send(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
         cookie = "; ".join(f"{key}={value}" for key, value in self.cookies.items())
-        self.conn.request(method, path, body=body, headers={**(headers or {}), "Cookie": cookie})
-        response = self.conn.getresponse()
+        headers = {**(headers or {}), "Cookie": cookie}
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # gunicorn closes a keep-alive connection idle for 2 s (while the in-process half ran): a browser
+            # opens a new one and sends again, and so does this.
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.server.host, self.server.port, timeout=60)
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
         payload = response.read()
         for header in response.headers.get_all("Set-Cookie") or []:
             key, _, rest = header.partition("=")
