@@ -450,7 +450,7 @@ def _reset_and_build(
                 placed_at, ship_by, amount, currency, status, payment_flagged, live_session_id, created_at)
             SELECT %s, 'Q' || g, 'Buyer ' || g, '', '', '+6012' || lpad(g::text, 7, '0'), 'en', 'MY', 'Selangor',
                 'Shah Alam', 'S7', g || ' Jalan Bench', '40000', %s, %s, 59.90, 'MYR', 'shipped', false,
-                CASE WHEN g <= %s THEN %s END, %s
+                CASE WHEN g <= %s THEN %s::bigint END, %s
             FROM generate_series(1, %s) AS g""",  # noqa: S608 - fixed identifiers
             [store.pk, now - timedelta(days=3), now - timedelta(days=2), LIVE_ORDERS if live else 0,
              live.pk if live else None, now, orders],
