@@ -25,6 +25,7 @@ from cases.models import Compensation
 from cases.selectors import approvals_for_user, claim_get_for_user, claims_for_user, compensation_get_for_user
 from cases.workflow import MANAGER_ROLES
 from portal.selectors import store_ids_with_roles, stores_for_user
+from tracking.imports.service import csv_safe
 
 BULK_APPROVE_MAX = 100
 
@@ -128,6 +129,8 @@ def claim_move_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _csv_response(name: str) -> tuple[HttpResponse, csv.writer]:
+    """A CSV download. Its callers put every cell through csv_safe: a reason or an order id the storefront
+    sent may start like a spreadsheet formula."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response.write("\ufeff")  # Excel reads UTF-8 (Chinese and Thai names) only with the BOM
@@ -144,12 +147,12 @@ def claims_export_view(request: HttpRequest) -> HttpResponse:
     writer.writerow(["carrier", "order_id", "tracking_number", "case_opened", "reason", "amount_claimed", "currency",
                      "deadline", "status", "amount_recovered", "carrier_reference"])  # fmt: skip
     for claim in claims_for_user(request.user, status=status if status in ClaimStatus.values else ""):
-        writer.writerow([
+        writer.writerow([csv_safe(cell) for cell in [
             claim.carrier, claim.order.platform_order_id, claim.shipment.tracking_number if claim.shipment_id else "",
             timezone.localtime(claim.case.opened_at).date().isoformat(), claim.case.get_type_display(),
             f"{claim.amount_claimed:.2f}", claim.currency, claim.deadline.isoformat(), claim.status,
             f"{claim.amount_recovered:.2f}", claim.reference,
-        ])  # fmt: skip
+        ]])  # fmt: skip
     return response
 
 
@@ -181,12 +184,12 @@ def ledger_export_view(request: HttpRequest) -> HttpResponse:
                      "sku", "quantity", "proposed_by", "proposed_at", "approved_by", "approved_at", "executed_at",
                      "platform_reference", "reason"])  # fmt: skip
     for c in rows.order_by("proposed_at", "pk").iterator(chunk_size=2000):
-        writer.writerow([
+        writer.writerow([csv_safe(cell) for cell in [
             c.pk, c.store.code, c.case_id, c.case.type, c.order.platform_order_id, c.kind, c.status,
             f"{c.amount:.2f}", c.currency, c.sku.code if c.sku_id else "", c.quantity,
             c.proposed_by.get_username() if c.proposed_by_id else "", c.proposed_at.isoformat(),
             c.approved_by.get_username() if c.approved_by_id else "",
             c.approved_at.isoformat() if c.approved_at else "", c.executed_at.isoformat() if c.executed_at else "",
             c.platform_reference, c.reason,
-        ])  # fmt: skip
+        ]])  # fmt: skip
     return response

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -62,7 +63,10 @@ def complaint_log_view(request: HttpRequest, order_pk: int) -> HttpResponse:
         )  # fmt: skip
     except ComplaintError as exc:
         messages.error(request, " ".join(str(message) for message in exc.errors.values()))
-        return redirect(back if back.startswith("/") and not back.startswith("//") else "cases:list")
+        safe = url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        return redirect(back if back and safe else "cases:list")
     complaint = intake.complaint
     _outcome_message(request, complaint)
     _photos_attach(request, complaint)

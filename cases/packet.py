@@ -43,6 +43,7 @@ from cases.models import (
     StorefrontEvent,
 )
 from cases.texts import event_message
+from tracking.imports.service import csv_safe
 from tracking.models import TrackingEvent
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -194,6 +195,8 @@ def _manifest(
 
 
 def _csv(header: list[str], rows) -> Iterator[bytes]:
+    """The rows as CSV, every cell through csv_safe: carriers' texts, buyers' messages and notes are written
+    by others, and a reviewer opens these files in a spreadsheet."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
@@ -201,7 +204,7 @@ def _csv(header: list[str], rows) -> Iterator[bytes]:
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(row)
+        writer.writerow([csv_safe(cell) for cell in row])
         yield buffer.getvalue().encode()
 
 

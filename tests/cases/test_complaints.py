@@ -378,3 +378,22 @@ def test_the_buyer_s_photos_logged_with_a_complaint_become_evidence_on_its_case(
     assert (evidence.kind, evidence.original_name) == ("damage_photo", "leak.jpg")
     page = agent_client.get(response["Location"]).content.decode()
     assert "evil.jpg" in page  # the refused file is named, with its reason
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "back", ["/\\evil.example/", "//evil.example/", "https://evil.example/", "javascript:x"]
+)
+def test_a_refused_complaint_never_sends_the_agent_off_site(order, agent_client, back):
+    response = agent_client.post(reverse("cases:complaint_log", args=[order.pk]), {"text": "", "next": back})
+
+    assert response.status_code == 302 and response["Location"] == reverse("cases:list")
+    assert not Complaint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_refused_complaint_goes_back_to_the_case_page(order, agent_client):
+    back = reverse("cases:list") + "?type=lost"
+    response = agent_client.post(reverse("cases:complaint_log", args=[order.pk]), {"text": "", "next": back})
+
+    assert response.status_code == 302 and response["Location"] == back
