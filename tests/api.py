@@ -45,6 +45,36 @@ class Api:
         return self._send("delete", path, **kwargs)
 
 
+def api_object_routes(
+    *, sku: str, live_session: str, order_id: str, case, event, endpoint, delivery, compensation
+) -> list[tuple[str, str, Any]]:
+    """(method, path, body) of every API route that names one of a store's objects, read and write, each
+    with a valid body: another store's key must get 404 on every one (tests/cases/test_api_cases.py) and the
+    access matrix asks them with every kind of key (tests/portal/test_access_matrix.py). The PUTs by natural
+    key are not here: they name no object of another store, they make the key's own."""
+    return [
+        ("get", f"skus/{sku}", None),
+        ("put", f"skus/{sku}/stock", {"on_hand": 1}),
+        ("get", f"live-sessions/{live_session}", None),
+        ("get", f"orders/{order_id}", None),
+        ("patch", f"orders/{order_id}", {"status": "cancelled"}),
+        ("get", f"cases/{case.pk}", None),
+        ("post", f"cases/{case.pk}/notes", {"text": "x"}),
+        ("post", f"cases/{case.pk}/buyer-replies", {"text": "x"}),
+        ("post", f"events/{event.pk}/ack", {"status": "delivered"}),
+        ("post", f"cases/{case.pk}/compensations", {"kind": "full_refund"}),
+        ("get", f"cases/{case.pk}/evidence", None),
+        ("post", f"cases/{case.pk}/evidence", {"kind": "other"}),
+        ("get", f"compensations/{compensation.pk}", None),
+        ("post", f"compensations/{compensation.pk}/result", {"status": "executed"}),
+        ("get", f"webhook-endpoints/{endpoint.pk}", None),
+        ("patch", f"webhook-endpoints/{endpoint.pk}", {"is_active": False}),
+        ("delete", f"webhook-endpoints/{endpoint.pk}", None),
+        ("get", f"webhook-endpoints/{endpoint.pk}/deliveries", None),
+        ("post", f"webhook-endpoints/{endpoint.pk}/deliveries/{delivery.pk}/redeliver", None),
+    ]
+
+
 def order_body(order_id: str | None = None, *, sku: str = "SKU-1", quantity: int = 1, **fields: Any) -> dict:
     """A valid order for a MYR store; `fields` override (shipments=[...], live_session=..., ...)."""
     body: dict[str, Any] = {

@@ -14,7 +14,7 @@ from cases.models import BuyerMessage, Case, CaseEvent, EventDelivery, Storefron
 from cases.outbox import events_dispatch
 from cases.services import case_raise
 from cases.workflow import case_transition
-from tests.api import Api, fields, order_body, problem
+from tests.api import Api, api_object_routes, fields, order_body, problem
 from tests.factories import make_case, make_membership, make_order, make_shipment, make_store, make_user
 
 
@@ -240,27 +240,10 @@ def test_another_stores_key_gets_404_on_every_object_route(store):
         case=case, proposal=Proposal(kind="coupon", amount="1.00"), actor=None, idempotency_key="c-1"
     )
     intruder = Api(make_store(code="intruder"))
-    routes = [
-        ("get", "skus/SKU-1", None),
-        ("put", "skus/SKU-1/stock", {"on_hand": 1}),
-        ("get", "live-sessions/L1", None),
-        ("get", f"orders/{order_id}", None),
-        ("patch", f"orders/{order_id}", {"status": "cancelled"}),
-        ("get", f"cases/{case.pk}", None),
-        ("post", f"cases/{case.pk}/notes", {"text": "x"}),
-        ("post", f"cases/{case.pk}/buyer-replies", {"text": "x"}),
-        ("post", f"events/{event.pk}/ack", {"status": "delivered"}),
-        ("post", f"cases/{case.pk}/compensations", {"kind": "full_refund"}),
-        ("get", f"cases/{case.pk}/evidence", None),
-        ("post", f"cases/{case.pk}/evidence", {"kind": "other"}),
-        ("get", f"compensations/{compensation.pk}", None),
-        ("post", f"compensations/{compensation.pk}/result", {"status": "executed"}),
-        ("get", f"webhook-endpoints/{endpoint.pk}", None),
-        ("patch", f"webhook-endpoints/{endpoint.pk}", {"is_active": False}),
-        ("delete", f"webhook-endpoints/{endpoint.pk}", None),
-        ("get", f"webhook-endpoints/{endpoint.pk}/deliveries", None),
-        ("post", f"webhook-endpoints/{endpoint.pk}/deliveries/{delivery.pk}/redeliver", None),
-    ]
+    routes = api_object_routes(
+        sku="SKU-1", live_session="L1", order_id=order_id, case=case, event=event, endpoint=endpoint,
+        delivery=delivery, compensation=compensation,
+    )  # fmt: skip
     for method, path, body in routes:
         call = getattr(intruder, method)
         if method == "post":
