@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db
-from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -206,7 +206,10 @@ def deliveries_process(*, limit: int = 200, now: datetime | None = None) -> Proc
             _process_claimed(claimed, now=now, result=result)
     except Exception as exc:
         # The batch rolled back as a whole; retry each delivery alone so one poison payload is isolated.
-        if not claimed:
+        if not claimed or _database_lost(exc):
+            # Nothing to isolate when the database itself went away (a restart, a failover): the rows are
+            # still RECEIVED, and marking each one failed (if that even got through) would spend their
+            # attempts on an outage that says nothing about the payloads. The next round takes them again.
             raise
         if len(claimed) == 1:
             _mark_failed(claimed[0], exc, now=now)
@@ -223,9 +226,19 @@ def deliveries_process(*, limit: int = 200, now: datetime | None = None) -> Proc
                         locked[0].connection = delivery.connection
                         _process_claimed(locked, now=now, result=result)
             except Exception as single_exc:
+                if _database_lost(single_exc):
+                    raise
                 _mark_failed(delivery, single_exc, now=now)
                 result.failed += 1
     return result
+
+
+def _database_lost(exc: Exception) -> bool:
+    """The error is the connection's, not the statement's: it failed as OperationalError/InterfaceError and
+    the connection no longer answers. A deadlock or a timeout leaves a usable connection and is not this."""
+    return isinstance(exc, (OperationalError, InterfaceError)) and (
+        db.connection is None or not db.is_usable()
+    )
 
 
 def deliveries_requeue(*, ids: Sequence[int]) -> int:

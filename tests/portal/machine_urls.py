@@ -1,5 +1,6 @@
 """URLs for tests/portal/test_middleware.py: a marked and an ordinary view under /webhooks/."""
 
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import include, path
 
@@ -10,6 +11,8 @@ from portal.middleware import machine_endpoint
 def machine_view(request: HttpRequest, word: str) -> JsonResponse:
     if word == "missing":
         raise Http404("No such thing.")
+    if word == "database-down":
+        raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
     return JsonResponse(
         {
             "word": word,

@@ -57,3 +57,11 @@ def test_ordinary_pages_keep_their_middleware():
 
     assert response.status_code == 200
     assert response["X-Frame-Options"] == "DENY"
+
+
+def test_a_machine_endpoint_answers_503_with_retry_after_while_the_database_is_unreachable():
+    response = Client().post("/webhooks/machine/database-down/", data=b"{}", content_type="application/json")
+
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    assert "Retry later" in response.json()["error"]
