@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
+import pgtrigger
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
@@ -122,3 +126,41 @@ def skip_locked(queryset):
     if connection.features.has_select_for_update_skip_locked:
         return queryset.select_for_update(skip_locked=True, of=("self",))
     return queryset
+
+
+# --- audit tables: triggers (django-pgtrigger, PostgreSQL only) -------------------------------------------
+# Declared in a model's Meta.triggers and installed by its migrations; on SQLite pgtrigger skips them, so
+# there the services are the only guard. A refused statement is an error raised by PostgreSQL itself
+# (SQLSTATE P0001, django.db.ProgrammingError through the ORM) that names the operation, the table, the rule
+# and the trigger: "UPDATE refused on cases_caseevent: the case timeline is append-only (trigger ...)".
+
+
+class Refuse(pgtrigger.Protect):
+    """pgtrigger's Protect (a BEFORE row trigger that raises, under its `condition` if it has one), with a
+    message that says which rule refused, for whoever reads the error in a log or in psql."""
+
+    def __init__(self, *, why: str, **kwargs: Any):
+        if "'" in why or "%" in why:
+            raise ValueError("The message goes into the SQL as a literal: no quotes or % in it.")
+        self.why = why
+        super().__init__(**kwargs)
+
+    def get_func(self, model) -> str:
+        return self.format_sql(
+            f"RAISE EXCEPTION '% refused on %: {self.why} (trigger {self.name})', TG_OP, TG_TABLE_NAME;"
+        )
+
+
+def append_only(name: str, *, what: str) -> Refuse:
+    """A row trigger that refuses every UPDATE and DELETE of the table's rows, however they are sent (the ORM,
+    raw SQL, psql). INSERT still works, and so does TRUNCATE (a statement, not a row change), which is how
+    the test runner's flush and the benches empty tables. An UPDATE or DELETE matching no row is no error."""
+    return Refuse(name=name, operation=pgtrigger.Update | pgtrigger.Delete, why=f"{what} is append-only")
+
+
+def any_changed(*fields: str) -> pgtrigger.Q:
+    """A trigger condition: one of `fields` changed (IS DISTINCT FROM, so NULL to a value counts). A Q, so it
+    combines with other conditions with & and | (pgtrigger's own AnyChange does not)."""
+    return functools.reduce(
+        operator.or_, [pgtrigger.Q(**{f"old__{name}__df": pgtrigger.F(f"new__{name}")}) for name in fields]
+    )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from portal.env import env_bool, env_database, env_file_storage, env_int, env_list, env_str, env_url
@@ -44,6 +46,9 @@ INSTALLED_APPS = [
     "django_q",
     "django_htmx",
     "template_partials",
+    "pgtrigger",  # the audit tables' triggers (cases.models, tracking.models); PostgreSQL only
+    "csp",
+    "axes",
     "portal",
     "tracking",
     "cases",
@@ -53,15 +58,20 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Provider webhooks (no cookies, no user) skip everything below: see portal.middleware.
     "portal.middleware.MachineEndpointMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -119,6 +129,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# django-axes first: a locked-out account or address is refused before its password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/cases/"
 LOGOUT_REDIRECT_URL = "login"
@@ -159,6 +174,55 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# An agent's session ends after this many idle seconds (default 8 hours: a shift). Activity restarts the
+# count (portal.middleware.IdleSessionMiddleware: at most one session write a minute, not one per request as
+# SESSION_SAVE_EVERY_REQUEST would), so only a desk left alone is logged out. A page polling while its tab is
+# visible (queue counts, the war room on a wall screen) counts as in use.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 8 * 60 * 60, minimum=5 * 60)
+
+# Content-Security-Policy (django-csp): scripts and styles come from our own static files only. No inline
+# <script>, no on*= attribute, no style= attribute (they live in portal/static/portal/); htmx runs with
+# allowEval, allowScriptTags and its injected indicator <style> off (the htmx-config <meta> in base.html).
+# The evidence file view sends its own, stricter sandbox policy; the Swagger UI page adds what it needs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],  # evidence thumbnails are our own URLs: no data: or blob: needed
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Browser features no page here uses, refused to every frame (portal.middleware.PermissionsPolicyMiddleware).
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "camera", "display-capture", "geolocation", "gyroscope",
+        "magnetometer", "microphone", "midi", "payment", "publickey-credentials-get", "usb",
+        "screen-wake-lock", "serial", "xr-spatial-tracking",
+    )
+}  # fmt: skip
+
+# Login throttling (django-axes). Per account: AXES_FAILURE_LIMIT failures in AXES_COOLOFF_TIME lock that
+# username, from any address (a password guessed from many machines). Per address: a higher limit, because a
+# support floor logs in from one NAT address and a few agents' typos must not lock the whole floor out, while
+# one address trying many usernames (password spraying) is still stopped. See portal.login_throttle.
+AXES_HANDLER = "portal.login_throttle.LoginThrottleHandler"
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_IP = env_int("LOGIN_FAILURE_LIMIT_PER_IP", 30, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_RESET_ON_SUCCESS = True
+# A failure while locked does not push the end of the lock further away: the message's "15 minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failed login kept (AccessFailureLog), for the audit
+AXES_LOCKOUT_CALLABLE = "portal.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "portal.login_throttle.client_ip"  # the proxy's X-Forwarded-For behind one
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Afterdesk <noreply@afterdesk.local>")

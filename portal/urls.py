@@ -1,7 +1,9 @@
+from csp.constants import SELF
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal import import_views, views
 from tracking import views as tracking_views
@@ -49,7 +51,15 @@ urlpatterns = [
     path("stores/", include((store_patterns, "stores"))),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its start-up script from a URL (?script) instead of inline, for the CSP; Swagger
+    # UI's stylesheet draws its icons from data: URLs, allowed as images on this page only.
+    path(
+        "api/docs/",
+        csp_update({"img-src": [SELF, "data:"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="portal/api_docs.html")
+        ),
+        name="api-docs",
+    ),
 ]
 
 admin.site.site_header = "Afterdesk"

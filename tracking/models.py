@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.db import append_only
 from portal.models import Store
 from tracking.choices import DeliveryStatus, ImportStatus, OrderStatus, ProviderName, RegistrationStatus, Tag
 
@@ -297,10 +298,16 @@ class Shipment(models.Model):
 
 
 class TrackingEvent(models.Model):
-    """A carrier checkpoint, normalized. A fact: appended once (dedupe key), never edited."""
+    """A carrier checkpoint, normalized. A fact: appended once (dedupe key), never edited.
+
+    On PostgreSQL a trigger refuses every UPDATE and DELETE of a row, however it is sent: ingestion only
+    inserts (ON CONFLICT DO NOTHING) and derives the shipment's summary from the events, so nothing needs to.
+    TRUNCATE (the test runner's flush, the benches) is a statement, not a row change, and still works.
+    (django-pgtrigger installs it through the migrations; SQLite, the embedded default, has no such trigger.)
+    A shipment with events cannot be deleted either (PROTECT): the ORM refuses before the database has to."""
 
     # No index of its own: the (shipment, dedupe_key) and (shipment, checkpoint_at) indexes lead with it.
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events", db_index=False)
+    shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, related_name="events", db_index=False)
     checkpoint_at = models.DateTimeField(_("checkpoint time"))
     tag = models.CharField(_("tag"), max_length=20, choices=Tag.choices)
     subtag = models.CharField(_("subtag"), max_length=40)
@@ -318,6 +325,7 @@ class TrackingEvent(models.Model):
         indexes = [models.Index(fields=["shipment", "checkpoint_at"], name="tracking_event_timeline_idx")]
         ordering = ["checkpoint_at", "id"]
         verbose_name = _("tracking event")
+        triggers = [append_only("tracking_event_append_only", what="the tracking history")]
 
     def __str__(self) -> str:
         return f"{self.checkpoint_at:%Y-%m-%d %H:%M} {self.subtag}"

@@ -246,7 +246,7 @@ def test_a_supervisor_opens_the_war_room_of_the_demo_live_and_its_review(
     expect(page).to_have_url(re.compile(rf"/reports/live/{session.pk}/$"))
     expect(page.get_by_role("heading", name=LIVE_TITLE, level=1)).to_be_visible()
     boards = page.locator("#war-room-boards")
-    assert "every" in boards.get_attribute("hx-trigger")
+    assert boards.get_attribute("hx-trigger") == "poll" and boards.get_attribute("data-poll") == "20"
     assert boards.get_attribute("hx-get").endswith(f"/reports/live/{session.pk}/boards/")
     for board in ("Orders during the session", "Stock per SKU", "Dispatch", "Logistics exceptions",
                   "After-sales cases"):  # fmt: skip

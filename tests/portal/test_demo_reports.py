@@ -196,7 +196,8 @@ def test_the_seeded_demo_has_its_reports_at_once_and_a_second_run_changes_none_o
     assert rollup_rows() == built
     assert LiveReview.objects.get().written_at == review.written_at
     # The pages show it.
-    assert client.login(username="supervisor", password=settings.DEMO_PASSWORD)
+    logged_in = client.post(reverse("login"), {"username": "supervisor", "password": settings.DEMO_PASSWORD})
+    assert logged_in.status_code == 302
     with time_machine.travel(NOW, tick=False):
         assert client.get(reverse("reports:live_review", args=[past.pk])).status_code == 200
         assert client.get(reverse("reports:war_room", args=[past.pk])).status_code == 200
