@@ -87,6 +87,22 @@ def page(chromium, live_server, request):
             else None
         ),
     )
+    # The Content-Security-Policy refusing something the page needs (an inline script, style or handler), or
+    # htmx asked to evaluate code it may not (an hx-trigger filter: said on the console by this init script,
+    # which Playwright runs outside the page's CSP).
+    page.add_init_script(
+        "document.addEventListener('htmx:evalDisallowedError', function () {"
+        " console.error('htmx:evalDisallowedError'); });"
+    )
+    page.on(
+        "console",
+        lambda message: (
+            broken.append(f"console: {message.text}")
+            if message.type == "error"
+            and ("Content Security Policy" in message.text or "evalDisallowedError" in message.text)
+            else None
+        ),
+    )
     yield page
     context.close()
     assert not broken, f"the pages had errors: {broken}"
@@ -103,6 +119,15 @@ def screenshot(page, request):
         return path
 
     return take
+
+
+@pytest.fixture
+def docs_screenshots() -> Path | None:
+    """docs/img/ when AFTERDESK_SCREENSHOTS=1 (`make screenshots`): the README's pictures are retaken there;
+    otherwise None and nothing is written outside test-artifacts/."""
+    if os.environ.get("AFTERDESK_SCREENSHOTS") != "1":
+        return None
+    return Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @pytest.fixture
