@@ -24,24 +24,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_noop
 
 from cases.choices import AppealDecision, AppealStatus, CaseEventKind, EvidenceKind, MessageStatus
 from cases.models import Appeal, AppealScenario, BuyerMessage, Case, CaseEvent, Evidence
 from cases.policy import PolicyBook
 from cases.texts import Text, event_data
+from cases.validators import SYSTEM_FACTS
 from cases.workflow import MANAGER_ROLES, CaseWorkflowError, actor_role_require
 from portal.models import Store
 from tracking.models import Shipment, TrackingEvent
 
 APPEAL_CASES_MAX = 1000
-
-SYSTEM_FACTS = {
-    "booking_time": gettext_lazy("Pickup booking time of every parcel"),
-    "acceptance_gap": gettext_lazy("The carrier's first scan came after the pickup deadline, or never"),
-    "tracking_timeline": gettext_lazy("The carrier's checkpoints of every parcel"),
-    "buyer_contacted": gettext_lazy("A message sent to every buyer"),
-}
 
 # The scenarios every store starts with. (code, platform, name, description, required, optional, days, from)
 SCENARIOS: Sequence[tuple[str, str, str, str, list[str], list[str], int, str]] = (

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from django.db import transaction
 
 from cases.choices import CaseType, MessageChannel
-from cases.messages import template_validate
 from cases.models import MessageTemplate
+from cases.validators import template_validate
 
 DEFAULT_NAME = "Default"
 

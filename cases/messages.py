@@ -5,6 +5,9 @@ A message is rendered and snapshotted when it is queued, in the same transaction
 on the case; it leaves through the outbox (queued BuyerMessage rows) after commit. The delivery task claims
 rows with SKIP LOCKED, so several workers never send one message twice at once, and a message that keeps
 failing is retried with backoff, then marked failed on the case's timeline.
+
+What a template may say (`PLACEHOLDERS`, `template_placeholders`, `template_errors`) is checked in
+`cases.validators`, which `MessageTemplate.clean()` uses too.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from cases.choices import (
     DEFAULT_PROACTIVE_TYPES,
@@ -39,6 +41,7 @@ from cases.choices import (
 from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate, StorePolicy
 from cases.outbox import event_emit
 from cases.selectors import template_store_ids_for_user
+from cases.validators import template_placeholders, template_validate
 from cases.workflow import (
     BulkResult,
     CaseWorkflowError,
@@ -61,26 +64,6 @@ DELIVER_TASK = "cases.tasks.deliver_messages"
 MISSING = "—"
 MAX_ATTEMPTS = 5
 BACKOFF = timedelta(minutes=1)  # 1, 2, 4, 8 minutes between the five attempts
-
-# {name: what it stands for}, shown beside the body in the template editor.
-PLACEHOLDERS: Mapping[str, str] = {
-    "buyer_name": gettext_lazy("The buyer's name on the order"),
-    "order_id": gettext_lazy("The platform order id"),
-    "tracking_number": gettext_lazy("The parcel's tracking number"),
-    "carrier": gettext_lazy("The carrier"),
-    "latest_checkpoint": gettext_lazy(
-        "The carrier's latest checkpoint: time (store time zone), text and place"
-    ),
-    "new_eta": gettext_lazy(
-        "The carrier's expected delivery date; while the carrier has given none, a sentence saying it is not "
-        "confirmed yet and that the buyer will be told"
-    ),
-    "restock_date": gettext_lazy("When the missing item is expected back in stock"),
-    "option_a": gettext_lazy("Oversold option A: wait for the restock until a date"),
-    "option_b": gettext_lazy("Oversold option B: swap for another item"),
-    "option_c": gettext_lazy("Oversold option C: refund (plus a coupon when oversold)"),
-    "store_name": gettext_lazy("The store's name"),
-}
 
 # The oversold / out-of-stock options, worded in the template's language.
 OPTION_WORDING: Mapping[str, Mapping[str, str]] = {
@@ -147,10 +130,6 @@ ETA_UNKNOWN: Mapping[str, str] = {
 }
 
 
-class MessageTemplateError(CaseWorkflowError):
-    """A template that cannot be rendered (unknown placeholder, unbalanced braces). Fit to show the user."""
-
-
 @dataclass(frozen=True)
 class RenderedMessage:
     subject: str
@@ -161,58 +140,6 @@ class RenderedMessage:
 
 
 # --- templates ------------------------------------------------------------------------------------
-
-
-def template_placeholders(text: str) -> list[str]:
-    """The placeholder names `text` uses, in order. Raises MessageTemplateError for malformed text (a lone
-    brace, `{}`, `{name.attr}`, `{name!r}`, `{name:>10}`) or an unknown name, listing the known ones."""
-    try:
-        parsed = list(Formatter().parse(text or ""))
-    except ValueError as exc:
-        raise MessageTemplateError(
-            _("The text has unbalanced braces (%(error)s); write {{ or }} for a literal brace.")
-            % {"error": exc}
-        ) from None
-    names: list[str] = []
-    for _literal, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if not name.isidentifier() or spec or conversion:
-            raise MessageTemplateError(
-                _("{%(field)s} is not a placeholder: write a bare name such as {buyer_name}.")
-                % {"field": name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")}
-            )
-        names.append(name)
-    unknown = [name for name in dict.fromkeys(names) if name not in PLACEHOLDERS]
-    if unknown:
-        raise MessageTemplateError(
-            _("Unknown placeholder(s): %(unknown)s. Known placeholders: %(known)s.")
-            % {
-                "unknown": ", ".join(f"{{{name}}}" for name in unknown),
-                "known": ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
-            }
-        )
-    return names
-
-
-def template_errors(*, subject: str, body: str) -> dict[str, str]:
-    """Why a template's subject or body cannot be rendered, by field; empty when both are sound."""
-    errors: dict[str, str] = {}
-    for name, text in (("subject", subject), ("body", body)):
-        try:
-            template_placeholders(text)
-        except MessageTemplateError as exc:
-            errors[name] = str(exc)
-    if not (body or "").strip():
-        errors.setdefault("body", _("Write the message."))
-    return errors
-
-
-def template_validate(*, subject: str = "", body: str) -> None:
-    """Raise ValidationError (by field) when the template names an unknown placeholder or is malformed."""
-    errors = template_errors(subject=subject, body=body)
-    if errors:
-        raise ValidationError(errors)
 
 
 # --- the template library: writes -----------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -38,7 +39,9 @@ from cases.choices import (
     Priority,
     Resolution,
 )
+from cases.validators import SYSTEM_FACTS, carrier_policy_errors, policy_errors, template_errors
 from portal.choices import Platform
+from portal.db import Refuse, any_changed, append_only
 from portal.models import Store
 from tracking.models import SKU, Order, Shipment, TrackingEvent
 
@@ -263,9 +266,14 @@ class QueueCount(models.Model):
 
 
 class CaseEvent(models.Model):
-    """The case's timeline and audit trail: who did what, when, with what data. Append-only."""
+    """The case's timeline and audit trail: who did what, when, with what data. Append-only: on PostgreSQL a
+    trigger refuses every UPDATE and DELETE of a row, whatever wrote it (the ORM, raw SQL, psql), so a
+    timeline cannot be rewritten after the fact; a correction is a new entry. (django-pgtrigger installs it
+    through the migrations; SQLite, the embedded default, has no such trigger.) TRUNCATE is a statement, not
+    a row change, so flushing a test or bench database still works. A case with a timeline cannot be deleted
+    either (PROTECT): the ORM refuses before the database has to."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(_("kind"), max_length=30, choices=CaseEventKind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -283,6 +291,7 @@ class CaseEvent(models.Model):
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["case", "created_at"], name="case_event_timeline_idx")]
         verbose_name = _("case event")
+        triggers = [append_only("case_event_append_only", what="the case timeline")]
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
@@ -432,8 +441,6 @@ class StorePolicy(models.Model):
         return f"{self.store.code} policy"
 
     def clean(self) -> None:
-        from cases.policy import policy_errors
-
         errors = policy_errors(self)
         if errors:
             raise ValidationError(errors)
@@ -467,8 +474,6 @@ class CarrierPolicy(models.Model):
         return f"{self.store.code} / {self.carrier}"
 
     def clean(self) -> None:
-        from cases.policy import carrier_policy_errors
-
         errors = carrier_policy_errors(self)
         if errors:
             raise ValidationError(errors)
@@ -477,7 +482,7 @@ class CarrierPolicy(models.Model):
 class MessageTemplate(models.Model):
     """A buyer message for one case type, language and channel. A store's own templates come before the
     global defaults (store empty), which only superusers edit. The body names `{placeholders}` from
-    cases.messages.PLACEHOLDERS; an unknown one is refused when the template is saved and when rendered."""
+    cases.validators.PLACEHOLDERS; an unknown one is refused when the template is saved and when rendered."""
 
     store = models.ForeignKey(
         Store,
@@ -523,8 +528,6 @@ class MessageTemplate(models.Model):
         return f"{self.name} ({self.get_case_type_display()}, {self.language}, {self.channel})"
 
     def clean(self) -> None:
-        from cases.messages import template_errors
-
         errors = template_errors(subject=self.subject, body=self.body or "")
         if errors:
             raise ValidationError(errors)
@@ -714,11 +717,42 @@ class EventDeliveryAttempt(models.Model):
         return f"{self.delivery_id} {self.at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
 
 
+# What a compensation promised and who decided it: fixed once it has left `proposed` (see Compensation).
+COMPENSATION_TERMS = (
+    "store", "case", "order", "kind", "origin", "amount", "currency", "percent", "valid_until", "sku",
+    "quantity", "replaces_shipment", "note", "reason", "idempotency_key", "proposed_by", "proposed_at",
+    "approved_by", "approved_at",
+)  # fmt: skip
+# The moves cases.compensation makes (the DESIGN's proposed -> approved -> executing -> executed | failed, or
+# rejected / cancelled); the settled states, executed, failed, rejected and cancelled, have none out.
+COMPENSATION_MOVES = [
+    (CompensationStatus.PROPOSED, CompensationStatus.APPROVED),
+    (CompensationStatus.PROPOSED, CompensationStatus.REJECTED),
+    (CompensationStatus.PROPOSED, CompensationStatus.CANCELLED),
+    (CompensationStatus.APPROVED, CompensationStatus.EXECUTING),
+    (CompensationStatus.APPROVED, CompensationStatus.EXECUTED),
+    (CompensationStatus.APPROVED, CompensationStatus.FAILED),
+    (CompensationStatus.APPROVED, CompensationStatus.CANCELLED),
+    (CompensationStatus.EXECUTING, CompensationStatus.EXECUTED),
+    (CompensationStatus.EXECUTING, CompensationStatus.FAILED),
+]
+SETTLED_COMPENSATION = tuple(s for s in CompensationStatus.values if s not in OPEN_COMPENSATION)
+
+
 class Compensation(models.Model):
     """One thing given to a buyer for a case: a coupon, a refund, a reship, a swap, a gift, a wait bonus.
     The ledger: rows are never deleted, and amounts never change once approved. Every state change writes a
     timeline entry on the case (cases.compensation). The invariants that protect the seller's money hold
-    in the database: the constraints below, and the sums checked under the order's row lock."""
+    in the database: the constraints below, and the sums checked under the order's row lock.
+
+    On PostgreSQL the ledger's rules are triggers too, so no code path, raw SQL included, can bend them:
+    a row is never deleted; once it has left `proposed` its terms (COMPENSATION_TERMS: what, how much, for
+    which case, proposed and approved by whom, when) never change; its status moves only as
+    COMPENSATION_MOVES allows; and a settled row (executed, failed, rejected, cancelled) never changes at
+    all. What does change is the status with its bookkeeping (approved_by/at on approval, decided_by and
+    the reason on a rejection or cancellation, executed_at, platform_reference and the reship's shipment,
+    or the failure reason, on the result). django-pgtrigger installs the triggers through the migrations;
+    SQLite, the embedded default, has none, and there cases.compensation is the only guard."""
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="compensations")
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="compensations")
@@ -825,6 +859,27 @@ class Compensation(models.Model):
         ordering = ["proposed_at", "id"]
         verbose_name = _("compensation")
         verbose_name_plural = _("compensations")
+        triggers = [
+            Refuse(
+                name="compensation_never_deleted",
+                operation=pgtrigger.Delete,
+                why="the compensation ledger is never deleted from",
+            ),
+            Refuse(
+                name="compensation_terms_fixed",
+                operation=pgtrigger.Update,
+                condition=~pgtrigger.Q(old__status=CompensationStatus.PROPOSED)
+                & any_changed(*COMPENSATION_TERMS),
+                why="a compensation past proposed keeps its terms",
+            ),
+            pgtrigger.FSM(name="compensation_status_moves", field="status", transitions=COMPENSATION_MOVES),
+            Refuse(
+                name="compensation_settled_final",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(old__status__in=SETTLED_COMPENSATION),
+                why="a settled compensation never changes",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} {self.currency} ({self.get_status_display()})"
@@ -1000,8 +1055,6 @@ class AppealScenario(models.Model):
     def clean(self) -> None:
         """Required and optional are lists of evidence kinds and system facts this version knows, and a
         store's scenario is for the store's platform (or any)."""
-        from cases.appeals import SYSTEM_FACTS
-
         known = set(EvidenceKind.values) | set(SYSTEM_FACTS)
         errors = {}
         for field in ("required", "optional"):
@@ -1067,7 +1120,10 @@ class Appeal(models.Model):
 
 class CustodyEntry(models.Model):
     """Who did what with a piece of evidence or an appeal's packet, when: uploads, views, downloads,
-    exports, withdrawals. Append-only."""
+    exports, withdrawals. Append-only: on PostgreSQL a trigger refuses every UPDATE and DELETE of a row,
+    however it is sent, so the chain of custody an appeal relies on cannot be edited afterwards
+    (django-pgtrigger, installed through the migrations; SQLite, the embedded default, has no such trigger).
+    Evidence and appeals are never deleted (PROTECT), so nothing cascades here."""
 
     evidence = models.ForeignKey(
         Evidence, on_delete=models.PROTECT, null=True, blank=True, related_name="custody"
@@ -1091,6 +1147,7 @@ class CustodyEntry(models.Model):
         ordering = ["at", "id"]
         verbose_name = _("custody log entry")
         verbose_name_plural = _("custody log")
+        triggers = [append_only("custody_entry_append_only", what="the custody log")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.at:%Y-%m-%d %H:%M}"

@@ -1,4 +1,8 @@
-"""Per-store exception policy, with per-carrier overrides: what every rule's deadline is made of."""
+"""Per-store exception policy, with per-carrier overrides: what every rule's deadline is made of.
+
+What makes a policy sound (`policy_errors`, `carrier_policy_errors`) is in `cases.validators`, which the
+models' `clean()` imports; this module builds on the models.
+"""
 
 from __future__ import annotations
 
@@ -7,95 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 
-from django.utils.translation import gettext as _
-
 from cases.choices import DEFAULT_PROACTIVE_TYPES
 from cases.models import CarrierPolicy, StorePolicy
-
-POSITIVE_FIELDS = (
-    "pickup_hours", "stalled_hours", "no_update_hours", "restock_wait_days", "refund_push_days",
-    "batch_window_hours", "first_contact_hours", "resolution_hours",
-)  # fmt: skip
-
-
-MONEY_FIELDS = (
-    "agent_case_limit", "agent_daily_limit", "refund_coupon_amount", "small_damage_coupon", "small_damage_order_max",
-)  # fmt: skip
-
-
-def policy_errors(policy: StorePolicy) -> dict[str, str]:
-    """Why a policy makes no sense, by field; empty when it is sound."""
-    errors: dict[str, str] = {}
-    for name in POSITIVE_FIELDS:
-        value = getattr(policy, name)
-        if value is None or value <= 0:
-            errors[name] = _("Must be more than zero.")
-    for name in ("batch_threshold", "review_orders_per_address"):
-        value = getattr(policy, name)
-        if value is None or value < 2:
-            errors[name] = _("Must be at least 2: one is not a pattern.")
-    if policy.high_value_amount is None or policy.high_value_amount <= 0:
-        errors["high_value_amount"] = _("Must be more than zero.")
-    for name in MONEY_FIELDS:
-        value = getattr(policy, name)
-        if value is None or value < 0:
-            errors[name] = _("Must be zero or more.")
-    if policy.history_grace_minutes is None or policy.history_grace_minutes < 0:
-        errors["history_grace_minutes"] = _("Must be zero or more.")
-    if policy.no_contact_after_days is None or policy.no_contact_after_days <= 0:
-        errors["no_contact_after_days"] = _("Must be more than zero.")
-    if policy.claim_days is None or policy.claim_days <= 0:
-        errors["claim_days"] = _("Must be more than zero.")
-    grace = policy.grace_days
-    if not isinstance(grace, dict) or not all(
-        isinstance(days, int) and not isinstance(days, bool) and days >= 0 for days in grace.values()
-    ):
-        errors["grace_days"] = _('Give case types and whole days, e.g. {"stalled_in_transit": 3}.')
-    else:
-        from cases.choices import CaseType
-
-        unknown = sorted(set(grace) - set(CaseType.values))
-        if unknown:
-            errors["grace_days"] = _("Unknown case types: %(unknown)s. Known: %(known)s.") % {
-                "unknown": ", ".join(unknown),
-                "known": ", ".join(CaseType.values),
-            }
-    proactive = policy.proactive_types
-    if not isinstance(proactive, list) or not all(isinstance(t, str) for t in proactive):
-        errors["proactive_types"] = _("Give a list of case types.")
-    else:
-        from cases.choices import CaseType
-
-        unknown = sorted(set(proactive) - set(CaseType.values))
-        if unknown:
-            errors["proactive_types"] = _("Unknown case types: %(unknown)s. Known: %(known)s.") % {
-                "unknown": ", ".join(unknown),
-                "known": ", ".join(CaseType.values),
-            }
-    sound = not errors.keys() & {
-        "restock_wait_days",
-        "refund_push_days",
-        "first_contact_hours",
-        "resolution_hours",
-    }
-    if sound and policy.restock_wait_days > policy.refund_push_days:
-        errors["restock_wait_days"] = _(
-            "Offering to wait %(wait)s days cannot be longer than steering to refund after %(refund)s days."
-        ) % {"wait": policy.restock_wait_days, "refund": policy.refund_push_days}
-    if sound and policy.first_contact_hours > policy.resolution_hours:
-        errors["first_contact_hours"] = _("First contact cannot be due after the case must be resolved.")
-    return errors
-
-
-def carrier_policy_errors(policy: CarrierPolicy) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for name in ("pickup_hours", "stalled_hours", "no_update_hours"):
-        value = getattr(policy, name)
-        if value is not None and value <= 0:
-            errors[name] = _("Must be more than zero, or empty to use the store policy.")
-    if not (policy.carrier or "").strip():
-        errors["carrier"] = _("Name the carrier this override is for.")
-    return errors
 
 
 @dataclass(frozen=True)

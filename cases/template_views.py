@@ -20,14 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from cases.forms import TemplateDuplicateForm, TemplateFilterForm, TemplateForm, TemplatePreviewForm
-from cases.messages import (
-    PLACEHOLDERS,
-    MessageTemplateError,
-    template_duplicate,
-    template_errors,
-    template_preview,
-    template_save,
-)
+from cases.messages import template_duplicate, template_preview, template_save
 from cases.models import MessageTemplate
 from cases.selectors import (
     template_get_for_user,
@@ -36,6 +29,7 @@ from cases.selectors import (
     templates_for_user,
     user_manages_templates,
 )
+from cases.validators import PLACEHOLDERS, MessageTemplateError, template_errors
 
 FIELDS = ("store", "case_type", "language", "channel", "name", "subject", "body", "is_active")
 

@@ -24,6 +24,7 @@ from cases.models import Case, CaseEvent
 from cases.outbox import case_event_emit
 from cases.services import order_event_emit
 from cases.texts import Text, event_data
+from cases.validators import CaseWorkflowError
 from portal.choices import Role
 from portal.models import Membership
 from portal.selectors import store_roles_for_user
@@ -53,10 +54,6 @@ _CASE_FIELDS = (
     "status", "assignee_id", "resolution", "resolved_at", "needs_attention", "sla_paused_at",
     "first_contact_due_at", "resolution_due_at", "due_at", "first_contact_at", "updated_at",
 )  # fmt: skip
-
-
-class CaseWorkflowError(Exception):
-    """A refused action, with a message fit to show the user. Nothing was written."""
 
 
 def allowed_transitions(status: str) -> frozenset[CaseStatus]:

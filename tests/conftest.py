@@ -16,6 +16,17 @@ def _fresh_wake_throttle():
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language. A request in another language leaves it active in the
+    thread (LocaleMiddleware activates, nothing deactivates), and a later test's messages would be in it."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path_factory):
     """Uploaded evidence lands in a throwaway directory, never in the checkout's media/."""
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))

@@ -162,6 +162,7 @@ def test_the_appeal_page_shows_the_checklist_meter_deadline_and_what_to_upload_n
         appeal = appeal_create(
             store=store, scenario=scenario(NO_SHOW), cases=[case], actor=agent_client.agent
         )
+        agent_client.force_login(agent_client.agent)  # two days on: the morning's session has expired idle
         page = agent_client.get(reverse("cases:appeal", args=[appeal.pk])).content.decode()
     assert "50% complete" in page
     assert 'data-item="booking_confirmation"' in page and 'class="missing" data-item="carrier_chat"' in page

@@ -16,8 +16,6 @@ from cases.message_defaults import DEFAULT_TEMPLATES, default_templates_ensure
 from cases.messages import (
     MAX_ATTEMPTS,
     MISSING,
-    PLACEHOLDERS,
-    MessageTemplateError,
     language_candidates,
     message_preview,
     message_send,
@@ -25,12 +23,12 @@ from cases.messages import (
     messages_deliver,
     proactive_message_for,
     template_render,
-    template_validate,
 )
 from cases.models import BuyerMessage, Case, CaseEvent, MessageTemplate, StorefrontEvent, StorePolicy
-from cases.policy import DEFAULTS, policy_errors
+from cases.policy import DEFAULTS
 from cases.rules import Finding
 from cases.services import case_raise
+from cases.validators import PLACEHOLDERS, MessageTemplateError, policy_errors, template_validate
 from cases.workflow import CaseWorkflowError
 from tests.concurrency import at_once
 from tests.factories import make_membership, make_order, make_shipment, make_store, make_user
