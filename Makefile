@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint format messages bench clean
+.PHONY: run serve test install lint format messages bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Afterdesk needs Python 3.11 (set PYTHON=/path/to/python3.11).")'
@@ -36,6 +36,31 @@ run: install
 	  $(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
 	  wait -n
 
+# The production processes (the Procfile's web and worker: gunicorn and qcluster) with an operator's settings,
+# on this machine: DEBUG off, static files collected into var/static with their manifest, and the plain-HTTP
+# opt-out made explicit (SECURE_SSL=0: no HTTPS redirect, no secure-only cookies). SECRET_KEY from the
+# environment, else one generated once into var/secret_key (kept, so sessions survive a restart). The
+# database: `make run`'s SQLite file, or DATABASE_URL; migrated and its schedules set, never seeded.
+serve: install
+	@export DEBUG=0 SECURE_SSL=0 HOST=$(HOST) PORT=$(PORT) PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)} \
+	    PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; \
+	  set -e; \
+	  var="$${AFTERDESK_VAR_DIR:-var}"; mkdir -p "$$var"; \
+	  if [ -z "$${SECRET_KEY:-}" ]; then \
+	    test -s "$$var/secret_key" || (umask 077 && python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$$var/secret_key"); \
+	    export SECRET_KEY="$$(cat "$$var/secret_key")"; \
+	  fi; \
+	  python manage.py migrate --noinput; \
+	  python manage.py setup_schedules; \
+	  python manage.py collectstatic --noinput --verbosity 0; \
+	  set +e; \
+	  echo; echo "  Afterdesk (production settings, plain HTTP) at http://$(HOST):$(PORT)/ - Ctrl-C stops it."; echo; \
+	  trap 'trap - INT TERM EXIT; kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
+	  while IFS= read -r line; do \
+	    case "$$line" in web:*|worker:*) bash -c "exec $${line#*:}" & ;; esac; \
+	  done < Procfile; \
+	  wait -n
+
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -52,7 +77,11 @@ messages: install
 
 bench: install
 	@test -n "$$DATABASE_URL" || { echo "make bench runs against PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/afterdesk_bench"; exit 2; }
-	$(PY) manage.py bench
+	$(PY) manage.py bench $(BENCH_ARGS)
+
+# The README's two screenshots (docs/img/), taken by the browser test that follows the README's tour.
+screenshots: install
+	AFTERDESK_SCREENSHOTS=1 AFTERDESK_REQUIRE_BROWSER=1 $(VENV)/bin/pytest -q tests/browser/test_tour_browser.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
