@@ -30,6 +30,7 @@ from django.db import connections
 
 from portal.bench.db import scratch_database, scratch_name
 from portal.bench.http import _free_port
+from portal.bench.processes import production_env
 
 DRILL_DATABASE = "afterdesk_drill"
 
@@ -145,23 +146,9 @@ def drill_database(*, log: Callable[[str], None], private: bool = True) -> Itera
 
 
 def subprocess_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of the drill's gunicorn and worker: the drill's database, production settings."""
-    env = {
-        **os.environ,
-        # One key for the drill, the web server and the worker: django-q2 signs each queued task with it, and
-        # a task enqueued by one process under another key is refused by the worker (BadSignature).
-        "SECRET_KEY": settings.SECRET_KEY,
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECURE_SSL": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-        "REDIS_URL": "",
-        "PYTHONUNBUFFERED": "1",
-        **(extra or {}),
-    }
-    env.pop("AFTERDESK_TESTING", None)
-    return env
+    """The environment of the drill's gunicorn and worker: the drill's database, production settings, one
+    SECRET_KEY (django-q2 signs queued tasks with it), the ORM broker (no Redis)."""
+    return production_env(database_url=database_url, extra=extra)
 
 
 @contextmanager
