@@ -245,12 +245,32 @@ def _search_alternatives(store_ids: list[int], term: str, *, per_store: bool) ->
     name = Q(buyer_name__icontains=term) if len(term) >= 3 else Q(buyer_name__iexact=term)
     if per_store:
         by_name = Order.objects.filter(name)
-        found += [Q(store_id=pk, order_id__in=by_name.filter(store_id=pk).values("pk")) for pk in store_ids]
+        found += [Q(store_id=pk) & _named(by_name.filter(store_id=pk)) for pk in store_ids]
     else:
-        found.append(Q(order_id__in=orders.filter(name).values("pk")))
+        found.append(_named(orders.filter(name)))
     if term.isdigit():
         found.append(Q(pk=int(term)))
     return found
+
+
+# A part of a name on at most this many orders is read from those orders (sorting their cases); one on more is
+# found by walking the queue, where it turns up often enough.
+NAME_ORDERS_SORTED = 2_000
+
+
+def _named(orders: QuerySet[Order]) -> Q:
+    """The cases of the orders a name search found. Whether they are few is asked of the trigram index (a
+    count that stops at NAME_ORDERS_SORTED), not left to the planner: its estimate for a LIKE over a trigram
+    index is a guess, and for a term that matches few names (a string of digits: someone typing a case or
+    order number) it guessed many at ten million cases and walked the queue through 300,000 cases."""
+    if orders[: NAME_ORDERS_SORTED + 1].count() <= NAME_ORDERS_SORTED:
+        return _keyed("order_id", orders.values("pk"))
+    return Q(order_id__in=orders.values("pk"))
+
+
+# "Breaching soon" is counted from the cases up to this many (then shown as "999+"): beyond it, the number no
+# longer changes what an agent does, and counting a whole overdue backlog would cost what the backlog costs.
+BREACHING_SHOWN = 999
 
 
 def queue_counts_for_user(user: AbstractBaseUser | AnonymousUser, *, now: datetime | None = None) -> dict:
@@ -260,7 +280,8 @@ def queue_counts_for_user(user: AbstractBaseUser | AnonymousUser, *, now: dateti
     Mine, unassigned, open and the types are sums of the counters (QueueCount, kept by triggers in the
     transaction of every case change): a few rows per store, open status, type and assignee. Breaching
     depends on the clock, so no counter can hold it: those cases are counted from the open queue index
-    bounded by due_at (the few due within 2 h or overdue), in the same query (UNION ALL, type NULL)."""
+    bounded by due_at (the few due within 2 h or overdue), in the same query (UNION ALL, type NULL), up to
+    BREACHING_SHOWN + 1 of them ("breaching_more" says there are more)."""
     now = now or timezone.now()
     store_ids = store_ids_for_user(user)
     counted = (
@@ -269,18 +290,21 @@ def queue_counts_for_user(user: AbstractBaseUser | AnonymousUser, *, now: dateti
         .annotate(n=Sum("n"))
         .order_by()
     )
+    # Counted up to BREACHING_SHOWN + 1 (shown as "999+"): an index range bounded by the count, not the backlog.
+    due = Case.objects.filter(_queue_q(user, QUEUE_BREACHING, now), store_id__in=store_ids).values("pk")
     breaching = (
-        Case.objects.filter(_queue_q(user, QUEUE_BREACHING, now), store_id__in=store_ids)
+        Case.objects.filter(pk__in=Subquery(due[: BREACHING_SHOWN + 1]))
         .values_list(Value(None, output_field=CharField()), Value(None, output_field=IntegerField()))
         .annotate(n=Count("pk"))
         .order_by()
     )
-    counts = {QUEUE_MINE: 0, QUEUE_UNASSIGNED: 0, QUEUE_BREACHING: 0, "open": 0}
+    counts = {QUEUE_MINE: 0, QUEUE_UNASSIGNED: 0, QUEUE_BREACHING: 0, "breaching_more": False, "open": 0}
     types = dict.fromkeys(CaseType.values, 0)
     for type, assignee_id, n in counted.union(breaching, all=True):
         n = int(n or 0)
         if type is None:
-            counts[QUEUE_BREACHING] = n
+            counts[QUEUE_BREACHING] = min(n, BREACHING_SHOWN)
+            counts["breaching_more"] = n > BREACHING_SHOWN
             continue
         counts["open"] += n
         if type in types:

@@ -483,7 +483,7 @@ def _reset_and_build(
                 resolution, fault_party, updated_at)
             SELECT %(store)s, c.order_id,
                 CASE WHEN c.type = ANY({order_level}) THEN NULL ELSE c.order_id END,
-                c.type, c.status, (ARRAY[10, 20, 20, 20, 30, 40])[1 + c.g %% 6],
+                c.type, c.status, (ARRAY[10, 20, 20, 20, 30, 40])[1 + (c.g / 100) %% 6],
                 CASE WHEN c.is_open AND c.g %% 100 = 0 THEN NULL
                      ELSE ({agents})[1 + (c.g / 20) %% {len(users)}] END,
                 NULL, NULL, '', false, 'Bench case ' || c.g, '{{}}'::jsonb, c.opened_at,

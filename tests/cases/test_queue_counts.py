@@ -76,6 +76,7 @@ def _old_queue_counts(user, *, now: datetime) -> dict:
     )
     return {
         **{key: counts[key] for key in (*QUEUES, "open")},
+        "breaching_more": False,  # these tests hold fewer than BREACHING_SHOWN breaching cases
         "types": {value: counts[f"type_{value}"] for value in CaseType.values},
     }
 
@@ -245,7 +246,7 @@ def test_the_counts_equal_the_old_aggregate_for_every_queue(store, other_store, 
     assert (counts["mine"], counts["unassigned"], counts["open"]) == (1, 7, 8)
     assert counts["breaching"] == 4
     assert counts["types"]["lost"] == 2
-    assert list(counts) == ["mine", "unassigned", "breaching", "open", "types"]
+    assert list(counts) == ["mine", "unassigned", "breaching", "breaching_more", "open", "types"]
 
 
 @pytest.mark.django_db
@@ -524,3 +525,19 @@ def test_two_compactions_at_once_neither_wait_and_keep_the_totals():
         == _recount()
         == {(store.pk, "new", "lost", None): 3, (store.pk, "new", "damaged", None): 2}
     )
+
+
+@pytest.mark.django_db
+def test_breaching_is_counted_up_to_what_is_shown_then_said_to_be_more(store, agent, monkeypatch):
+    monkeypatch.setattr("cases.selectors.BREACHING_SHOWN", 3)
+    now = timezone.now()
+    _bulk_cases(store, 3, now=now - timedelta(hours=10))  # due 5 to 9 hours ago
+    assert (queue_counts_for_user(agent)["breaching"], queue_counts_for_user(agent)["breaching_more"]) == (
+        3,
+        False,
+    )
+
+    _bulk_cases(store, 2, now=now - timedelta(hours=10))
+
+    counts = queue_counts_for_user(agent)
+    assert (counts["breaching"], counts["breaching_more"], counts["open"]) == (3, True, 5)
