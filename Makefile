@@ -64,6 +64,7 @@ serve: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@mkdir -p var  # the SQLite file makemigrations opens to check the history (a fresh clone has no var/)
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
