@@ -95,7 +95,7 @@ def test_no_search_no_parcel_lookup_and_a_search_costs_two_queries_more(agent_cl
     searched, shown = queries(q="JT0006")
 
     assert none_shown == [] and len(shown) == 1
-    assert searched == plain + 2  # the order by its id, then its parcels and the numbered ones
+    assert searched == plain + 3  # the name lookup counts its orders; the order by its id, then its parcels
 
 
 def shipment_scans(plan: dict) -> list[dict]:
