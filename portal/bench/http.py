@@ -8,6 +8,7 @@ server use more of them.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import os
@@ -24,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
+
+from portal.bench.processes import collected_static
 
 # (method, path, body, headers); None when the caller has no more requests to give.
 Request = tuple[str, str, bytes | None, Mapping[str, str]]
@@ -73,7 +76,6 @@ def wsgi_server(
     runs first into a throwaway var directory, as a deployment's build step would.
     """
     port = _free_port()
-    var_dir = tempfile.TemporaryDirectory(prefix="afterdesk-bench-var-") if pages else None
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -83,15 +85,16 @@ def wsgi_server(
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",  # django-q2's ORM broker and the local-memory cache, as on a single box
-        **({"AFTERDESK_VAR_DIR": var_dir.name} if var_dir else {}),
         **(extra_env or {}),
     }
     env.pop("AFTERDESK_TESTING", None)
-    if var_dir:
-        subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-            cwd=settings.BASE_DIR, env=env, check=True,
-        )  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if pages:
+            env = stack.enter_context(collected_static(env))
+        yield from _serve(env, port=port, workers=workers, threads=threads)
+
+
+def _serve(env: dict[str, str], *, port: int, workers: int, threads: int) -> Iterator[Server]:
     log = tempfile.NamedTemporaryFile(prefix="afterdesk-bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     command = [
         sys.executable, "-m", "gunicorn", "portal.wsgi",
@@ -115,8 +118,6 @@ def wsgi_server(
         log.close()
         if not failed:  # kept for reading when the server or a request went wrong
             os.unlink(log.name)
-        if var_dir:
-            var_dir.cleanup()
 
 
 def _wait_ready(server: Server, process: subprocess.Popen, timeout: float = 30.0) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,3 +83,19 @@ def qcluster_process(env: Mapping[str, str]) -> Iterator[QCluster]:
             process.wait()
         if not failed:
             os.unlink(handle.name)
+
+
+@contextmanager
+def collected_static(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` with a var directory of its own holding `collectstatic`'s output: pages render under production
+    settings only with the static manifest, and the checkout's own var/ is left alone."""
+    root = tempfile.mkdtemp(prefix="afterdesk-var-")
+    env = {**env, "AFTERDESK_VAR_DIR": root}
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=settings.BASE_DIR, env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        yield env
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -151,22 +151,6 @@ def subprocess_env(database_url: str, extra: Mapping[str, str] | None = None) ->
     return production_env(database_url=database_url, extra=extra)
 
 
-@contextmanager
-def collected_static(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`env` with a var directory of its own holding `collectstatic`'s output: pages render under production
-    settings only with the static manifest, and the checkout's own var/ is left alone."""
-    root = tempfile.mkdtemp(prefix="afterdesk-drill-var-")
-    env = {**env, "AFTERDESK_VAR_DIR": root}
-    try:
-        subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-            cwd=settings.BASE_DIR, env=env, check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
-        yield env
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 # --- the worker -------------------------------------------------------------------------------------
 class Worker:
     """`manage.py qcluster` in a process group of its own, so a kill reaches the whole tree at once."""

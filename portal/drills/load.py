@@ -30,8 +30,9 @@ from django.utils import timezone
 from cases.choices import CaseStatus, CaseType, Resolution
 from cases.models import Case
 from portal.bench.http import Server, wsgi_server
+from portal.bench.processes import collected_static
 from portal.choices import Role
-from portal.drills import DrillDatabase, Report, collected_static, percentile, running_worker, subprocess_env
+from portal.drills import DrillDatabase, Report, percentile, running_worker, subprocess_env
 from portal.drills.faults import FaultOptions, drill_setup, pushes_send, stream_plan, worker_drain
 from portal.models import Membership
 from tracking.models import Shipment, WebhookDelivery
